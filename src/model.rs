@@ -1,0 +1,344 @@
+//! Joins store aggregates with verification results into what both front ends show: groups,
+//! counts, bytes, statuses and the file that decided an entry's status. The CLI and the TUI
+//! both draw from here, so they never disagree.
+
+use crate::status::Status;
+use crate::store::{Cell, Dimension, EntryDetail, EntryFilter, Result, SourceRow, Store};
+use crate::verify::{self, PathMap, SourceCheck};
+use serde::Serialize;
+use std::collections::{BTreeMap, HashMap};
+
+/// The referenced sources of a store and what verification found for each.
+#[derive(Debug, Clone, Default)]
+pub struct Verified {
+    pub sources: Vec<SourceRow>,
+    pub checks: HashMap<i64, SourceCheck>,
+}
+
+impl Verified {
+    pub fn status_of(&self, source_id: i64) -> Option<Status> {
+        self.checks.get(&source_id).map(|c| c.status)
+    }
+}
+
+/// Reads the referenced sources, checks them, and loads the statuses into the store's
+/// connection so status filters work in SQL.
+pub fn verify_store(store: &Store, paths: &PathMap, progress: &(dyn Fn(usize, usize) + Sync)) -> Result<Verified> {
+    let sources = store.referenced_sources()?;
+    let checks = verify::verify_sources(&sources, paths, progress);
+    store.load_source_statuses(checks.iter().map(|(id, c)| (*id, c.status)))?;
+    Ok(Verified { sources, checks })
+}
+
+/// The status of the entries in a cell, or `None` while any of their sources is unchecked.
+pub fn cell_status(cell: &Cell, checks: &HashMap<i64, SourceCheck>) -> Option<Status> {
+    let own = match cell.source_id {
+        Some(id) => Some(checks.get(&id)?.status),
+        None => None,
+    };
+    let mut deps = Vec::with_capacity(cell.dependencies.len());
+    for d in &cell.dependencies {
+        deps.push(checks.get(d)?.status);
+    }
+    Some(Status::of_entry(own, cell.has_derivation_error, deps))
+}
+
+/// How the groups pane splits the entries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Grouping {
+    #[default]
+    Strategy,
+    Status,
+    Function,
+    SourceFile,
+    DerivationError,
+}
+
+impl Grouping {
+    pub fn next(self) -> Grouping {
+        match self {
+            Grouping::Strategy => Grouping::Status,
+            Grouping::Status => Grouping::Function,
+            Grouping::Function => Grouping::SourceFile,
+            Grouping::SourceFile => Grouping::DerivationError,
+            Grouping::DerivationError => Grouping::Strategy,
+        }
+    }
+
+    pub fn label(self) -> &'static str {
+        match self {
+            Grouping::Strategy => "strategy",
+            Grouping::Status => "status",
+            Grouping::Function => "function",
+            Grouping::SourceFile => "source file",
+            Grouping::DerivationError => "derivation error",
+        }
+    }
+
+    fn dimension(self) -> Dimension {
+        match self {
+            Grouping::Function => Dimension::Function,
+            Grouping::DerivationError => Dimension::DerivationError,
+            _ => Dimension::None,
+        }
+    }
+}
+
+/// Which entries a group holds.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum GroupKey {
+    All,
+    Strategy(String),
+    Status(Status),
+    Function(String),
+    /// The recorded path of the entries' own source; `None`: entries without a source.
+    SourceFile(Option<String>),
+    DerivationError(Option<String>),
+}
+
+impl GroupKey {
+    /// The store filter that lists this group's entries.
+    pub fn filter(&self) -> EntryFilter {
+        let mut f = EntryFilter::default();
+        match self {
+            GroupKey::All => {}
+            GroupKey::Strategy(s) => f.strategies = vec![s.clone()],
+            GroupKey::Status(s) => f.statuses = vec![*s],
+            GroupKey::Function(func) => f.function = Some(func.clone()),
+            GroupKey::SourceFile(p) => f.source_path = Some(p.clone()),
+            GroupKey::DerivationError(e) => f.derivation_error = Some(e.clone()),
+        }
+        f
+    }
+
+    pub fn label(&self) -> String {
+        match self {
+            GroupKey::All => "all".into(),
+            GroupKey::Strategy(s) => s.clone(),
+            GroupKey::Status(s) => s.as_str().into(),
+            GroupKey::Function(f) => f.clone(),
+            GroupKey::SourceFile(Some(p)) => p.clone(),
+            GroupKey::SourceFile(None) => "(no source)".into(),
+            GroupKey::DerivationError(Some(e)) => e.clone(),
+            GroupKey::DerivationError(None) => "(no error)".into(),
+        }
+    }
+}
+
+/// Entries, bytes and statuses of one group.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Group {
+    pub key: GroupKey,
+    pub entries: u64,
+    pub bytes: u64,
+    pub statuses: BTreeMap<Status, u64>,
+    /// Entries whose status is not known yet (verification still running).
+    pub unchecked: u64,
+}
+
+impl Group {
+    fn new(key: GroupKey) -> Group {
+        Group {
+            key,
+            entries: 0,
+            bytes: 0,
+            statuses: BTreeMap::new(),
+            unchecked: 0,
+        }
+    }
+
+    fn add(&mut self, status: Option<Status>, entries: u64, bytes: u64) {
+        self.entries += entries;
+        self.bytes += bytes;
+        match status {
+            Some(s) => *self.statuses.entry(s).or_default() += entries,
+            None => self.unchecked += entries,
+        }
+    }
+
+    pub fn count(&self, status: Status) -> u64 {
+        self.statuses.get(&status).copied().unwrap_or(0)
+    }
+
+    /// Changed + missing: entries whose fingerprint source changed.
+    pub fn stale(&self) -> u64 {
+        self.count(Status::Changed) + self.count(Status::Missing)
+    }
+
+    pub fn failed(&self) -> u64 {
+        self.count(Status::Failed)
+    }
+}
+
+/// The `all` group and one group per key of `grouping`, in display order. `verified` is `None`
+/// while verification runs: statuses are then unchecked.
+pub fn groups(store: &Store, grouping: Grouping, verified: Option<&Verified>) -> Result<(Group, Vec<Group>)> {
+    let empty = HashMap::new();
+    let checks = verified.map_or(&empty, |v| &v.checks);
+    let paths: HashMap<i64, &str> = verified
+        .map(|v| v.sources.iter().map(|s| (s.id, s.path.as_str())).collect())
+        .unwrap_or_default();
+    let source_paths = if grouping == Grouping::SourceFile && verified.is_none() {
+        store.referenced_sources()?
+    } else {
+        Vec::new()
+    };
+    let paths: HashMap<i64, &str> = if source_paths.is_empty() {
+        paths
+    } else {
+        source_paths.iter().map(|s| (s.id, s.path.as_str())).collect()
+    };
+    let mut all = Group::new(GroupKey::All);
+    let mut by_key: BTreeMap<GroupKey, Group> = BTreeMap::new();
+    store.aggregate(grouping.dimension(), |cell| {
+        let status = cell_status(&cell, checks);
+        all.add(status, cell.entries, cell.bytes);
+        let key = match grouping {
+            Grouping::Strategy => GroupKey::Strategy(cell.strategy.clone()),
+            Grouping::Status => match status {
+                Some(s) => GroupKey::Status(s),
+                None => return,
+            },
+            Grouping::Function => GroupKey::Function(cell.dimension.clone().unwrap_or_default()),
+            Grouping::SourceFile => {
+                GroupKey::SourceFile(cell.source_id.and_then(|id| paths.get(&id).map(|p| p.to_string())))
+            }
+            Grouping::DerivationError => GroupKey::DerivationError(cell.dimension.clone()),
+        };
+        by_key
+            .entry(key.clone())
+            .or_insert_with(|| Group::new(key))
+            .add(status, cell.entries, cell.bytes);
+    })?;
+    let mut groups: Vec<Group> = by_key.into_values().collect();
+    match grouping {
+        Grouping::Strategy => groups.sort_by_key(|g| match &g.key {
+            GroupKey::Strategy(s) => (strategy_order(s), s.clone()),
+            _ => (usize::MAX, String::new()),
+        }),
+        Grouping::Status => groups.sort_by_key(|g| std::cmp::Reverse(g.key.clone())),
+        _ => groups.sort_by(|a, b| b.entries.cmp(&a.entries).then_with(|| a.key.cmp(&b.key))),
+    }
+    Ok((all, groups))
+}
+
+/// The four strategies of the format first, in its order, then any other value.
+pub fn strategy_order(strategy: &str) -> usize {
+    ["source", "bytecode", "custom", "name"]
+        .iter()
+        .position(|s| *s == strategy)
+        .unwrap_or(4)
+}
+
+/// One strategy's line of `summary`.
+#[derive(Debug, Clone, Serialize)]
+pub struct StrategySummary {
+    pub strategy: String,
+    pub entries: u64,
+    pub bytes: u64,
+    /// Every status, with zero counts too, so scripts can index it blindly.
+    pub statuses: BTreeMap<&'static str, u64>,
+    pub expired: u64,
+    /// The most common derivation errors, most common first.
+    pub derivation_errors: Vec<ErrorCount>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ErrorCount {
+    pub error: String,
+    pub entries: u64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Summary {
+    pub entries: u64,
+    pub bytes: u64,
+    pub groups: Vec<StrategySummary>,
+}
+
+/// How many derivation errors `summary` names per strategy.
+pub const TOP_ERRORS: usize = 5;
+
+pub fn summarize(store: &Store, verified: &Verified, now_ms: i64) -> Result<Summary> {
+    let (all, groups) = groups(store, Grouping::Strategy, Some(verified))?;
+    let mut errors: HashMap<String, Vec<ErrorCount>> = HashMap::new();
+    for (strategy, error, entries) in store.derivation_errors()? {
+        let list = errors.entry(strategy).or_default();
+        if list.len() < TOP_ERRORS {
+            list.push(ErrorCount { error, entries });
+        }
+    }
+    let expired: HashMap<String, u64> = store
+        .expired_counts(now_ms)?
+        .into_iter()
+        .map(|(s, n, _)| (s, n))
+        .collect();
+    let groups = groups
+        .into_iter()
+        .map(|g| {
+            let strategy = g.key.label();
+            StrategySummary {
+                statuses: Status::ALL.iter().map(|s| (s.as_str(), g.count(*s))).collect(),
+                expired: expired.get(&strategy).copied().unwrap_or(0),
+                derivation_errors: errors.remove(&strategy).unwrap_or_default(),
+                entries: g.entries,
+                bytes: g.bytes,
+                strategy,
+            }
+        })
+        .collect();
+    Ok(Summary {
+        entries: all.entries,
+        bytes: all.bytes,
+        groups,
+    })
+}
+
+/// Entries referencing each source, as their own source or as a dependency.
+pub fn source_usage(store: &Store, verified: &Verified) -> Result<(HashMap<i64, u64>, Group)> {
+    let mut usage: HashMap<i64, u64> = HashMap::new();
+    let mut all = Group::new(GroupKey::All);
+    store.aggregate(Dimension::None, |cell| {
+        all.add(cell_status(&cell, &verified.checks), cell.entries, cell.bytes);
+        for id in cell.source_id.iter().chain(&cell.dependencies) {
+            *usage.entry(*id).or_default() += cell.entries;
+        }
+    })?;
+    Ok((usage, all))
+}
+
+/// One entry explained: its status and the file that decided it.
+#[derive(Debug, Clone)]
+pub struct Explained {
+    pub detail: EntryDetail,
+    pub status: Status,
+    pub source_check: Option<SourceCheck>,
+    pub dependency_checks: Vec<Option<SourceCheck>>,
+    /// The source row whose status became the entry's status, when a file decided it.
+    pub deciding: Option<SourceRow>,
+}
+
+/// Verifies one entry's own source and dependencies and explains its status.
+pub fn explain(detail: EntryDetail, paths: &PathMap) -> Explained {
+    let rows: Vec<SourceRow> = detail.source.iter().chain(&detail.dependencies).cloned().collect();
+    let checks = verify::verify_sources(&rows, paths, &|_, _| {});
+    let source_check = detail.source.as_ref().and_then(|s| checks.get(&s.id).cloned());
+    let dependency_checks: Vec<Option<SourceCheck>> =
+        detail.dependencies.iter().map(|d| checks.get(&d.id).cloned()).collect();
+    let status = Status::of_entry(
+        source_check.as_ref().map(|c| c.status),
+        detail.entry.derivation_error.is_some(),
+        dependency_checks.iter().flatten().map(|c| c.status),
+    );
+    let deciding = rows
+        .iter()
+        .find(|r| checks.get(&r.id).is_some_and(|c| c.status == status))
+        .cloned();
+    Explained {
+        detail,
+        status,
+        source_check,
+        dependency_checks,
+        deciding,
+    }
+}

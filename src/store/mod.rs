@@ -1,0 +1,89 @@
+//! The store: the only code that speaks SQL. Opening and identifying a store file, paged and
+//! aggregate queries, the producer API and purge. It knows nothing of terminals or of how files
+//! are hashed: verification results come in as per-source [`Status`] ranks.
+
+mod error;
+mod open;
+mod producer;
+mod purge;
+mod query;
+mod rows;
+
+pub use error::{Result, StoreError};
+pub use open::OpenOptions;
+pub use producer::{NewEntry, NewSource};
+pub use purge::{PurgeOutcome, PurgePlan, PurgeProgress};
+pub use query::{Cell, Dimension, EntryFilter, SortKey};
+pub use rows::{EntryDetail, EntryRow, SourceRow};
+
+use rusqlite::Connection;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// `PRAGMA application_id` of a cachescope store: "CSCP".
+pub const APPLICATION_ID: i64 = 0x4353_4350;
+/// The store format this build reads and writes (`PRAGMA user_version`, meta `format_version`).
+pub const FORMAT_VERSION: i64 = 1;
+/// The DDL of format 1, written from the format spec.
+pub const SCHEMA_SQL: &str = include_str!("../../assets/schema.sql");
+/// Producers keep a snapshot of fingerprinted bytes up to this size.
+pub const CONTENT_SNAPSHOT_LIMIT: usize = 64 * 1024;
+
+/// An open cache store. One struct owns the connection.
+pub struct Store {
+    conn: Connection,
+    path: PathBuf,
+    read_only: bool,
+    busy_timeout: Duration,
+    has_dependencies: bool,
+    /// Whether [`Store::load_source_statuses`] has run on this connection.
+    ranks_loaded: std::cell::Cell<bool>,
+    warnings: Vec<String>,
+}
+
+impl Store {
+    /// The store file as given by the user.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The directory relative source paths resolve against.
+    pub fn base_dir(&self) -> PathBuf {
+        let parent = self.path.parent().unwrap_or(Path::new(""));
+        let dir = if parent.as_os_str().is_empty() {
+            Path::new(".")
+        } else {
+            parent
+        };
+        std::fs::canonicalize(dir).unwrap_or_else(|_| dir.to_path_buf())
+    }
+
+    pub fn is_read_only(&self) -> bool {
+        self.read_only
+    }
+
+    pub fn busy_timeout(&self) -> Duration {
+        self.busy_timeout
+    }
+
+    /// Whether the optional `entry_dependencies` table exists.
+    pub fn has_dependencies(&self) -> bool {
+        self.has_dependencies
+    }
+
+    /// Things worth telling the user that did not stop the store from opening.
+    pub fn warnings(&self) -> &[String] {
+        &self.warnings
+    }
+
+    /// SQLite's `PRAGMA data_version`: changes when another connection commits to the file.
+    pub fn data_version(&self) -> Result<i64> {
+        self.conn
+            .query_row("PRAGMA data_version", [], |r| r.get(0))
+            .map_err(|e| self.err(e))
+    }
+
+    fn err(&self, e: rusqlite::Error) -> StoreError {
+        StoreError::from_sqlite(&self.path, self.busy_timeout, e)
+    }
+}

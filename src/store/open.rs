@@ -1,0 +1,212 @@
+//! Opening a store and proving it is one before anything else touches it.
+
+use super::{Store, StoreError, APPLICATION_ID, FORMAT_VERSION};
+use rusqlite::{Connection, OpenFlags};
+use std::io::Read;
+use std::path::Path;
+use std::time::Duration;
+
+const SQLITE_MAGIC: &[u8; 16] = b"SQLite format 3\0";
+
+/// Tables and the columns cachescope reads from them; a store missing any is refused.
+const REQUIRED: &[(&str, &[&str])] = &[
+    ("meta", &["key", "value"]),
+    (
+        "sources",
+        &["id", "path", "span_start", "span_end", "digest", "size", "mtime_ns", "recorded_at", "content"],
+    ),
+    (
+        "entries",
+        &[
+            "id", "namespace", "function", "key", "strategy", "derivation_error", "source_id",
+            "value", "value_size", "value_type", "created_at", "accessed_at", "hits", "expires_at",
+        ],
+    ),
+];
+
+#[derive(Debug, Clone)]
+pub struct OpenOptions {
+    /// Open with a read-only connection (every command that does not write).
+    pub read_only: bool,
+    /// How long to wait for a producer's lock before giving up with [`StoreError::Busy`].
+    pub busy_timeout: Duration,
+}
+
+impl Default for OpenOptions {
+    fn default() -> Self {
+        OpenOptions {
+            read_only: true,
+            busy_timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+impl Store {
+    /// Opens an existing store. Never creates a file; refuses anything that is not a store of a
+    /// format this build reads, with an error naming the file and the reason.
+    pub fn open(path: &Path, options: &OpenOptions) -> Result<Store, StoreError> {
+        precheck_file(path)?;
+        let flags = if options.read_only {
+            OpenFlags::SQLITE_OPEN_READ_ONLY
+        } else {
+            OpenFlags::SQLITE_OPEN_READ_WRITE
+        } | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let to_err = |e| StoreError::from_sqlite(path, options.busy_timeout, e);
+        let conn = Connection::open_with_flags(path, flags).map_err(to_err)?;
+        conn.busy_timeout(options.busy_timeout).map_err(to_err)?;
+        let mut store = Store {
+            conn,
+            path: path.to_path_buf(),
+            read_only: options.read_only,
+            busy_timeout: options.busy_timeout,
+            has_dependencies: false,
+            ranks_loaded: Default::default(),
+            warnings: Vec::new(),
+        };
+        store.identify()?;
+        rusqlite::vtab::array::load_module(&store.conn).map_err(|e| store.err(e))?;
+        Ok(store)
+    }
+
+    /// Reads the header pragmas and the schema: SQLite accepts any file at open and only fails
+    /// at the first query, so this is that first query.
+    fn identify(&mut self) -> Result<(), StoreError> {
+        let path = self.path.clone();
+        let corrupt = |e: rusqlite::Error| match e.sqlite_error_code() {
+            Some(rusqlite::ErrorCode::NotADatabase) | Some(rusqlite::ErrorCode::DatabaseCorrupt) => {
+                StoreError::Corrupt {
+                    path: path.clone(),
+                    detail: e.to_string(),
+                }
+            }
+            _ => StoreError::from_sqlite(&path, self.busy_timeout, e),
+        };
+        let tables: Vec<String> = {
+            let mut stmt = self
+                .conn
+                .prepare("SELECT name FROM sqlite_schema WHERE type = 'table'")
+                .map_err(corrupt)?;
+            let rows = stmt.query_map([], |r| r.get(0)).map_err(corrupt)?;
+            rows.collect::<Result<_, _>>().map_err(corrupt)?
+        };
+        let app_id: i64 = self
+            .conn
+            .query_row("PRAGMA application_id", [], |r| r.get(0))
+            .map_err(corrupt)?;
+        let user_version: i64 = self
+            .conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .map_err(corrupt)?;
+
+        if app_id != APPLICATION_ID && app_id != 0 {
+            return Err(StoreError::WrongApplication { path, id: app_id });
+        }
+        if user_version > FORMAT_VERSION {
+            return Err(StoreError::NewerFormat {
+                path,
+                found: user_version,
+            });
+        }
+        for (table, columns) in REQUIRED {
+            if !tables.iter().any(|t| t == table) {
+                return Err(StoreError::NotAStore {
+                    path,
+                    what: format!("table `{table}` is missing"),
+                });
+            }
+            let present = self.columns(table).map_err(corrupt)?;
+            if let Some(col) = columns.iter().find(|c| !present.iter().any(|p| p == *c)) {
+                return Err(StoreError::NotAStore {
+                    path,
+                    what: format!("table `{table}` has no column `{col}`"),
+                });
+            }
+        }
+        let format_version: Option<String> = self
+            .conn
+            .query_row("SELECT value FROM meta WHERE key = 'format_version'", [], |r| r.get(0))
+            .map(Some)
+            .or_else(|e| match e {
+                rusqlite::Error::QueryReturnedNoRows => Ok(None),
+                e => Err(e),
+            })
+            .map_err(corrupt)?;
+        if let Some(v) = format_version {
+            match v.trim().parse::<i64>() {
+                Ok(found) if found > FORMAT_VERSION => {
+                    return Err(StoreError::NewerFormat { path, found })
+                }
+                Ok(_) => {}
+                Err(_) => {
+                    return Err(StoreError::NotAStore {
+                        path,
+                        what: format!("meta format_version {v:?} is not a number"),
+                    })
+                }
+            }
+        }
+        if app_id == 0 {
+            self.warnings.push(format!(
+                "{}: application_id is not set; the tables match format 1, so the store is read as one",
+                path.display()
+            ));
+        } else if user_version < FORMAT_VERSION {
+            self.warnings.push(format!(
+                "{}: user_version is {user_version}, expected {FORMAT_VERSION}; reading as format 1",
+                path.display()
+            ));
+        }
+        self.has_dependencies = tables.iter().any(|t| t == "entry_dependencies")
+            && self
+                .columns("entry_dependencies")
+                .map_err(corrupt)?
+                .iter()
+                .filter(|c| *c == "entry_id" || *c == "source_id")
+                .count()
+                == 2;
+        Ok(())
+    }
+
+    fn columns(&self, table: &str) -> rusqlite::Result<Vec<String>> {
+        let mut stmt = self.conn.prepare("SELECT name FROM pragma_table_info(?1)")?;
+        let rows = stmt.query_map([table], |r| r.get(0))?;
+        rows.collect()
+    }
+}
+
+/// Checks the path before SQLite sees it: SQLite would create a missing file, treat an empty one
+/// as a fresh database, and block forever opening a FIFO.
+fn precheck_file(path: &Path) -> Result<(), StoreError> {
+    let p = || path.to_path_buf();
+    let meta = std::fs::metadata(path).map_err(|e| match e.kind() {
+        std::io::ErrorKind::NotFound => StoreError::NotFound { path: p() },
+        _ => StoreError::Io { path: p(), source: e },
+    })?;
+    if meta.is_dir() {
+        return Err(StoreError::IsDirectory { path: p() });
+    }
+    if !meta.is_file() {
+        return Err(StoreError::NotAFile { path: p() });
+    }
+    if meta.len() == 0 {
+        return Err(StoreError::Empty { path: p() });
+    }
+    let mut header = [0u8; 16];
+    let mut file = std::fs::File::open(path).map_err(|e| StoreError::Io { path: p(), source: e })?;
+    let n = read_up_to(&mut file, &mut header).map_err(|e| StoreError::Io { path: p(), source: e })?;
+    if n < header.len() || &header != SQLITE_MAGIC {
+        return Err(StoreError::NotSqlite { path: p() });
+    }
+    Ok(())
+}
+
+fn read_up_to(file: &mut std::fs::File, buf: &mut [u8]) -> std::io::Result<usize> {
+    let mut filled = 0;
+    while filled < buf.len() {
+        match file.read(&mut buf[filled..])? {
+            0 => break,
+            n => filled += n,
+        }
+    }
+    Ok(filled)
+}

@@ -1,0 +1,195 @@
+//! Purge: the only write cachescope makes.
+//!
+//! Race-safety comes from two things. Source rows are immutable, so a producer that rewrites an
+//! entry gives it a new `source_id`; and every batch deletes by the full selection condition,
+//! re-evaluated inside its own IMMEDIATE transaction against the rows as they are then. An entry
+//! rewritten meanwhile no longer matches (its new source is unknown to the verification, which
+//! ranks it as never selected) and survives.
+
+use super::query::EntryFilter;
+use super::{Result, Store, StoreError};
+use rusqlite::types::Value;
+use rusqlite::ToSql;
+use std::collections::{BTreeMap, BTreeSet};
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+/// What to remove.
+#[derive(Debug, Clone, Default)]
+pub struct PurgePlan {
+    pub filter: EntryFilter,
+    pub dry_run: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PurgeProgress {
+    pub done: u64,
+    pub total: u64,
+}
+
+/// What a purge removed (or, on a dry run, would remove).
+#[derive(Debug, Default)]
+pub struct PurgeOutcome {
+    pub dry_run: bool,
+    pub removed: u64,
+    pub bytes: u64,
+    /// strategy -> (entries, bytes)
+    pub by_strategy: BTreeMap<String, (u64, u64)>,
+    pub sources_removed: u64,
+    /// Set when a batch failed (busy past the timeout, say) after earlier batches committed:
+    /// the counts above are what was removed before it.
+    pub interrupted: Option<StoreError>,
+}
+
+/// Keep each write transaction about this short, so a producer is never blocked for long.
+const BATCH_TARGET: Duration = Duration::from_millis(50);
+const MIN_BATCH: usize = 500;
+const MAX_BATCH: usize = 50_000;
+
+impl Store {
+    /// Removes (or counts, on a dry run) the entries `plan` selects, then the source rows they
+    /// leave unreferenced. Status filters need [`Store::load_source_statuses`] first.
+    pub fn purge(&self, plan: &PurgePlan, mut progress: impl FnMut(PurgeProgress)) -> Result<PurgeOutcome> {
+        let mut outcome = PurgeOutcome {
+            dry_run: plan.dry_run,
+            ..Default::default()
+        };
+        if plan.dry_run {
+            let (clause, params) = self.where_clause(&plan.filter);
+            let sql = format!(
+                "SELECT e.strategy, count(*), total(e.value_size) FROM entries e{clause} GROUP BY 1"
+            );
+            for (strategy, n, bytes) in self.collect(&sql, rusqlite::params_from_iter(params), |r| {
+                Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)? as u64, r.get::<_, f64>(2)? as u64))
+            })? {
+                outcome.add(strategy, n, bytes);
+            }
+            return Ok(outcome);
+        }
+        if self.read_only {
+            return Err(StoreError::ReadOnly { path: self.path.clone() });
+        }
+        let candidates = self.entry_ids(&plan.filter, super::SortKey::Id, false)?;
+        let total = candidates.len() as u64;
+        progress(PurgeProgress { done: 0, total });
+
+        let mut touched_sources = BTreeSet::new();
+        let mut batch = MIN_BATCH * 4;
+        let mut done = 0usize;
+        while done < candidates.len() {
+            let chunk = &candidates[done..(done + batch).min(candidates.len())];
+            let started = Instant::now();
+            match self.delete_batch(&plan.filter, chunk, &mut touched_sources) {
+                Ok(rows) => {
+                    for (strategy, bytes) in rows {
+                        outcome.add(strategy, 1, bytes);
+                    }
+                }
+                Err(e) if done == 0 => return Err(e),
+                Err(e) => {
+                    outcome.interrupted = Some(e);
+                    return Ok(outcome);
+                }
+            }
+            done += chunk.len();
+            progress(PurgeProgress { done: done as u64, total });
+            batch = next_batch_size(batch, started.elapsed());
+        }
+        match self.delete_orphan_sources(touched_sources) {
+            Ok(n) => outcome.sources_removed = n,
+            Err(e) => outcome.interrupted = Some(e),
+        }
+        Ok(outcome)
+    }
+
+    /// One IMMEDIATE transaction: deletes those of `ids` that still match, and their
+    /// dependency rows. Returns (strategy, bytes) per removed entry.
+    fn delete_batch(
+        &self,
+        filter: &EntryFilter,
+        ids: &[i64],
+        touched_sources: &mut BTreeSet<i64>,
+    ) -> Result<Vec<(String, u64)>> {
+        let scoped = EntryFilter {
+            ids: Some(ids.to_vec()),
+            ..filter.clone()
+        };
+        let (clause, params) = self.where_clause(&scoped);
+        self.write(|_| {
+            let mut run = || -> rusqlite::Result<Vec<(String, u64)>> {
+                let mut removed_ids = Vec::with_capacity(ids.len());
+                let mut removed = Vec::with_capacity(ids.len());
+                let mut stmt = self.conn.prepare_cached(&format!(
+                    "DELETE FROM entries AS e{clause} RETURNING id, strategy, value_size, source_id"
+                ))?;
+                let mut rows = stmt.query(rusqlite::params_from_iter(params.iter()))?;
+                while let Some(r) = rows.next()? {
+                    removed_ids.push(Value::Integer(r.get(0)?));
+                    removed.push((r.get::<_, String>(1)?, r.get::<_, i64>(2)?.max(0) as u64));
+                    if let Some(sid) = r.get::<_, Option<i64>>(3)? {
+                        touched_sources.insert(sid);
+                    }
+                }
+                drop(rows);
+                if self.has_dependencies && !removed_ids.is_empty() {
+                    let ids: Rc<Vec<Value>> = Rc::new(removed_ids);
+                    let mut deps = self.conn.prepare_cached(
+                        "DELETE FROM entry_dependencies WHERE entry_id IN rarray(?1) RETURNING source_id",
+                    )?;
+                    let mut rows = deps.query([&ids as &dyn ToSql])?;
+                    while let Some(r) = rows.next()? {
+                        touched_sources.insert(r.get(0)?);
+                    }
+                }
+                Ok(removed)
+            };
+            run().map_err(|e| self.err(e))
+        })
+    }
+
+    /// Deletes those of `candidates` that no entry and no dependency references any more.
+    fn delete_orphan_sources(&self, candidates: BTreeSet<i64>) -> Result<u64> {
+        let deps = if self.has_dependencies {
+            " AND NOT EXISTS (SELECT 1 FROM entry_dependencies d WHERE d.source_id = sources.id)"
+        } else {
+            ""
+        };
+        let sql = format!(
+            "DELETE FROM sources WHERE id IN rarray(?1) \
+             AND NOT EXISTS (SELECT 1 FROM entries e WHERE e.source_id = sources.id){deps}"
+        );
+        let ids: Vec<i64> = candidates.into_iter().collect();
+        let mut removed = 0;
+        for chunk in ids.chunks(MAX_BATCH) {
+            let values: Rc<Vec<Value>> = Rc::new(chunk.iter().copied().map(Value::Integer).collect());
+            removed += self.write(|_| {
+                self.conn
+                    .execute(&sql, [&values as &dyn ToSql])
+                    .map_err(|e| self.err(e))
+            })? as u64;
+        }
+        Ok(removed)
+    }
+}
+
+impl PurgeOutcome {
+    fn add(&mut self, strategy: String, entries: u64, bytes: u64) {
+        self.removed += entries;
+        self.bytes += bytes;
+        let slot = self.by_strategy.entry(strategy).or_default();
+        slot.0 += entries;
+        slot.1 += bytes;
+    }
+}
+
+/// Grows or shrinks the batch so each transaction takes about [`BATCH_TARGET`].
+fn next_batch_size(current: usize, took: Duration) -> usize {
+    let next = if took < BATCH_TARGET / 2 {
+        current * 2
+    } else if took > BATCH_TARGET * 2 {
+        current / 2
+    } else {
+        current
+    };
+    next.clamp(MIN_BATCH, MAX_BATCH)
+}

@@ -1,0 +1,456 @@
+//! Read queries: referenced sources, aggregates for summaries and groupings, paged listings.
+//!
+//! Nothing here loads all entries or a value blob it does not show: counts and sizes are SQL
+//! aggregates (over the covering index on `(source_id, strategy, value_size)` where the store
+//! has it) and listings come a page at a time. Each call is one statement or one short batch, so
+//! no read transaction outlives it and a producer's WAL checkpoints are never held back.
+
+use super::rows::{EntryDetail, EntryRow, SourceRow, ENTRY_COLUMNS, SOURCE_COLUMNS};
+use super::{Result, Store};
+use crate::status::Status;
+use rusqlite::types::Value;
+use rusqlite::{params_from_iter, OptionalExtension, ToSql};
+use std::collections::HashMap;
+use std::rc::Rc;
+
+/// Rank of a source that verification has not seen (written after it ran): never selected.
+const UNKNOWN_RANK: i64 = 99;
+const PAGE: i64 = 10_000;
+
+/// Which entries to look at. Empty fields select everything.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct EntryFilter {
+    pub strategies: Vec<String>,
+    /// Needs verification results loaded with [`Store::load_source_statuses`].
+    pub statuses: Vec<Status>,
+    /// Also select entries expired at this Unix ms time (OR-ed with `statuses`).
+    pub or_expired_at: Option<i64>,
+    /// Only entries expired at this Unix ms time.
+    pub expired_at: Option<i64>,
+    /// Shell glob over `module:qualname` (SQLite GLOB: `*`, `?`, `[...]`, case-sensitive).
+    pub function_glob: Option<String>,
+    pub function: Option<String>,
+    /// Only entries created before this Unix ms time.
+    pub created_before: Option<i64>,
+    /// Only entries whose own source has this recorded path (`Some(None)`: entries without one).
+    pub source_path: Option<Option<String>>,
+    /// Only entries with this derivation error (`Some(None)`: entries without one).
+    pub derivation_error: Option<Option<String>>,
+    /// Case-insensitive substring over function, key, source path and derivation error.
+    pub text: Option<String>,
+    /// Only these entry ids.
+    pub ids: Option<Vec<i64>>,
+}
+
+/// Columns a listing can be ordered by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SortKey {
+    #[default]
+    Id,
+    Function,
+    Status,
+    Size,
+    Created,
+    Hits,
+    Key,
+    Strategy,
+}
+
+/// An extra column to split aggregates by, for groupings the covering index cannot serve.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dimension {
+    None,
+    Function,
+    DerivationError,
+}
+
+/// Entries that share a source, strategy, dimension value and dependency set, counted.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Cell {
+    pub source_id: Option<i64>,
+    pub strategy: String,
+    pub dimension: Option<String>,
+    pub has_derivation_error: bool,
+    pub dependencies: Vec<i64>,
+    pub entries: u64,
+    pub bytes: u64,
+}
+
+impl Store {
+    /// Every source row that an entry or a dependency references (content snapshots left out).
+    pub fn referenced_sources(&self) -> Result<Vec<SourceRow>> {
+        let deps = if self.has_dependencies {
+            " UNION SELECT source_id FROM entry_dependencies"
+        } else {
+            ""
+        };
+        let sql = format!(
+            "SELECT {SOURCE_COLUMNS} FROM sources WHERE id IN \
+             (SELECT source_id FROM entries WHERE source_id IS NOT NULL{deps}) ORDER BY id"
+        );
+        self.collect(&sql, [], SourceRow::from_row)
+    }
+
+    /// Loads per-source verification statuses into a temporary table of this connection, so
+    /// status filters, sorting and purges can be evaluated in SQL against current rows.
+    pub fn load_source_statuses(&self, statuses: impl IntoIterator<Item = (i64, Status)>) -> Result<()> {
+        let run = || -> rusqlite::Result<()> {
+            self.conn.execute_batch(
+                "CREATE TEMP TABLE IF NOT EXISTS cs_rank (id INTEGER PRIMARY KEY, rank INTEGER NOT NULL);
+                 DELETE FROM temp.cs_rank;",
+            )?;
+            let tx = self.conn.unchecked_transaction()?;
+            {
+                let mut ins = tx.prepare("INSERT OR REPLACE INTO temp.cs_rank (id, rank) VALUES (?1, ?2)")?;
+                for (id, status) in statuses {
+                    ins.execute([id, status.rank()])?;
+                }
+            }
+            tx.commit()
+        };
+        run().map_err(|e| self.err(e))?;
+        self.ranks_loaded.set(true);
+        Ok(())
+    }
+
+    /// The SQL expression for an entry's status rank (alias `e`), from the loaded statuses.
+    pub(crate) fn rank_sql(&self) -> String {
+        let own = format!(
+            "CASE WHEN e.source_id IS NULL THEN (CASE WHEN e.derivation_error IS NULL THEN {} ELSE {} END) \
+             ELSE coalesce((SELECT rank FROM temp.cs_rank WHERE id = e.source_id), {UNKNOWN_RANK}) END",
+            Status::Unverifiable.rank(),
+            Status::Failed.rank()
+        );
+        if self.has_dependencies {
+            format!(
+                "max({own}, coalesce((SELECT max(coalesce(r.rank, {UNKNOWN_RANK})) FROM entry_dependencies d \
+                 LEFT JOIN temp.cs_rank r ON r.id = d.source_id WHERE d.entry_id = e.id), 0))"
+            )
+        } else {
+            own
+        }
+    }
+
+    /// Builds the WHERE clause (over alias `e`) and its parameters for a filter.
+    pub(crate) fn where_clause(&self, f: &EntryFilter) -> (String, Vec<Box<dyn ToSql>>) {
+        let mut terms: Vec<String> = Vec::new();
+        let mut params: Vec<Box<dyn ToSql>> = Vec::new();
+        if !f.strategies.is_empty() {
+            terms.push(format!("e.strategy IN ({})", placeholders(f.strategies.len())));
+            params.extend(f.strategies.iter().map(|s| Box::new(s.clone()) as Box<dyn ToSql>));
+        }
+        let status_term = (!f.statuses.is_empty()).then(|| {
+            let ranks: Vec<String> = f.statuses.iter().map(|s| s.rank().to_string()).collect();
+            format!("{} IN ({})", self.rank_sql(), ranks.join(", "))
+        });
+        match (status_term, f.or_expired_at) {
+            (Some(st), Some(now)) => {
+                terms.push(format!("({st} OR e.expires_at <= ?)"));
+                params.push(Box::new(now));
+            }
+            (Some(st), None) => terms.push(st),
+            (None, Some(now)) => {
+                terms.push("e.expires_at <= ?".into());
+                params.push(Box::new(now));
+            }
+            (None, None) => {}
+        }
+        if let Some(now) = f.expired_at {
+            terms.push("e.expires_at <= ?".into());
+            params.push(Box::new(now));
+        }
+        if let Some(g) = &f.function_glob {
+            terms.push("e.function GLOB ?".into());
+            params.push(Box::new(g.clone()));
+        }
+        if let Some(func) = &f.function {
+            terms.push("e.function = ?".into());
+            params.push(Box::new(func.clone()));
+        }
+        if let Some(t) = f.created_before {
+            terms.push("e.created_at < ?".into());
+            params.push(Box::new(t));
+        }
+        match &f.source_path {
+            Some(Some(p)) => {
+                terms.push("e.source_id IN (SELECT id FROM sources WHERE path = ?)".into());
+                params.push(Box::new(p.clone()));
+            }
+            Some(None) => terms.push("e.source_id IS NULL".into()),
+            None => {}
+        }
+        match &f.derivation_error {
+            Some(Some(err)) => {
+                terms.push("e.derivation_error = ?".into());
+                params.push(Box::new(err.clone()));
+            }
+            Some(None) => terms.push("e.derivation_error IS NULL".into()),
+            None => {}
+        }
+        if let Some(text) = f.text.as_deref().filter(|t| !t.is_empty()) {
+            let pattern = format!("%{}%", escape_like(text));
+            terms.push(
+                "(e.function LIKE ?1x ESCAPE '\\' OR e.key LIKE ?1x ESCAPE '\\' \
+                 OR e.derivation_error LIKE ?1x ESCAPE '\\' \
+                 OR e.source_id IN (SELECT id FROM sources WHERE path LIKE ?1x ESCAPE '\\'))"
+                    .replace("?1x", "?"),
+            );
+            params.extend((0..4).map(|_| Box::new(pattern.clone()) as Box<dyn ToSql>));
+        }
+        if let Some(ids) = &f.ids {
+            terms.push("e.id IN rarray(?)".into());
+            let ids: Vec<Value> = ids.iter().copied().map(Value::Integer).collect();
+            params.push(Box::new(Rc::new(ids)));
+        }
+        let sql = if terms.is_empty() {
+            String::new()
+        } else {
+            format!(" WHERE {}", terms.join(" AND "))
+        };
+        (sql, params)
+    }
+
+    /// Entry ids matching `filter`, in the given order. Eight bytes an entry: a million-entry
+    /// group costs 8 MB, and any page of it can then be fetched at once.
+    pub fn entry_ids(&self, filter: &EntryFilter, sort: SortKey, descending: bool) -> Result<Vec<i64>> {
+        let (clause, params) = self.where_clause(filter);
+        let dir = if descending { "DESC" } else { "ASC" };
+        let order = match sort {
+            SortKey::Id => String::new(),
+            SortKey::Function => "e.function".into(),
+            SortKey::Status if self.ranks_loaded.get() => self.rank_sql(),
+            SortKey::Status => String::new(),
+            SortKey::Size => "e.value_size".into(),
+            SortKey::Created => "e.created_at".into(),
+            SortKey::Hits => "e.hits".into(),
+            SortKey::Key => "e.key".into(),
+            SortKey::Strategy => "e.strategy".into(),
+        };
+        let order = if order.is_empty() {
+            format!("e.id {dir}")
+        } else {
+            format!("{order} {dir}, e.id {dir}")
+        };
+        let sql = format!("SELECT e.id FROM entries e{clause} ORDER BY {order}");
+        self.collect(&sql, params_from_iter(params), |r| r.get(0))
+    }
+
+    /// Counts entries and their bytes matching `filter`.
+    pub fn count(&self, filter: &EntryFilter) -> Result<(u64, u64)> {
+        let (clause, params) = self.where_clause(filter);
+        let sql = format!("SELECT count(*), total(e.value_size) FROM entries e{clause}");
+        let rows = self.collect(&sql, params_from_iter(params), |r| {
+            Ok((r.get::<_, i64>(0)? as u64, r.get::<_, f64>(1)? as u64))
+        })?;
+        Ok(rows.into_iter().next().unwrap_or((0, 0)))
+    }
+
+    /// The rows for `ids`, in that order (ids that no longer exist are left out).
+    pub fn entries_by_ids(&self, ids: &[i64]) -> Result<Vec<EntryRow>> {
+        let filter = EntryFilter {
+            ids: Some(ids.to_vec()),
+            ..Default::default()
+        };
+        let mut rows = self.entries_page(&filter, None, ids.len().max(1) as i64)?;
+        let pos: HashMap<i64, usize> = ids.iter().enumerate().map(|(i, id)| (*id, i)).collect();
+        rows.sort_by_key(|r| pos.get(&r.id).copied().unwrap_or(usize::MAX));
+        Ok(rows)
+    }
+
+    /// One page of entries in id order, starting after `after_id`: keyset paging, so a listing
+    /// of a million entries never re-reads what it already printed.
+    pub fn entries_page(&self, filter: &EntryFilter, after_id: Option<i64>, limit: i64) -> Result<Vec<EntryRow>> {
+        let (mut clause, mut params) = self.where_clause(filter);
+        if let Some(after) = after_id {
+            clause = if clause.is_empty() {
+                " WHERE e.id > ?".to_string()
+            } else {
+                format!("{clause} AND e.id > ?")
+            };
+            params.push(Box::new(after));
+        }
+        let status = if self.ranks_loaded.get() { self.rank_sql() } else { "NULL".into() };
+        let sql = format!(
+            "SELECT {ENTRY_COLUMNS}, {status} FROM entries e{clause} ORDER BY e.id LIMIT {limit}"
+        );
+        self.collect(&sql, params_from_iter(params), |r| {
+            let mut row = EntryRow::from_row(r)?;
+            row.status = r.get::<_, Option<i64>>(14)?.and_then(Status::from_rank);
+            Ok(row)
+        })
+    }
+
+    /// Streams aggregate cells: entry counts and bytes per (source, strategy[, dimension]).
+    /// Entries with dependency rows come one cell each, with their dependency ids, paged.
+    pub fn aggregate(&self, dimension: Dimension, mut visit: impl FnMut(Cell)) -> Result<()> {
+        let dim = match dimension {
+            Dimension::None => "NULL",
+            Dimension::Function => "e.function",
+            Dimension::DerivationError => "e.derivation_error",
+        };
+        let no_deps = if self.has_dependencies {
+            " AND e.id NOT IN (SELECT entry_id FROM entry_dependencies)"
+        } else {
+            ""
+        };
+        let cell = |r: &rusqlite::Row| -> rusqlite::Result<Cell> {
+            Ok(Cell {
+                source_id: r.get(0)?,
+                strategy: r.get::<_, Option<String>>(1)?.unwrap_or_default(),
+                dimension: r.get(2)?,
+                has_derivation_error: r.get(3)?,
+                dependencies: Vec::new(),
+                entries: r.get::<_, i64>(4)? as u64,
+                bytes: r.get::<_, f64>(5)? as u64,
+            })
+        };
+        // With a source, the derivation error does not matter to the status: this query reads
+        // the covering index alone.
+        let with_source = format!(
+            "SELECT e.source_id, e.strategy, {dim}, 0, count(*), total(e.value_size) FROM entries e \
+             WHERE e.source_id IS NOT NULL{no_deps} GROUP BY 1, 2, 3"
+        );
+        let without_source = format!(
+            "SELECT NULL, e.strategy, {dim}, e.derivation_error IS NOT NULL, count(*), total(e.value_size) \
+             FROM entries e WHERE e.source_id IS NULL{no_deps} GROUP BY 2, 3, 4"
+        );
+        for sql in [with_source, without_source] {
+            for c in self.collect(&sql, [], cell)? {
+                visit(c);
+            }
+        }
+        if !self.has_dependencies {
+            return Ok(());
+        }
+        let sql = format!(
+            "SELECT e.source_id, e.strategy, {dim}, e.derivation_error IS NOT NULL, 1, e.value_size, e.id, \
+             (SELECT group_concat(source_id) FROM entry_dependencies WHERE entry_id = e.id) \
+             FROM entries e WHERE e.id IN (SELECT entry_id FROM entry_dependencies) AND e.id > ?1 \
+             ORDER BY e.id LIMIT {PAGE}"
+        );
+        let mut after = i64::MIN;
+        loop {
+            let page = self.collect(&sql, [after], |r| {
+                let mut c = cell(r)?;
+                let deps: Option<String> = r.get(7)?;
+                c.dependencies = deps
+                    .unwrap_or_default()
+                    .split(',')
+                    .filter_map(|s| s.parse().ok())
+                    .collect();
+                Ok((r.get::<_, i64>(6)?, c))
+            })?;
+            let Some((last, _)) = page.last() else { break };
+            after = *last;
+            let done = (page.len() as i64) < PAGE;
+            page.into_iter().for_each(|(_, c)| visit(c));
+            if done {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    /// How often each derivation error occurs, per strategy, most common first.
+    pub fn derivation_errors(&self) -> Result<Vec<(String, String, u64)>> {
+        self.collect(
+            "SELECT strategy, derivation_error, count(*) FROM entries \
+             WHERE derivation_error IS NOT NULL GROUP BY 1, 2 ORDER BY 3 DESC, 2",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get::<_, i64>(2)? as u64)),
+        )
+    }
+
+    /// Entries expired at `now_ms`, per strategy: (strategy, entries, bytes).
+    pub fn expired_counts(&self, now_ms: i64) -> Result<Vec<(String, u64, u64)>> {
+        self.collect(
+            "SELECT strategy, count(*), total(value_size) FROM entries WHERE expires_at <= ?1 GROUP BY 1",
+            [now_ms],
+            |r| Ok((r.get(0)?, r.get::<_, i64>(1)? as u64, r.get::<_, f64>(2)? as u64)),
+        )
+    }
+
+    /// One entry with its source, dependencies and the first `preview` bytes of its value.
+    pub fn entry_detail(&self, id: i64, preview: usize) -> Result<Option<EntryDetail>> {
+        let filter = EntryFilter {
+            ids: Some(vec![id]),
+            ..Default::default()
+        };
+        let Some(entry) = self.entries_page(&filter, None, 1)?.into_iter().next() else {
+            return Ok(None);
+        };
+        let source = match entry.source_id {
+            Some(sid) => self.source(sid)?,
+            None => None,
+        };
+        let source_content = match entry.source_id {
+            Some(sid) => self
+                .conn
+                .query_row("SELECT content FROM sources WHERE id = ?1", [sid], |r| r.get(0))
+                .optional()
+                .map_err(|e| self.err(e))?
+                .flatten(),
+            None => None,
+        };
+        let dependencies = if self.has_dependencies {
+            let sql = format!(
+                "SELECT {SOURCE_COLUMNS} FROM sources WHERE id IN \
+                 (SELECT source_id FROM entry_dependencies WHERE entry_id = ?1) ORDER BY id"
+            );
+            self.collect(&sql, [id], SourceRow::from_row)?
+        } else {
+            Vec::new()
+        };
+        let value_head = self
+            .conn
+            .query_row(
+                "SELECT CASE WHEN value IS NULL THEN NULL ELSE substr(CAST(value AS BLOB), 1, ?2) END \
+                 FROM entries WHERE id = ?1",
+                [id, preview as i64],
+                |r| r.get::<_, Option<Vec<u8>>>(0),
+            )
+            .optional()
+            .map_err(|e| self.err(e))?
+            .flatten();
+        Ok(Some(EntryDetail {
+            entry,
+            source,
+            source_content,
+            dependencies,
+            value_head,
+        }))
+    }
+
+    /// One source row by id.
+    pub fn source(&self, id: i64) -> Result<Option<SourceRow>> {
+        let sql = format!("SELECT {SOURCE_COLUMNS} FROM sources WHERE id = ?1");
+        Ok(self.collect(&sql, [id], SourceRow::from_row)?.into_iter().next())
+    }
+
+    /// The meta table, as key/value pairs.
+    pub fn meta(&self) -> Result<Vec<(String, String)>> {
+        self.collect("SELECT key, value FROM meta ORDER BY key", [], |r| Ok((r.get(0)?, r.get(1)?)))
+    }
+
+    pub(crate) fn collect<T, P: rusqlite::Params>(
+        &self,
+        sql: &str,
+        params: P,
+        map: impl FnMut(&rusqlite::Row) -> rusqlite::Result<T>,
+    ) -> Result<Vec<T>> {
+        let run = || -> rusqlite::Result<Vec<T>> {
+            let mut stmt = self.conn.prepare_cached(sql)?;
+            let rows = stmt.query_map(params, map)?;
+            rows.collect()
+        };
+        run().map_err(|e| self.err(e))
+    }
+}
+
+fn placeholders(n: usize) -> String {
+    vec!["?"; n].join(", ")
+}
+
+fn escape_like(s: &str) -> String {
+    s.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_")
+}

@@ -1,0 +1,111 @@
+//! Untrusted text (function names, keys, paths, errors, values) on its way to a terminal.
+//!
+//! Every such string passes through [`escape`] before it is printed or drawn: control
+//! characters (C0, DEL, C1, which include ESC and the 8-bit CSI) and the bidirectional
+//! overrides that can make text read differently from what it is are shown as visible escapes,
+//! so nothing in a store can move the cursor, retitle the terminal or hide itself.
+
+use std::borrow::Cow;
+use unicode_width::UnicodeWidthStr;
+
+fn needs_escape(c: char) -> bool {
+    c.is_control() || matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' | '\u{200E}' | '\u{200F}')
+}
+
+/// `s` with control characters escaped (`\n`, `\t`, `\r`, `\x1b`, `\u{202e}`).
+pub fn escape(s: &str) -> Cow<'_, str> {
+    if !s.chars().any(needs_escape) {
+        return Cow::Borrowed(s);
+    }
+    let mut out = String::with_capacity(s.len() + 8);
+    for c in s.chars() {
+        match c {
+            '\n' => out.push_str("\\n"),
+            '\t' => out.push_str("\\t"),
+            '\r' => out.push_str("\\r"),
+            c if (c as u32) < 0x100 && needs_escape(c) => out.push_str(&format!("\\x{:02x}", c as u32)),
+            c if needs_escape(c) => out.push_str(&format!("\\u{{{:x}}}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    Cow::Owned(out)
+}
+
+/// Escapes `s` and shortens it to `width` terminal columns by cutting out its middle, where
+/// keys and paths are least telling: `abcdef…uvwxyz`.
+pub fn shorten_middle(s: &str, width: usize) -> String {
+    let s = escape(s);
+    if s.width() <= width {
+        return s.into_owned();
+    }
+    if width <= 1 {
+        return "…".chars().take(width).collect();
+    }
+    let keep = width - 1;
+    let head_w = keep.div_ceil(2);
+    let tail_w = keep - head_w;
+    let head = take_width(s.chars(), head_w);
+    let mut tail: Vec<char> = take_width(s.chars().rev(), tail_w).chars().collect();
+    tail.reverse();
+    format!("{head}…{}", tail.into_iter().collect::<String>())
+}
+
+/// Escapes `s` and cuts it to `width` columns, marking the cut with `…`.
+pub fn truncate(s: &str, width: usize) -> String {
+    let s = escape(s);
+    if s.width() <= width {
+        return s.into_owned();
+    }
+    format!("{}…", take_width(s.chars(), width.saturating_sub(1)))
+}
+
+fn take_width(chars: impl Iterator<Item = char>, width: usize) -> String {
+    let mut used = 0;
+    let mut out = String::new();
+    for c in chars {
+        let w = unicode_width::UnicodeWidthChar::width(c).unwrap_or(0);
+        if used + w > width {
+            break;
+        }
+        used += w;
+        out.push(c);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn escapes_terminal_control_sequences() {
+        assert_eq!(escape("plain"), "plain");
+        assert_eq!(escape("\x1b]0;pwned\x07x"), "\\x1b]0;pwned\\x07x");
+        assert_eq!(escape("a\nb\tc\rd"), "a\\nb\\tc\\rd");
+        assert_eq!(escape("\u{9b}31m"), "\\x9b31m");
+        assert_eq!(escape("abc\u{202e}fdp.exe"), "abc\\u{202e}fdp.exe");
+        assert_eq!(escape("\x7f"), "\\x7f");
+    }
+
+    #[test]
+    fn shortens_in_the_middle_to_the_width() {
+        assert_eq!(shorten_middle("abcdefghij", 20), "abcdefghij");
+        let s = shorten_middle("abcdefghijklmnopqrstuvwxyz", 9);
+        assert_eq!(s, "abcd…wxyz");
+        assert_eq!(s.width(), 9);
+        assert_eq!(shorten_middle("日本語のキーです", 7).width(), 7);
+        assert_eq!(truncate("abcdef", 4), "abc…");
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn escaped_text_never_contains_control_characters(s in "\\PC*|[\\x00-\\x1f\\x7f-\\x9f]*") {
+            proptest::prop_assert!(!escape(&s).chars().any(|c| c.is_control()));
+        }
+
+        #[test]
+        fn shortened_text_fits(s in ".{0,60}", w in 0usize..40) {
+            proptest::prop_assert!(shorten_middle(&s, w).width() <= w.max(0));
+        }
+    }
+}

@@ -1,0 +1,190 @@
+//! Verification: re-reads the files that entries' fingerprints came from and gives each source
+//! row a status. Nothing is written. Each distinct file is read once, however many source rows
+//! (spans, digests) and entries share it, and files are checked in parallel across cores.
+
+pub mod digest;
+mod paths;
+mod read;
+
+pub use paths::{parse_remap, PathMap};
+
+use crate::status::Status;
+use crate::store::SourceRow;
+use digest::{LineIndex, Recorded, SpanCheck};
+use rayon::prelude::*;
+use read::Opened;
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+/// Files holding span sources are read whole for the moved search up to this size; spans in
+/// larger files are reported unreadable rather than letting one hostile row eat the memory.
+pub const SPAN_FILE_LIMIT: u64 = 16 * 1024 * 1024;
+
+/// What verification found for one source row.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SourceCheck {
+    /// Fresh, Moved, Changed, Missing or Unreadable.
+    pub status: Status,
+    /// The file that was read, after remapping and resolving against the store's directory.
+    pub resolved: PathBuf,
+    /// The digest of what stands at the recorded place now, when there is such a thing.
+    pub current_digest: Option<String>,
+    /// For a moved span: the lines where the block stands now.
+    pub moved_to: Option<(u64, u64)>,
+    /// Why a source is unreadable.
+    pub detail: Option<String>,
+}
+
+/// Checks every source row, reading each distinct file once. `progress(done, total)` is called
+/// (from worker threads) as source rows are checked.
+pub fn verify_sources(
+    sources: &[SourceRow],
+    paths: &PathMap,
+    progress: &(dyn Fn(usize, usize) + Sync),
+) -> HashMap<i64, SourceCheck> {
+    let mut by_file: BTreeMap<PathBuf, Vec<&SourceRow>> = BTreeMap::new();
+    for s in sources {
+        by_file.entry(paths.resolve(&s.path)).or_default().push(s);
+    }
+    let total = sources.len();
+    let done = AtomicUsize::new(0);
+    progress(0, total);
+    by_file
+        .into_par_iter()
+        .flat_map_iter(|(path, rows)| {
+            let checks = check_file(&path, &rows);
+            let now = done.fetch_add(rows.len(), Ordering::Relaxed) + rows.len();
+            progress(now, total);
+            checks
+        })
+        .collect()
+}
+
+/// Checks all source rows recorded against one file.
+fn check_file(path: &Path, rows: &[&SourceRow]) -> Vec<(i64, SourceCheck)> {
+    let verdict = |status, current_digest, moved_to, detail| SourceCheck {
+        status,
+        resolved: path.to_path_buf(),
+        current_digest,
+        moved_to,
+        detail,
+    };
+    let mut out = Vec::with_capacity(rows.len());
+    let mut valid: Vec<(&SourceRow, Recorded)> = Vec::with_capacity(rows.len());
+    for row in rows {
+        match digest::parse(&row.digest) {
+            _ if row.invalid_span => out.push((
+                row.id,
+                verdict(Status::Unreadable, None, None, Some("invalid span in the store".into())),
+            )),
+            Ok(r) => valid.push((row, r)),
+            Err(e) => out.push((row.id, verdict(Status::Unreadable, None, None, Some(e.to_string())))),
+        }
+    }
+    if valid.is_empty() {
+        return out;
+    }
+    let all = |status: Status, detail: Option<String>| {
+        valid
+            .iter()
+            .map(|(row, _)| (row.id, verdict(status, None, None, detail.clone())))
+            .collect::<Vec<_>>()
+    };
+    let (mut file, len) = match read::open_regular(path) {
+        Opened::File { file, len } => (file, len),
+        Opened::Missing => {
+            out.extend(all(Status::Missing, None));
+            return out;
+        }
+        Opened::Unreadable(why) => {
+            out.extend(all(Status::Unreadable, Some(why)));
+            return out;
+        }
+    };
+    let has_spans = valid.iter().any(|(row, _)| row.span.is_some());
+    if has_spans && len <= SPAN_FILE_LIMIT {
+        let bytes = match read::read_all(&mut file, len) {
+            Ok(b) => b,
+            Err(e) => {
+                out.extend(all(Status::Unreadable, Some(e.to_string())));
+                return out;
+            }
+        };
+        let lines = LineIndex::new(&bytes);
+        for (row, recorded) in &valid {
+            let check = match row.span {
+                Some((start, end)) => match digest::check_span(&bytes, &lines, start, end, recorded) {
+                    SpanCheck::Fresh => verdict(Status::Fresh, Some(row.digest.to_ascii_lowercase()), None, None),
+                    SpanCheck::Moved { start, end } => verdict(
+                        Status::Moved,
+                        Some(row.digest.to_ascii_lowercase()),
+                        Some((start, end)),
+                        None,
+                    ),
+                    SpanCheck::Changed { current } => verdict(Status::Changed, current, None, None),
+                },
+                None => whole_file(recorded, &digest::hex(recorded.algorithm, &bytes), &verdict),
+            };
+            out.push((row.id, check));
+        }
+        return out;
+    }
+    // Whole-file sources only (or a file too large for span checks): stream it once through
+    // one hasher per algorithm in use.
+    let mut hashers: Vec<(digest::Algorithm, Box<dyn sha2::digest::DynDigest + Send>)> = Vec::new();
+    for (row, recorded) in &valid {
+        if row.span.is_none() && !hashers.iter().any(|(a, _)| *a == recorded.algorithm) {
+            hashers.push((recorded.algorithm, recorded.algorithm.hasher()));
+        }
+    }
+    if let Err(e) = read::stream(&mut file, |chunk| hashers.iter_mut().for_each(|(_, h)| h.update(chunk))) {
+        out.extend(all(Status::Unreadable, Some(e.to_string())));
+        return out;
+    }
+    let finished: Vec<(digest::Algorithm, String)> = hashers
+        .into_iter()
+        .map(|(a, h)| (a, hex::encode(h.finalize())))
+        .collect();
+    for (row, recorded) in &valid {
+        let check = match row.span {
+            Some(_) => verdict(
+                Status::Unreadable,
+                None,
+                None,
+                Some(format!("file larger than {} MiB: spans are not checked", SPAN_FILE_LIMIT >> 20)),
+            ),
+            None => {
+                let current = finished
+                    .iter()
+                    .find(|(a, _)| *a == recorded.algorithm)
+                    .map(|(_, h)| h.as_str())
+                    .unwrap_or_default();
+                whole_file(recorded, current, &verdict)
+            }
+        };
+        out.push((row.id, check));
+    }
+    out
+}
+
+fn whole_file(
+    recorded: &Recorded,
+    current_hex: &str,
+    verdict: &dyn Fn(Status, Option<String>, Option<(u64, u64)>, Option<String>) -> SourceCheck,
+) -> SourceCheck {
+    let status = if current_hex == recorded.hex {
+        Status::Fresh
+    } else {
+        Status::Changed
+    };
+    verdict(
+        status,
+        Some(format!("{}:{current_hex}", recorded.algorithm.name())),
+        None,
+        None,
+    )
+}
+
+#[cfg(test)]
+mod tests;
