@@ -3,8 +3,10 @@
 //! [`store`] speaks SQL, [`verify`] hashes files, [`model`] joins the two into what the CLI and
 //! the TUI show.
 
+pub mod cli;
 pub mod demo;
 pub mod model;
+pub mod preview;
 pub mod status;
 pub mod store;
 pub mod text;

@@ -1,1 +1,22 @@
-fn main() {}
+use cachescope::cli::{self, Exit};
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    match cli::run() {
+        Ok(exit) => exit.into(),
+        Err(err) if is_broken_pipe(&err) => Exit::Ok.into(),
+        Err(err) => {
+            // One line, naming the file and the problem; untrusted parts escaped.
+            eprintln!("cachescope: {}", cachescope::text::escape(&format!("{err:#}")));
+            Exit::Error.into()
+        }
+    }
+}
+
+/// `cachescope list ... | head` closes the pipe early; that is not an error.
+fn is_broken_pipe(err: &anyhow::Error) -> bool {
+    err.chain().any(|e| {
+        e.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+    })
+}

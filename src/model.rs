@@ -342,3 +342,29 @@ pub fn explain(detail: EntryDetail, paths: &PathMap) -> Explained {
         deciding,
     }
 }
+
+/// What a derivation error means for the entry's key, in plain words, when we know.
+pub fn explain_derivation(strategy: &str, error: &str) -> Option<String> {
+    if error.contains("cython_function_or_method") {
+        return Some(format!(
+            "inspect.getsource cannot read a Cython-compiled function, so this key was derived from \
+             {}. A Cython function's bytecode is all zero bytes: the key alone never changes when the \
+             extension is rebuilt. Only the fingerprint of the compiled module file (.so/.pyd) notices \
+             a rebuild; if it changed, the cached value may be stale.",
+            if strategy == "bytecode" { "bytecode" } else { "a fallback" }
+        ));
+    }
+    match strategy {
+        "bytecode" => Some(
+            "The function's source could not be read, so its key was derived from its bytecode; \
+             the fingerprint of its module file decides whether it is still valid."
+                .into(),
+        ),
+        "name" => Some(
+            "Key derivation failed, so the key holds only the function's name and arguments: \
+             nothing notices a code change."
+                .into(),
+        ),
+        _ => None,
+    }
+}

@@ -422,6 +422,22 @@ class _Store(object):
         self._real_dir = os.path.realpath(self.dir)
         self._local = threading.local()
         self._abandoned = []  # connections inherited over a fork: never used, never closed
+        self._error_lock = threading.Lock()
+        self._last_error_log = None  # monotonic time of the last store error logged at ERROR
+
+    def log_error(self, message, *args):
+        """Log a store error at ERROR, at most once a minute per store (DEBUG otherwise), so a
+        broken store does not flood the log of a busy application."""
+        now = time.monotonic()
+        with self._error_lock:
+            loud = self._last_error_log is None or now - self._last_error_log >= 60.0
+            if loud:
+                self._last_error_log = now
+        if loud:
+            logger.error(message + " (further store errors within a minute are logged at "
+                         "DEBUG)", *args, exc_info=logger.isEnabledFor(logging.DEBUG))
+        else:
+            logger.debug(message, *args, exc_info=True)
 
     def record_path(self, abs_path):
         """The path as recorded in `sources`: relative to the store's directory when the file is
@@ -702,16 +718,20 @@ class _CachedFunction(object):
                            self.name, _error_text(e))
             return self.func(*args, **kwargs)
 
-        found = self._lookup(key)
+        found, replace = self._lookup(key)
         if found is not _MISSING:
             self._count("hits")
             return found
         self._count("misses")
         value = self.func(*args, **kwargs)
-        self._write(key, value, deps, key_source_fp)
+        if replace is not None:  # None: the store failed on lookup, do not try again now
+            self._write(key, value, deps, key_source_fp, replace)
         return value
 
     def _lookup(self, key):
+        """(value, False) on a hit; (_MISSING, replace) on a miss, replace telling whether a
+        row exists that must be overwritten (expired, or its value cannot be read), or None
+        when the store failed."""
         store = self.store
         try:
             conn = store.connection()
@@ -719,30 +739,30 @@ class _CachedFunction(object):
                 "SELECT id, value, value_type, expires_at FROM entries "
                 "WHERE namespace = ? AND key = ?", (self.namespace, key)).fetchone()
             if row is None:
-                return _MISSING
+                return _MISSING, False
             entry_id, blob, value_type, expires_at = row
             now = _now_ms()
             if expires_at is not None and expires_at <= now:
-                return _MISSING
+                return _MISSING, True
             if value_type != "pickle" or blob is None:
-                return _MISSING
+                return _MISSING, True
             try:
                 value = pickle.loads(blob)
             except Exception as e:
                 logger.warning("%s: cannot unpickle the cached value (entry %d), recomputing: %s",
                                self.name, entry_id, _error_text(e))
-                return _MISSING
+                return _MISSING, True
             conn.execute("UPDATE entries SET hits = hits + 1, accessed_at = ? WHERE id = ?",
                          (now, entry_id))
-            return value
+            return value, False
         except Exception as e:
             self._count("errors")
             store.discard()
-            logger.error("%s: cache store %s failed on lookup: %s", self.name, store.path,
-                         _error_text(e), exc_info=logger.isEnabledFor(logging.DEBUG))
-            return _MISSING
+            store.log_error("%s: cache store %s failed, value not cached: %s", self.name,
+                            store.path, _error_text(e))
+            return _MISSING, None
 
-    def _write(self, key, value, deps, key_source_fp):
+    def _write(self, key, value, deps, key_source_fp, replace):
         try:
             blob = pickle.dumps(value, protocol=PICKLE_PROTOCOL)
         except Exception as e:
@@ -758,6 +778,14 @@ class _CachedFunction(object):
             conn.execute("BEGIN IMMEDIATE")
             try:
                 now = _now_ms()
+                row = conn.execute(
+                    "SELECT expires_at FROM entries WHERE namespace = ? AND key = ?",
+                    (self.namespace, key)).fetchone()
+                if row is not None and not replace and (row[0] is None or row[0] > now):
+                    # Another process stored this key since our lookup (the same key stands
+                    # for the same code, inputs and arguments): keep its entry and its hits.
+                    conn.execute("COMMIT")
+                    return
                 source_id = None
                 if source_fp is not None:
                     source_id = store.source_id(conn, source_fp, now)
@@ -795,8 +823,8 @@ class _CachedFunction(object):
         except Exception as e:
             self._count("errors")
             store.discard()
-            logger.error("%s: cache store %s failed on write, value not cached: %s", self.name,
-                         store.path, _error_text(e), exc_info=logger.isEnabledFor(logging.DEBUG))
+            store.log_error("%s: cache store %s failed on write, value not cached: %s",
+                            self.name, store.path, _error_text(e))
 
     # -- the public wrapper --------------------------------------------------------------------
 

@@ -186,5 +186,19 @@ fn whole_file(
     )
 }
 
+/// The bytes standing at lines `start..=end` of a regular file now (for showing what changed),
+/// or `None` when the file cannot be read safely or is shorter.
+pub fn read_span(path: &Path, (start, end): (u64, u64)) -> Option<Vec<u8>> {
+    let Opened::File { mut file, len } = read::open_regular(path) else {
+        return None;
+    };
+    if len > SPAN_FILE_LIMIT {
+        return None;
+    }
+    let bytes = read::read_all(&mut file, len).ok()?;
+    let range = LineIndex::new(&bytes).span(start, end)?;
+    Some(bytes[range].to_vec())
+}
+
 #[cfg(test)]
 mod tests;

@@ -1,0 +1,48 @@
+//! The small commands: demo, schema, completions, man, and the TUI entry point.
+
+use super::{Cli, Exit, TuiArgs};
+use anyhow::{Context, Result};
+use clap::CommandFactory;
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
+
+pub fn demo(dir: Option<PathBuf>) -> Result<Exit> {
+    let dir = dir.unwrap_or_else(crate::demo::default_dir);
+    let path = crate::demo::write_demo(&dir).context("could not write the demo store")?;
+    println!("{}", crate::text::escape(&path.display().to_string()));
+    Ok(Exit::Ok)
+}
+
+pub fn schema() -> Result<Exit> {
+    print!("{}", crate::store::SCHEMA_SQL);
+    Ok(Exit::Ok)
+}
+
+pub fn completions(shell: clap_complete::Shell) -> Result<Exit> {
+    clap_complete::generate(shell, &mut Cli::command(), "cachescope", &mut std::io::stdout());
+    Ok(Exit::Ok)
+}
+
+pub fn man() -> Result<Exit> {
+    let mut out = Vec::new();
+    clap_mangen::Man::new(Cli::command()).render(&mut out)?;
+    std::io::stdout().write_all(&out)?;
+    Ok(Exit::Ok)
+}
+
+/// `cachescope [STORE]`: the TUI on a terminal. Without a terminal (a pipe, CI) there is nothing
+/// to draw on, so it prints the store's summary instead.
+pub fn tui(store: Option<PathBuf>, args: &TuiArgs) -> Result<Exit> {
+    let path = match store {
+        Some(p) => p,
+        None => {
+            let p = crate::demo::write_demo(&crate::demo::default_dir()).context("could not write the demo store")?;
+            eprintln!("cachescope: no store given; opened the demo store {}", crate::text::escape(&p.display().to_string()));
+            p
+        }
+    };
+    if !(std::io::stdout().is_terminal() && std::io::stdin().is_terminal()) {
+        return super::inspect::summary(&path, &args.paths, false);
+    }
+    super::inspect::summary(&path, &args.paths, false)
+}

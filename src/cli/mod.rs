@@ -1,0 +1,243 @@
+//! The command line: clap definitions (their doc comments are the help text), one module per
+//! subcommand, exit codes in [`Exit`].
+
+mod exit;
+mod inspect;
+mod list;
+mod misc;
+mod output;
+mod purge;
+mod show;
+
+pub use exit::Exit;
+
+use crate::status::Status;
+use crate::store::{OpenOptions, Store};
+use crate::verify::{parse_remap, PathMap};
+use anyhow::{Context, Result};
+use clap::{Args, Parser, Subcommand};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+const EXAMPLES: &str = "\
+Examples:
+  cachescope                          open the demo store in the TUI
+  cachescope cache.db                 browse a store; --read-only to be sure nothing changes
+  cachescope summary cache.db         entries, bytes and statuses per key-derivation strategy
+  cachescope verify cache.db --json   one row per fingerprint source; exit 1 if any entry is stale
+  cachescope list cache.db --status changed --function 'app.*'
+  cachescope purge cache.db --dry-run show what a purge would remove
+  cachescope purge cache.db --older-than 7d --strategy bytecode --json";
+
+/// Inspect a function cache store: entries grouped by how their keys were derived, verified
+/// against the files their fingerprints came from; invalidate the stale ones.
+#[derive(Debug, Parser)]
+#[command(name = "cachescope", version, after_help = EXAMPLES, args_conflicts_with_subcommands = true)]
+pub struct Cli {
+    /// Store to browse in the TUI; without one (and without a subcommand) the demo store.
+    pub store: Option<PathBuf>,
+
+    #[command(flatten)]
+    pub tui: TuiArgs,
+
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// Options of the interactive TUI.
+#[derive(Debug, Clone, Args)]
+pub struct TuiArgs {
+    /// Open the store read-only: invalidation keys explain why they do nothing.
+    #[arg(long)]
+    pub read_only: bool,
+
+    /// Capture mouse events (scrolling and clicks); off by default so terminal selection works.
+    #[arg(long)]
+    pub mouse: bool,
+
+    #[command(flatten)]
+    pub paths: PathArgs,
+}
+
+/// How source paths are found and how long to wait for a busy store.
+#[derive(Debug, Clone, Args)]
+pub struct PathArgs {
+    /// Rewrite a recorded path prefix, for a store recorded on another machine (repeatable).
+    #[arg(long, value_name = "FROM=TO", value_parser = parse_remap)]
+    pub remap: Vec<(PathBuf, PathBuf)>,
+
+    /// How long to wait while a producer holds the store's lock: 500ms, 5s, 1m.
+    #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = parse_duration)]
+    pub busy_timeout: Duration,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Per strategy: entries, bytes, count per status, the most common derivation errors.
+    Summary {
+        store: PathBuf,
+        #[command(flatten)]
+        paths: PathArgs,
+        /// Print JSON: {"entries", "bytes", "groups": [{"strategy", "entries", "bytes", "statuses"}]}.
+        #[arg(long)]
+        json: bool,
+    },
+    /// One row per entry, optionally filtered.
+    List {
+        store: PathBuf,
+        #[command(flatten)]
+        select: Selection,
+        /// Show at most N entries.
+        #[arg(long, value_name = "N")]
+        limit: Option<u64>,
+        #[command(flatten)]
+        paths: PathArgs,
+        /// Print a JSON array of entries.
+        #[arg(long, conflicts_with = "csv")]
+        json: bool,
+        /// Print CSV with a header row.
+        #[arg(long)]
+        csv: bool,
+    },
+    /// Every field of one entry, its source and dependencies, and a preview of its value.
+    Show {
+        store: PathBuf,
+        /// The entry's id (see `list`).
+        id: i64,
+        #[command(flatten)]
+        paths: PathArgs,
+        #[arg(long)]
+        json: bool,
+    },
+    /// One row per fingerprint source: recorded and current digest, status, entries affected.
+    /// Exits 0 when no entry is stale, 1 when some are (changed, missing, failed), 2 on error.
+    Verify {
+        store: PathBuf,
+        #[command(flatten)]
+        paths: PathArgs,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Remove entries: by default the changed, missing and failed ones. Safe while a producer
+    /// writes the same store: only entries that still match at delete time are removed.
+    Purge {
+        store: PathBuf,
+        #[command(flatten)]
+        select: Selection,
+        /// Also remove entries whose expiry time has passed.
+        #[arg(long)]
+        expired: bool,
+        /// Show what would be removed; change nothing.
+        #[arg(long)]
+        dry_run: bool,
+        #[command(flatten)]
+        paths: PathArgs,
+        /// Print JSON: {"dry_run", "removed", "bytes", "by_strategy": {S: {"removed", "bytes"}}}.
+        #[arg(long)]
+        json: bool,
+    },
+    /// The interactive TUI (the same as `cachescope STORE`).
+    Tui {
+        store: Option<PathBuf>,
+        #[command(flatten)]
+        tui: TuiArgs,
+    },
+    /// Write a demo store with its source files (every strategy and status) and print its path.
+    Demo {
+        /// Directory to write into (default: the system temp dir's cachescope-demo).
+        dir: Option<PathBuf>,
+    },
+    /// Print the store format's DDL.
+    Schema,
+    /// Print a shell completion script.
+    Completions { shell: clap_complete::Shell },
+    /// Print the man page (roff).
+    Man,
+}
+
+/// Which entries `list` and `purge` take.
+#[derive(Debug, Clone, Args)]
+pub struct Selection {
+    /// Only entries with this status (repeatable): fresh, moved, changed, missing, unreadable,
+    /// failed, unverifiable. For purge the default is changed + missing + failed.
+    #[arg(long, value_name = "STATUS")]
+    pub status: Vec<Status>,
+    /// Only entries whose key was derived this way (repeatable): source, bytecode, custom, name.
+    #[arg(long, value_name = "STRATEGY")]
+    pub strategy: Vec<String>,
+    /// Only functions matching this glob (`*`, `?`, `[...]`), e.g. 'app.loaders:*'.
+    #[arg(long, value_name = "GLOB")]
+    pub function: Option<String>,
+    /// Only entries created longer ago than this: 30m, 12h, 7d.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub older_than: Option<Duration>,
+}
+
+fn parse_duration(s: &str) -> Result<Duration, String> {
+    humantime::parse_duration(s).map_err(|e| format!("{e} (use e.g. 500ms, 5s, 30m, 12h, 7d)"))
+}
+
+/// Parses the arguments and runs the command.
+pub fn run() -> Result<Exit> {
+    let cli = Cli::parse();
+    match cli.command {
+        None => misc::tui(cli.store, &cli.tui),
+        Some(Command::Tui { store, tui }) => misc::tui(store, &tui),
+        Some(Command::Summary { store, paths, json }) => inspect::summary(&store, &paths, json),
+        Some(Command::Verify { store, paths, json }) => inspect::verify(&store, &paths, json),
+        Some(Command::List {
+            store,
+            select,
+            limit,
+            paths,
+            json,
+            csv,
+        }) => list::run(&store, &select, limit, &paths, list::Format::pick(json, csv)),
+        Some(Command::Show { store, id, paths, json }) => show::run(&store, id, &paths, json),
+        Some(Command::Purge {
+            store,
+            select,
+            expired,
+            dry_run,
+            paths,
+            json,
+        }) => purge::run(&store, &select, expired, dry_run, &paths, json),
+        Some(Command::Demo { dir }) => misc::demo(dir),
+        Some(Command::Schema) => misc::schema(),
+        Some(Command::Completions { shell }) => misc::completions(shell),
+        Some(Command::Man) => misc::man(),
+    }
+}
+
+/// Opens a store for a command and reports its warnings on stderr.
+fn open_store(path: &Path, paths: &PathArgs, read_only: bool) -> Result<(Store, PathMap)> {
+    let store = Store::open(
+        path,
+        &OpenOptions {
+            read_only,
+            busy_timeout: paths.busy_timeout,
+        },
+    )?;
+    for w in store.warnings() {
+        eprintln!("cachescope: warning: {}", crate::text::escape(w));
+    }
+    let map = PathMap::new(store.base_dir(), paths.remap.clone());
+    Ok((store, map))
+}
+
+/// Runs the full verification of an opened store, with the store named in errors.
+fn verify_all(store: &Store, map: &PathMap) -> Result<crate::model::Verified> {
+    crate::model::verify_store(store, map, &|_, _| {}).with_context(|| "verification failed".to_string())
+}
+
+impl Selection {
+    fn filter(&self, now_ms: i64) -> crate::store::EntryFilter {
+        crate::store::EntryFilter {
+            strategies: self.strategy.clone(),
+            statuses: self.status.clone(),
+            function_glob: self.function.clone(),
+            created_before: self.older_than.map(|d| now_ms - d.as_millis() as i64),
+            ..Default::default()
+        }
+    }
+}

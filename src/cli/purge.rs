@@ -1,0 +1,90 @@
+//! `purge`: remove the selected entries, race-safe against a producer writing the same store.
+
+use super::output::{now_ms, print_json, size, use_color, Cell, Table};
+use super::{open_store, verify_all, Exit, PathArgs, Selection};
+use crate::status::Status;
+use crate::store::{PurgeOutcome, PurgePlan};
+use anyhow::Result;
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::Path;
+
+#[derive(Serialize)]
+struct Removed {
+    removed: u64,
+    bytes: u64,
+}
+
+#[derive(Serialize)]
+struct PurgeJson {
+    dry_run: bool,
+    removed: u64,
+    bytes: u64,
+    by_strategy: BTreeMap<String, Removed>,
+    sources_removed: u64,
+}
+
+pub fn run(
+    path: &Path,
+    select: &Selection,
+    expired: bool,
+    dry_run: bool,
+    paths: &PathArgs,
+    json: bool,
+) -> Result<Exit> {
+    let (store, map) = open_store(path, paths, dry_run)?;
+    verify_all(&store, &map)?;
+    let now = now_ms();
+    let mut filter = select.filter(now);
+    if filter.statuses.is_empty() {
+        filter.statuses = Status::DEFAULT_PURGE.to_vec();
+    }
+    if expired {
+        filter.or_expired_at = Some(now);
+    }
+    let outcome = store.purge(&PurgePlan { filter, dry_run }, |_| {})?;
+    let mut out = std::io::stdout().lock();
+    if json {
+        print_json(&mut out, &to_json(&outcome))?;
+    } else {
+        print_human(&mut out, &outcome)?;
+    }
+    match outcome.interrupted {
+        Some(e) => Err(anyhow::Error::new(e).context(format!(
+            "purge stopped after removing {} entries",
+            outcome.removed
+        ))),
+        None => Ok(Exit::Ok),
+    }
+}
+
+fn to_json(o: &PurgeOutcome) -> PurgeJson {
+    PurgeJson {
+        dry_run: o.dry_run,
+        removed: o.removed,
+        bytes: o.bytes,
+        by_strategy: o
+            .by_strategy
+            .iter()
+            .map(|(s, (n, b))| (s.clone(), Removed { removed: *n, bytes: *b }))
+            .collect(),
+        sources_removed: o.sources_removed,
+    }
+}
+
+fn print_human(out: &mut impl Write, o: &PurgeOutcome) -> std::io::Result<()> {
+    let verb = if o.dry_run { "Would remove" } else { "Removed" };
+    let sources = if o.sources_removed > 0 {
+        format!(" and {} source rows no entry uses any more", o.sources_removed)
+    } else {
+        String::new()
+    };
+    writeln!(out, "{verb} {} entries, {}{sources}", o.removed, size(o.bytes))?;
+    let rows: Vec<Vec<Cell>> = o
+        .by_strategy
+        .iter()
+        .map(|(s, (n, b))| vec![Cell::text(&format!("  {s}")), Cell::num(n), Cell::num(size(*b))])
+        .collect();
+    Table::new(&["", "", ""], &rows, use_color()).print_rows(out, &rows)
+}
