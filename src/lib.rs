@@ -10,6 +10,7 @@ pub mod preview;
 pub mod status;
 pub mod store;
 pub mod text;
+pub mod tui;
 pub mod verify;
 
 pub use status::Status;

@@ -173,31 +173,40 @@ impl Group {
 /// The `all` group and one group per key of `grouping`, in display order. `verified` is `None`
 /// while verification runs: statuses are then unchecked.
 pub fn groups(store: &Store, grouping: Grouping, verified: Option<&Verified>) -> Result<(Group, Vec<Group>)> {
+    let mut cells = Vec::new();
+    store.aggregate(grouping.dimension(), |c| cells.push(c))?;
+    let fetched;
+    let sources = match verified {
+        Some(v) => &v.sources,
+        None if grouping == Grouping::SourceFile => {
+            fetched = store.referenced_sources()?;
+            &fetched
+        }
+        None => &Vec::new(),
+    };
     let empty = HashMap::new();
     let checks = verified.map_or(&empty, |v| &v.checks);
-    let paths: HashMap<i64, &str> = verified
-        .map(|v| v.sources.iter().map(|s| (s.id, s.path.as_str())).collect())
-        .unwrap_or_default();
-    let source_paths = if grouping == Grouping::SourceFile && verified.is_none() {
-        store.referenced_sources()?
-    } else {
-        Vec::new()
-    };
-    let paths: HashMap<i64, &str> = if source_paths.is_empty() {
-        paths
-    } else {
-        source_paths.iter().map(|s| (s.id, s.path.as_str())).collect()
-    };
+    Ok(group_cells(&cells, grouping, checks, sources))
+}
+
+/// Groups aggregate cells by `grouping`, with the statuses `checks` gives them.
+pub fn group_cells(
+    cells: &[Cell],
+    grouping: Grouping,
+    checks: &HashMap<i64, SourceCheck>,
+    sources: &[SourceRow],
+) -> (Group, Vec<Group>) {
+    let paths: HashMap<i64, &str> = sources.iter().map(|s| (s.id, s.path.as_str())).collect();
     let mut all = Group::new(GroupKey::All);
     let mut by_key: BTreeMap<GroupKey, Group> = BTreeMap::new();
-    store.aggregate(grouping.dimension(), |cell| {
-        let status = cell_status(&cell, checks);
+    for cell in cells {
+        let status = cell_status(cell, checks);
         all.add(status, cell.entries, cell.bytes);
         let key = match grouping {
             Grouping::Strategy => GroupKey::Strategy(cell.strategy.clone()),
             Grouping::Status => match status {
                 Some(s) => GroupKey::Status(s),
-                None => return,
+                None => continue,
             },
             Grouping::Function => GroupKey::Function(cell.dimension.clone().unwrap_or_default()),
             Grouping::SourceFile => {
@@ -209,7 +218,7 @@ pub fn groups(store: &Store, grouping: Grouping, verified: Option<&Verified>) ->
             .entry(key.clone())
             .or_insert_with(|| Group::new(key))
             .add(status, cell.entries, cell.bytes);
-    })?;
+    }
     let mut groups: Vec<Group> = by_key.into_values().collect();
     match grouping {
         Grouping::Strategy => groups.sort_by_key(|g| match &g.key {
@@ -219,7 +228,7 @@ pub fn groups(store: &Store, grouping: Grouping, verified: Option<&Verified>) ->
         Grouping::Status => groups.sort_by_key(|g| std::cmp::Reverse(g.key.clone())),
         _ => groups.sort_by(|a, b| b.entries.cmp(&a.entries).then_with(|| a.key.cmp(&b.key))),
     }
-    Ok((all, groups))
+    (all, groups)
 }
 
 /// The four strategies of the format first, in its order, then any other value.
@@ -259,20 +268,30 @@ pub struct Summary {
 /// How many derivation errors `summary` names per strategy.
 pub const TOP_ERRORS: usize = 5;
 
-pub fn summarize(store: &Store, verified: &Verified, now_ms: i64) -> Result<Summary> {
-    let (all, groups) = groups(store, Grouping::Strategy, Some(verified))?;
+/// Verifies the store and summarises it per strategy. Hashing the sources runs on the worker
+/// threads while this thread runs the aggregate queries: neither waits for the other.
+pub fn summarize(store: &Store, paths: &PathMap, now_ms: i64) -> Result<(Summary, Verified)> {
+    let sources = store.referenced_sources()?;
+    let (checks, queried) = std::thread::scope(|scope| {
+        let hashing = scope.spawn(|| verify::verify_sources(&sources, paths, &|_, _| {}));
+        let queried = (|| -> Result<_> {
+            let mut cells = Vec::new();
+            store.aggregate(Dimension::None, |c| cells.push(c))?;
+            Ok((cells, store.derivation_errors()?, store.expired_counts(now_ms)?))
+        })();
+        (hashing.join().expect("hashing thread panicked"), queried)
+    });
+    let (cells, error_counts, expired_counts) = queried?;
+    store.load_source_statuses(checks.iter().map(|(id, c)| (*id, c.status)))?;
+    let (all, groups) = group_cells(&cells, Grouping::Strategy, &checks, &sources);
     let mut errors: HashMap<String, Vec<ErrorCount>> = HashMap::new();
-    for (strategy, error, entries) in store.derivation_errors()? {
+    for (strategy, error, entries) in error_counts {
         let list = errors.entry(strategy).or_default();
         if list.len() < TOP_ERRORS {
             list.push(ErrorCount { error, entries });
         }
     }
-    let expired: HashMap<String, u64> = store
-        .expired_counts(now_ms)?
-        .into_iter()
-        .map(|(s, n, _)| (s, n))
-        .collect();
+    let expired: HashMap<String, u64> = expired_counts.into_iter().map(|(s, n, _)| (s, n)).collect();
     let groups = groups
         .into_iter()
         .map(|g| {
@@ -287,11 +306,12 @@ pub fn summarize(store: &Store, verified: &Verified, now_ms: i64) -> Result<Summ
             }
         })
         .collect();
-    Ok(Summary {
+    let summary = Summary {
         entries: all.entries,
         bytes: all.bytes,
         groups,
-    })
+    };
+    Ok((summary, Verified { sources, checks }))
 }
 
 /// Entries referencing each source, as their own source or as a dependency.

@@ -50,8 +50,9 @@ pub fn value(value_type: Option<&str>, head: Option<&[u8]>, size: i64) -> Previe
             };
         }
     }
+    let declared_text = vt == "text" || vt.starts_with("text/");
     match as_text {
-        Some(t) if vt != "bytes" && is_mostly_text(t) => Preview {
+        Some(t) if declared_text || (vt != "bytes" && is_mostly_text(t)) => Preview {
             kind: format!("text{more}"),
             lines: t.lines().map(|l| escape(l).into_owned()).collect(),
         },

@@ -13,8 +13,7 @@ use std::path::Path;
 
 pub fn summary(path: &Path, paths: &PathArgs, json: bool) -> Result<Exit> {
     let (store, map) = open_store(path, paths, true)?;
-    let verified = verify_all(&store, &map)?;
-    let summary = model::summarize(&store, &verified, super::output::now_ms())?;
+    let (summary, _) = model::summarize(&store, &map, super::output::now_ms())?;
     let mut out = std::io::stdout().lock();
     if json {
         print_json(&mut out, &summary)?;

@@ -44,5 +44,12 @@ pub fn tui(store: Option<PathBuf>, args: &TuiArgs) -> Result<Exit> {
     if !(std::io::stdout().is_terminal() && std::io::stdin().is_terminal()) {
         return super::inspect::summary(&path, &args.paths, false);
     }
-    super::inspect::summary(&path, &args.paths, false)
+    let options = crate::tui::TuiOptions {
+        read_only: args.read_only,
+        mouse: args.mouse,
+        color: std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()),
+        remap: args.paths.remap.clone(),
+        busy_timeout: args.paths.busy_timeout,
+    };
+    crate::tui::run(path, options)
 }

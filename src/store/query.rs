@@ -79,14 +79,15 @@ pub struct Cell {
 impl Store {
     /// Every source row that an entry or a dependency references (content snapshots left out).
     pub fn referenced_sources(&self) -> Result<Vec<SourceRow>> {
+        // One index probe per source row: scales with sources, not with entries.
         let deps = if self.has_dependencies {
-            " UNION SELECT source_id FROM entry_dependencies"
+            " OR EXISTS (SELECT 1 FROM entry_dependencies d WHERE d.source_id = s.id)"
         } else {
             ""
         };
         let sql = format!(
-            "SELECT {SOURCE_COLUMNS} FROM sources WHERE id IN \
-             (SELECT source_id FROM entries WHERE source_id IS NOT NULL{deps}) ORDER BY id"
+            "SELECT {SOURCE_COLUMNS} FROM sources s WHERE EXISTS \
+             (SELECT 1 FROM entries e WHERE e.source_id = s.id){deps} ORDER BY id"
         );
         self.collect(&sql, [], SourceRow::from_row)
     }
@@ -131,6 +132,33 @@ impl Store {
         }
     }
 
+    /// SQL that is true when an entry's status is one of `statuses`.
+    fn status_in_sql(&self, statuses: &[Status]) -> String {
+        let ranks: Vec<String> = statuses.iter().map(|s| s.rank().to_string()).collect();
+        let ranks = ranks.join(", ");
+        if self.any_dependencies() {
+            return format!("{} IN ({ranks})", self.rank_sql());
+        }
+        // Without dependency rows an entry's status is its own source's: a set membership
+        // SQLite computes once, instead of a lookup per entry.
+        format!(
+            "(CASE WHEN e.source_id IS NULL \
+               THEN (CASE WHEN e.derivation_error IS NULL THEN {} ELSE {} END) IN ({ranks}) \
+               ELSE e.source_id IN (SELECT id FROM temp.cs_rank WHERE rank IN ({ranks})) END)",
+            Status::Unverifiable.rank(),
+            Status::Failed.rank()
+        )
+    }
+
+    /// Whether any entry has dependency rows right now (one index probe).
+    pub(crate) fn any_dependencies(&self) -> bool {
+        self.has_dependencies
+            && self
+                .conn
+                .query_row("SELECT EXISTS (SELECT 1 FROM entry_dependencies)", [], |r| r.get(0))
+                .unwrap_or(true)
+    }
+
     /// Builds the WHERE clause (over alias `e`) and its parameters for a filter.
     pub(crate) fn where_clause(&self, f: &EntryFilter) -> (String, Vec<Box<dyn ToSql>>) {
         let mut terms: Vec<String> = Vec::new();
@@ -139,10 +167,7 @@ impl Store {
             terms.push(format!("e.strategy IN ({})", placeholders(f.strategies.len())));
             params.extend(f.strategies.iter().map(|s| Box::new(s.clone()) as Box<dyn ToSql>));
         }
-        let status_term = (!f.statuses.is_empty()).then(|| {
-            let ranks: Vec<String> = f.statuses.iter().map(|s| s.rank().to_string()).collect();
-            format!("{} IN ({})", self.rank_sql(), ranks.join(", "))
-        });
+        let status_term = (!f.statuses.is_empty()).then(|| self.status_in_sql(&f.statuses));
         match (status_term, f.or_expired_at) {
             (Some(st), Some(now)) => {
                 terms.push(format!("({st} OR e.expires_at <= ?)"));
@@ -235,6 +260,53 @@ impl Store {
         self.collect(&sql, params_from_iter(params), |r| r.get(0))
     }
 
+    /// The ids matching `filter`, ascending, found through indexes when it selects by status:
+    /// an entry can only have a selected status when its own source has it, when it has no
+    /// source, or when a dependency has it, so only those entries are tested with the full
+    /// condition, not every entry of the store. With `exact` false the status condition is
+    /// left to the caller (a purge re-checks it in each batch): a superset comes back.
+    pub fn matching_ids(&self, filter: &EntryFilter, exact: bool) -> Result<Vec<i64>> {
+        if filter.statuses.is_empty() || !self.ranks_loaded.get() {
+            return self.entry_ids(filter, SortKey::Id, false);
+        }
+        let ranks: Vec<String> = filter.statuses.iter().map(|s| s.rank().to_string()).collect();
+        let selected = format!("(SELECT id FROM temp.cs_rank WHERE rank IN ({}))", ranks.join(", "));
+        let mut narrowings = vec![format!("e.source_id IN {selected}"), "e.source_id IS NULL".to_string()];
+        if self.has_dependencies {
+            narrowings.push(format!(
+                "e.id IN (SELECT entry_id FROM entry_dependencies WHERE source_id IN {selected})"
+            ));
+        }
+        if filter.or_expired_at.is_some() {
+            narrowings.push("e.expires_at <= ?".into());
+        }
+        let rest = if exact {
+            filter.clone()
+        } else {
+            EntryFilter {
+                statuses: Vec::new(),
+                or_expired_at: None,
+                ..filter.clone()
+            }
+        };
+        let (clause, _) = self.where_clause(&rest);
+        let mut ids = Vec::new();
+        for narrowing in narrowings {
+            let (_, mut params) = self.where_clause(&rest);
+            if narrowing.contains('?') {
+                params.insert(0, Box::new(filter.or_expired_at));
+            }
+            let sql = match clause.strip_prefix(" WHERE ") {
+                Some(rest) => format!("SELECT e.id FROM entries e WHERE {narrowing} AND {rest}"),
+                None => format!("SELECT e.id FROM entries e WHERE {narrowing}"),
+            };
+            ids.extend(self.collect(&sql, params_from_iter(params), |r| r.get::<_, i64>(0))?);
+        }
+        ids.sort_unstable();
+        ids.dedup();
+        Ok(ids)
+    }
+
     /// Counts entries and their bytes matching `filter`.
     pub fn count(&self, filter: &EntryFilter) -> Result<(u64, u64)> {
         let (clause, params) = self.where_clause(filter);
@@ -288,7 +360,10 @@ impl Store {
             Dimension::Function => "e.function",
             Dimension::DerivationError => "e.derivation_error",
         };
-        let no_deps = if self.has_dependencies {
+        let any_deps = self.any_dependencies();
+        // Entries with dependency rows are counted one by one below; skipping the exclusion
+        // when there are none keeps the big aggregate on the covering index alone.
+        let no_deps = if any_deps {
             " AND e.id NOT IN (SELECT entry_id FROM entry_dependencies)"
         } else {
             ""
@@ -305,21 +380,61 @@ impl Store {
             })
         };
         // With a source, the derivation error does not matter to the status: this query reads
-        // the covering index alone.
+        // the covering index alone (and in its order, when there is no extra dimension).
+        let group = if dimension == Dimension::None { "1, 2" } else { "1, 2, 3" };
         let with_source = format!(
             "SELECT e.source_id, e.strategy, {dim}, 0, count(*), total(e.value_size) FROM entries e \
-             WHERE e.source_id IS NOT NULL{no_deps} GROUP BY 1, 2, 3"
+             WHERE e.source_id IS NOT NULL{no_deps} GROUP BY {group}"
         );
-        let without_source = format!(
-            "SELECT NULL, e.strategy, {dim}, e.derivation_error IS NOT NULL, count(*), total(e.value_size) \
-             FROM entries e WHERE e.source_id IS NULL{no_deps} GROUP BY 2, 3, 4"
-        );
-        for sql in [with_source, without_source] {
-            for c in self.collect(&sql, [], cell)? {
+        for c in self.collect(&with_source, [], cell)? {
+            visit(c);
+        }
+        if dimension == Dimension::None {
+            // Without a source, an entry is failed with a derivation error, unverifiable without.
+            // Both counts come from indexes: all of them from the covering index, the failed ones
+            // from the partial index on derivation errors (`+` keeps the planner off the other).
+            let totals = format!(
+                "SELECT e.strategy, count(*), total(e.value_size) FROM entries e \
+                 WHERE e.source_id IS NULL{no_deps} GROUP BY 1"
+            );
+            let failed = format!(
+                "SELECT e.strategy, count(*), total(e.value_size) FROM entries e \
+                 WHERE e.derivation_error IS NOT NULL AND +e.source_id IS NULL{no_deps} GROUP BY 1"
+            );
+            let counts = |r: &rusqlite::Row| {
+                Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)? as u64, r.get::<_, f64>(2)? as u64))
+            };
+            let failed: HashMap<String, (u64, u64)> = self
+                .collect(&failed, [], counts)?
+                .into_iter()
+                .map(|(s, n, b)| (s, (n, b)))
+                .collect();
+            for (strategy, n, bytes) in self.collect(&totals, [], counts)? {
+                let (fn_, fb) = failed.get(&strategy).copied().unwrap_or((0, 0));
+                for (has_error, entries, bytes) in [(true, fn_, fb), (false, n - fn_.min(n), bytes - fb.min(bytes))] {
+                    if entries > 0 {
+                        visit(Cell {
+                            source_id: None,
+                            strategy: strategy.clone(),
+                            dimension: None,
+                            has_derivation_error: has_error,
+                            dependencies: Vec::new(),
+                            entries,
+                            bytes,
+                        });
+                    }
+                }
+            }
+        } else {
+            let without_source = format!(
+                "SELECT NULL, e.strategy, {dim}, e.derivation_error IS NOT NULL, count(*), total(e.value_size) \
+                 FROM entries e WHERE e.source_id IS NULL{no_deps} GROUP BY 2, 3, 4"
+            );
+            for c in self.collect(&without_source, [], cell)? {
                 visit(c);
             }
         }
-        if !self.has_dependencies {
+        if !any_deps {
             return Ok(());
         }
         let sql = format!(

@@ -47,6 +47,8 @@ pub struct Recorded {
     pub algorithm: Algorithm,
     /// Lowercase hex.
     pub hex: String,
+    /// The digest's bytes, so candidates are compared without hex-encoding each one.
+    pub bytes: Vec<u8>,
 }
 
 /// Why a recorded digest cannot be checked.
@@ -63,16 +65,21 @@ pub fn parse(recorded: &str) -> Result<Recorded, DigestError> {
     let algorithm =
         Algorithm::from_name(algo.trim()).ok_or_else(|| DigestError::UnknownAlgorithm(algo.to_string()))?;
     let hex = hex.trim().to_ascii_lowercase();
-    if hex.is_empty() || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
-        return Err(DigestError::Malformed);
-    }
-    Ok(Recorded { algorithm, hex })
+    let bytes = match hex::decode(&hex) {
+        Ok(b) if !b.is_empty() => b,
+        _ => return Err(DigestError::Malformed),
+    };
+    Ok(Recorded { algorithm, hex, bytes })
 }
 
 pub fn hex(algorithm: Algorithm, bytes: &[u8]) -> String {
+    hex::encode(raw(algorithm, bytes))
+}
+
+fn raw(algorithm: Algorithm, bytes: &[u8]) -> Box<[u8]> {
     let mut h = algorithm.hasher();
     h.update(bytes);
-    hex::encode(h.finalize())
+    h.finalize()
 }
 
 /// `ALGO:HEX` of `bytes`.
@@ -139,9 +146,9 @@ pub const MOVED_SEARCH_BUDGET: usize = 256 * 1024 * 1024;
 /// Checks the span `start..=end` of `bytes` against `recorded`, searching the rest of the file
 /// for the same block of lines when it no longer stands at its lines.
 pub fn check_span(bytes: &[u8], lines: &LineIndex, start: u64, end: u64, recorded: &Recorded) -> SpanCheck {
-    let digest_of = |r: Range<usize>| hex(recorded.algorithm, &bytes[r]);
-    let current = lines.span(start, end).map(digest_of);
-    if current.as_deref() == Some(recorded.hex.as_str()) {
+    let matches = |r: Range<usize>| *raw(recorded.algorithm, &bytes[r]) == *recorded.bytes;
+    let at_place = lines.span(start, end);
+    if at_place.clone().is_some_and(matches) {
         return SpanCheck::Fresh;
     }
     let n = (end - start + 1) as usize;
@@ -157,7 +164,7 @@ pub fn check_span(bytes: &[u8], lines: &LineIndex, start: u64, end: u64, recorde
                 break;
             }
             budget -= range.len();
-            if digest_of(range) == recorded.hex {
+            if matches(range) {
                 return SpanCheck::Moved {
                     start: first,
                     end: first + n as u64 - 1,
@@ -166,7 +173,7 @@ pub fn check_span(bytes: &[u8], lines: &LineIndex, start: u64, end: u64, recorde
         }
     }
     SpanCheck::Changed {
-        current: current.map(|h| format!("{}:{h}", recorded.algorithm.name())),
+        current: at_place.map(|r| format(recorded.algorithm, &bytes[r])),
     }
 }
 

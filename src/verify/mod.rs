@@ -13,7 +13,7 @@ use crate::store::SourceRow;
 use digest::{LineIndex, Recorded, SpanCheck};
 use rayon::prelude::*;
 use read::Opened;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -43,9 +43,14 @@ pub fn verify_sources(
     paths: &PathMap,
     progress: &(dyn Fn(usize, usize) + Sync),
 ) -> HashMap<i64, SourceCheck> {
-    let mut by_file: BTreeMap<PathBuf, Vec<&SourceRow>> = BTreeMap::new();
+    // Group by the recorded string first (cheap), then merge strings naming the same file.
+    let mut by_recorded: HashMap<&str, Vec<&SourceRow>> = HashMap::new();
     for s in sources {
-        by_file.entry(paths.resolve(&s.path)).or_default().push(s);
+        by_recorded.entry(s.path.as_str()).or_default().push(s);
+    }
+    let mut by_file: HashMap<PathBuf, Vec<&SourceRow>> = HashMap::with_capacity(by_recorded.len());
+    for (recorded, rows) in by_recorded {
+        by_file.entry(paths.resolve(recorded)).or_default().extend(rows);
     }
     let total = sources.len();
     let done = AtomicUsize::new(0);

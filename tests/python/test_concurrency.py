@@ -1,5 +1,6 @@
 """Two processes hammering one fresh store at once: both create it, no error, no lost write."""
 
+import json
 import os
 import pickle
 import subprocess
@@ -62,7 +63,7 @@ class ConcurrencyTest(unittest.TestCase):
                 out, err = w.communicate(timeout=300)
                 self.assertEqual(w.returncode, 0, "worker failed:\n%s\n%s" % (out, err))
                 self.assertEqual(err, "", "a worker logged something:\n" + err)
-                results.append(__import__("json").loads(out.strip().splitlines()[-1]))
+                results.append(json.loads(out.strip().splitlines()[-1]))
             for r in results:
                 self.assertEqual(r["errors"], 0)
                 self.assertEqual(r["hits"] + r["misses"], 2 * CALLS)

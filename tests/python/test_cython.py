@@ -143,8 +143,15 @@ class CythonTest(h.CliTestCase):
         self.assertEqual(s["status"], "changed")
         self.assertEqual(report["entries"]["changed"], 1)
         self.assertEqual(report["stale_entries"], 1)
-        statuses = {e["id"]: e["status"] for e in self.list_entries(self.store)}
-        self.assertEqual(statuses, {cy["id"]: "changed", py["id"]: "fresh"})
+        listed = {e["id"]: e for e in self.list_entries(self.store)}
+        self.assertEqual({i: e["status"] for i, e in listed.items()},
+                         {cy["id"]: "changed", py["id"]: "fresh"})
+        self.assertEqual(listed[cy["id"]]["strategy"], "bytecode")
+        self.assertEqual(listed[cy["id"]]["derivation_error"], error)
+        self.assertEqual(listed[cy["id"]]["source_path"], so_name)
+        self.assertEqual(listed[cy["id"]]["value_size"], cy["value_size"])
+        self.assertEqual(listed[cy["id"]]["hits"], 1)
+        self.assertFalse(listed[cy["id"]]["expired"])
 
         # The rebuilt extension gets a new key: the new value, never the stale 49.
         out = h.run_app(self, self.dir, APP)

@@ -77,9 +77,14 @@ class DependsOnTest(h.CliTestCase):
         self.assertEqual(len(rows), 2)
         new = rows[1]
         self.assertEqual(new["source_id"], e["source_id"])  # the function's span is unchanged
-        new_deps = h.dependencies(self.store, new["id"])
-        self.assertEqual(new_deps[0]["digest"], h.file_digest(self.data))
-        self.assertEqual(new_deps[1]["id"], deps[1]["id"])  # settings.ini row is shared
+        new_deps = {d["path"]: d for d in h.dependencies(self.store, new["id"])}
+        self.assertEqual(sorted(new_deps), ["data/prices.csv", "settings.ini"])
+        self.assertEqual(new_deps["data/prices.csv"]["digest"], h.file_digest(self.data))
+        self.assertNotEqual(new_deps["data/prices.csv"]["id"], deps[0]["id"])
+        self.assertEqual(new_deps["settings.ini"]["id"], deps[1]["id"])  # row shared
+        # The old entry still points at the old digest (rows are immutable).
+        old_deps = h.dependencies(self.store, e["id"])
+        self.assertEqual([d["id"] for d in old_deps], [d["id"] for d in deps])
         statuses = {r["id"]: r["status"] for r in self.list_entries(self.store)}
         self.assertEqual(statuses, {e["id"]: "changed", new["id"]: "fresh"})
 

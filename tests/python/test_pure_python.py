@@ -169,3 +169,42 @@ class PurePythonTest(h.CliTestCase):
         h.run_app(self, self.dir, APP)
         (e,) = h.entries(self.store)
         self.assertEqual(e["hits"], 1)
+
+    def test_name_custom_and_expired_entries_as_cachescope_sees_them(self):
+        h.write(os.path.join(self.dir, "mod2.py"), """\
+            from cachescope_cache import cache
+
+            cached_len = cache(store="cache.db")(len)  # strategy name: nothing to verify
+
+            @cache(store="cache.db", key=lambda x: "k%d" % x)  # custom, no key_source
+            def g(x):
+                return x
+
+            @cache(store="cache.db", ttl=0)  # expires at once
+            def t(x):
+                return x
+            """)
+        app = """\
+            from mod2 import cached_len, g, t
+            print(json.dumps([cached_len("abc"), g(1), t(2)]))
+            """
+        self.assertEqual(h.run_app(self, self.dir, app), [3, 1, 2])
+        by_strategy = {r["strategy"]: r for r in h.entries(self.store)}
+        self.assertEqual(sorted(by_strategy), ["custom", "name", "source"])
+        report = self.verify(self.store, expect=1)  # a failed entry is stale
+        self.assertEqual(report["entries"]["failed"], 1)
+        self.assertEqual(report["entries"]["unverifiable"], 1)
+        self.assertEqual(report["stale_entries"], 1)
+        listed = {e["strategy"]: e for e in self.list_entries(self.store)}
+        self.assertEqual(listed["name"]["status"], "failed")
+        self.assertTrue(listed["name"]["derivation_error"].startswith("TypeError: "))
+        self.assertEqual(listed["custom"]["status"], "unverifiable")
+        self.assertIsNone(listed["custom"]["source_path"])
+        self.assertTrue(listed["source"]["expired"])
+        self.assertEqual(listed["source"]["status"], "fresh")
+        purge = self.cli_json("purge", self.store, "--json", expect=0)
+        self.assertEqual(purge["removed"], 1)
+        self.assertEqual(list(purge["by_strategy"]), ["name"])
+        self.assertEqual(sorted(r["strategy"] for r in h.entries(self.store)),
+                         ["custom", "source"])
+        self.verify(self.store, expect=0)

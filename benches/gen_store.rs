@@ -1,0 +1,112 @@
+//! Writes the benchmark store: 1,000,000 entries over 2,000 source files, then edits a third of
+//! the files so about a third of the entries are stale. Run through `benches/run.sh`, or:
+//!
+//!     cargo bench --bench gen_store -- OUT_DIR [ENTRIES] [FILES]
+//!
+//! The store is written through the library's producer API, like any Rust producer would.
+
+use cachescope::store::{NewEntry, Store};
+use std::fs;
+use std::path::PathBuf;
+use std::time::Instant;
+
+const FUNCS_PER_FILE: u64 = 10;
+const CYTHON: &str = cachescope::demo::CYTHON_TYPE_ERROR;
+
+fn module_text(file: u64, edited: bool) -> String {
+    let mut s = format!("\"\"\"Module {file}.\"\"\"\nimport math\n\n");
+    for f in 0..FUNCS_PER_FILE {
+        let body = if edited { f + 1000 } else { f };
+        s.push_str(&format!(
+            "\ndef f{f}(x, y=2):\n    z = math.sqrt(x * {body} + y)\n    return round(z, {f})\n\n"
+        ));
+    }
+    s
+}
+
+fn main() -> cachescope::store::Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).filter(|a| a != "--bench").collect();
+    let out = PathBuf::from(args.first().map(String::as_str).unwrap_or("target/bench-store"));
+    let entries: u64 = args.get(1).and_then(|s| s.parse().ok()).unwrap_or(1_000_000);
+    let files: u64 = args.get(2).and_then(|s| s.parse().ok()).unwrap_or(2_000);
+    let src = out.join("src");
+    fs::create_dir_all(&src).expect("create output dir");
+    let db = out.join("cache.db");
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = fs::remove_file(format!("{}{suffix}", db.display()));
+    }
+    let started = Instant::now();
+    for f in 0..files {
+        fs::write(src.join(format!("mod{f:04}.py")), module_text(f, false)).expect("write module");
+    }
+    let store = Store::create(&db)?;
+    let now = chrono::Utc::now().timestamp_millis();
+    let value = vec![0x5au8; 96];
+    let per_file = entries / files;
+    store.write(|s| {
+        for f in 0..files {
+            let path = src.join(format!("mod{f:04}.py"));
+            let whole = s.record_file(&path, None)?;
+            let spans: Vec<i64> = (0..FUNCS_PER_FILE)
+                .map(|i| {
+                    let start = 5 + i * 5;
+                    s.record_file(&path, Some((start, start + 2)))
+                })
+                .collect::<Result<_, _>>()?;
+            for n in 0..per_file {
+                let func = format!("app.mod{f:04}:f{}", n % FUNCS_PER_FILE);
+                let key = format!("{f:04}-{n:08x}-{:016x}", (f * 7919 + n).wrapping_mul(0x9e37_79b9_7f4a_7c15));
+                let (strategy, error, source) = match n % 20 {
+                    0..=11 => ("source", None, Some(spans[(n % FUNCS_PER_FILE) as usize])),
+                    12..=16 => ("bytecode", Some(CYTHON), Some(whole)),
+                    17 | 18 => ("custom", None, Some(whole)),
+                    _ => ("name", Some("OSError: could not get source code"), None),
+                };
+                s.put_entry(&NewEntry {
+                    namespace: "data",
+                    function: &func,
+                    key: &key,
+                    strategy,
+                    derivation_error: error,
+                    source_id: source,
+                    value: Some(&value),
+                    value_type: Some("pickle"),
+                    created_at: now - (n as i64 % 1000) * 60_000,
+                    accessed_at: Some(now),
+                    hits: (n % 50) as i64,
+                    expires_at: (n % 10 == 0).then_some(now + 86_400_000),
+                    dependencies: &[],
+                })?;
+            }
+        }
+        Ok(())
+    })?;
+    drop(store);
+    // A third of the files change: their spans and whole-file digests no longer match.
+    for f in (0..files).filter(|f| f % 3 == 0) {
+        fs::write(src.join(format!("mod{f:04}.py")), module_text(f, true)).expect("edit module");
+    }
+    // What the sqlite3 shell runs for the same purge, given the answer verification finds:
+    // the source rows of the edited files, plus the failed (sourceless, errored) entries.
+    let edited: Vec<String> = (0..files)
+        .filter(|f| f % 3 == 0)
+        .map(|f| format!("'src/mod{f:04}.py'"))
+        .collect();
+    let purge_sql = format!(
+        "BEGIN IMMEDIATE;\n\
+         DELETE FROM entries WHERE source_id IN (SELECT id FROM sources WHERE path IN ({})) \
+         OR (source_id IS NULL AND derivation_error IS NOT NULL);\n\
+         DELETE FROM sources WHERE NOT EXISTS (SELECT 1 FROM entries e WHERE e.source_id = sources.id);\n\
+         COMMIT;\n",
+        edited.join(", ")
+    );
+    fs::write(out.join("purge.sql"), purge_sql).expect("write purge.sql");
+    println!(
+        "wrote {} ({} entries over {} files) in {:.1}s",
+        db.display(),
+        per_file * files,
+        files,
+        started.elapsed().as_secs_f64()
+    );
+    Ok(())
+}

@@ -1,0 +1,261 @@
+//! Plain application state: no I/O, no terminal. [`super::update`] changes it; `ui` draws it.
+
+use crate::model::{Group, GroupKey, Grouping};
+use crate::store::{EntryRow, SortKey};
+use crate::tui::worker::DetailData;
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+/// Rows fetched per page request.
+pub const PAGE: usize = 128;
+/// Lines above the entries pane's rows: header (2), groups pane (8), entries border and column
+/// titles (2); below: the border (1) and the footer (2).
+pub const FIXED_LINES: u16 = 2 + GROUPS_HEIGHT + 2 + 1 + 2;
+/// Height of the groups pane, borders included.
+pub const GROUPS_HEIGHT: u16 = 8;
+/// The smallest terminal the app draws in.
+pub const MIN_SIZE: (u16, u16) = (80, 24);
+
+/// What keys currently mean.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    Normal,
+    Filter,
+    Confirm,
+    Help,
+    Detail,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pane {
+    Groups,
+    Entries,
+}
+
+/// Sortable columns of the entries pane, in the order of their number keys.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Column {
+    Function,
+    Status,
+    Size,
+    Age,
+    Hits,
+    Key,
+    Strategy,
+}
+
+impl Column {
+    pub const ALL: [Column; 7] = [
+        Column::Function,
+        Column::Status,
+        Column::Size,
+        Column::Age,
+        Column::Hits,
+        Column::Key,
+        Column::Strategy,
+    ];
+
+    pub fn sort_key(self) -> SortKey {
+        match self {
+            Column::Function => SortKey::Function,
+            Column::Status => SortKey::Status,
+            Column::Size => SortKey::Size,
+            Column::Age => SortKey::Created,
+            Column::Hits => SortKey::Hits,
+            Column::Key => SortKey::Key,
+            Column::Strategy => SortKey::Strategy,
+        }
+    }
+
+    pub fn label(self) -> &'static str {
+        match self {
+            Column::Function => "function",
+            Column::Status => "status",
+            Column::Size => "size",
+            Column::Age => "age",
+            Column::Hits => "hits",
+            Column::Key => "key",
+            Column::Strategy => "strategy",
+        }
+    }
+}
+
+/// Verification as the header shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verification {
+    Running { done: usize, total: usize },
+    Done { sources: usize },
+    Failed(String),
+}
+
+/// What a confirmed invalidation removes.
+#[derive(Debug, Clone, PartialEq)]
+pub enum PurgeTarget {
+    /// These entries, whatever their status (marked, or the selected one).
+    Ids(Vec<i64>),
+    /// The stale (changed, missing, failed) entries of a group.
+    Stale(GroupKey),
+}
+
+/// The open confirmation dialog.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Confirm {
+    pub target: PurgeTarget,
+    pub count: u64,
+    pub bytes: u64,
+}
+
+/// A running purge.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Purging {
+    pub done: u64,
+    pub total: u64,
+}
+
+/// The whole state of the TUI.
+#[derive(Debug)]
+pub struct App {
+    /// The store path as shown in the header (already escaped when drawn).
+    pub store_label: String,
+    pub read_only: bool,
+    pub color: bool,
+    pub width: u16,
+    pub height: u16,
+    /// Unix ms, refreshed by the event loop; ages are relative to it.
+    pub now_ms: i64,
+    pub mode: Mode,
+    pub pane: Pane,
+    pub quit: bool,
+
+    pub verification: Verification,
+    /// Whether statuses are loaded in the worker (status filters and `D` work).
+    pub verified: bool,
+
+    pub grouping: Grouping,
+    pub all: Option<Group>,
+    pub groups: Vec<Group>,
+    /// Selected group row: 0 is `all`, n is `groups[n - 1]`.
+    pub group_sel: usize,
+    pub group_offset: usize,
+
+    pub sort: Column,
+    pub descending: bool,
+    /// The incremental filter text (function, key, path, error).
+    pub filter: String,
+
+    /// Request generation of the current id list; answers for older ones are dropped.
+    pub ids_gen: u64,
+    /// The sorted ids of the selected group; `None` while loading.
+    pub ids: Option<Vec<i64>>,
+    pub rows: HashMap<i64, EntryRow>,
+    pub pages_requested: HashSet<usize>,
+    pub pages_loaded: HashSet<usize>,
+    pub entry_sel: usize,
+    pub entry_offset: usize,
+    /// The id to put the selection back on when a refreshed id list arrives.
+    pub keep_selected: Option<i64>,
+
+    /// Marked entry ids and their sizes.
+    pub marked: BTreeMap<i64, u64>,
+
+    pub detail_id: Option<i64>,
+    pub detail: Option<Box<DetailData>>,
+    pub detail_scroll: usize,
+
+    pub confirm: Option<Confirm>,
+    pub purging: Option<Purging>,
+    /// A one-line message in the footer (cleared by the next key).
+    pub message: Option<String>,
+}
+
+impl App {
+    pub fn new(store_label: String, read_only: bool, color: bool) -> App {
+        App {
+            store_label,
+            read_only,
+            color,
+            width: MIN_SIZE.0,
+            height: MIN_SIZE.1,
+            now_ms: 0,
+            mode: Mode::Normal,
+            pane: Pane::Groups,
+            quit: false,
+            verification: Verification::Running { done: 0, total: 0 },
+            verified: false,
+            grouping: Grouping::Strategy,
+            all: None,
+            groups: Vec::new(),
+            group_sel: 0,
+            group_offset: 0,
+            sort: Column::Function,
+            descending: false,
+            filter: String::new(),
+            ids_gen: 0,
+            ids: None,
+            rows: HashMap::new(),
+            pages_requested: HashSet::new(),
+            pages_loaded: HashSet::new(),
+            entry_sel: 0,
+            entry_offset: 0,
+            keep_selected: None,
+            marked: BTreeMap::new(),
+            detail_id: None,
+            detail: None,
+            detail_scroll: 0,
+            confirm: None,
+            purging: None,
+            message: None,
+        }
+    }
+
+    pub fn too_small(&self) -> bool {
+        self.width < MIN_SIZE.0 || self.height < MIN_SIZE.1
+    }
+
+    /// Rows of the groups pane, `all` included.
+    pub fn group_count(&self) -> usize {
+        1 + self.groups.len()
+    }
+
+    pub fn selected_group_key(&self) -> GroupKey {
+        match self.group_sel {
+            0 => GroupKey::All,
+            n => self
+                .groups
+                .get(n - 1)
+                .map_or(GroupKey::All, |g| g.key.clone()),
+        }
+    }
+
+    pub fn selected_group(&self) -> Option<&Group> {
+        match self.group_sel {
+            0 => self.all.as_ref(),
+            n => self.groups.get(n - 1),
+        }
+    }
+
+    /// Visible group rows (inside the border, under the column titles).
+    pub fn group_rows_visible(&self) -> usize {
+        (GROUPS_HEIGHT as usize).saturating_sub(3).max(1)
+    }
+
+    /// Visible entry rows.
+    pub fn entry_rows_visible(&self) -> usize {
+        (self.height.saturating_sub(FIXED_LINES) as usize).max(1)
+    }
+
+    pub fn entry_count(&self) -> usize {
+        self.ids.as_ref().map_or(0, Vec::len)
+    }
+
+    pub fn selected_id(&self) -> Option<i64> {
+        self.ids.as_ref()?.get(self.entry_sel).copied()
+    }
+
+    pub fn selected_row(&self) -> Option<&EntryRow> {
+        self.rows.get(&self.selected_id()?)
+    }
+
+    pub fn marked_bytes(&self) -> u64 {
+        self.marked.values().sum()
+    }
+}

@@ -1,0 +1,529 @@
+//! `update` unit tests: key handling, selection, paging, marking, filter, sort, confirmation
+//! flows, read-only refusal. No worker, no terminal: effects are checked as data.
+
+use super::action::{key_action, Action};
+use super::app::{App, Column, Mode, Pane, PurgeTarget, PAGE};
+use super::update::update;
+use super::worker::{Effect, Msg};
+use crate::model::{Group, GroupKey, Grouping};
+use crate::status::Status;
+use crate::store::{EntryRow, SortKey};
+use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use std::collections::BTreeMap;
+
+fn app() -> App {
+    let mut a = App::new("demo/cache.db".into(), false, false);
+    update(&mut a, Action::Resize(80, 24));
+    a
+}
+
+fn key(a: &mut App, code: KeyCode) -> Vec<Effect> {
+    let action = key_action(a.mode, KeyEvent::new(code, KeyModifiers::NONE));
+    update(a, action)
+}
+
+fn msg(a: &mut App, m: Msg) -> Vec<Effect> {
+    update(a, Action::Worker(m))
+}
+
+fn row(id: i64, function: &str, size: i64) -> EntryRow {
+    EntryRow {
+        id,
+        namespace: "data".into(),
+        function: function.into(),
+        key: format!("key{id}"),
+        strategy: "source".into(),
+        derivation_error: None,
+        source_id: None,
+        source_path: None,
+        value_size: size,
+        value_type: None,
+        created_at: 0,
+        accessed_at: None,
+        hits: 0,
+        expires_at: None,
+        status: Some(Status::Fresh),
+    }
+}
+
+fn group(key: GroupKey, entries: u64) -> Group {
+    Group {
+        key,
+        entries,
+        bytes: entries * 10,
+        statuses: BTreeMap::from([(Status::Fresh, entries)]),
+        unchecked: 0,
+    }
+}
+
+/// An app past start-up with `n` entries (ids 1..=n) in `all` and the first page loaded.
+fn loaded(n: i64) -> App {
+    let mut a = app();
+    update(&mut a, Action::Start);
+    msg(
+        &mut a,
+        Msg::Groups {
+            grouping: Grouping::Strategy,
+            all: group(GroupKey::All, n as u64),
+            groups: vec![
+                group(GroupKey::Strategy("source".into()), 1),
+                group(GroupKey::Strategy("bytecode".into()), 1),
+            ],
+        },
+    );
+    let gen = a.ids_gen;
+    msg(
+        &mut a,
+        Msg::Ids {
+            gen,
+            ids: (1..=n).collect(),
+        },
+    );
+    let rows = (1..=n.min(PAGE as i64))
+        .map(|i| row(i, "m:f", i * 100))
+        .collect();
+    msg(&mut a, Msg::Rows { gen, page: 0, rows });
+    a
+}
+
+fn ids_effect(fx: &[Effect]) -> Option<&Effect> {
+    fx.iter().find(|e| matches!(e, Effect::Ids { .. }))
+}
+
+#[test]
+fn start_asks_for_verification_groups_and_the_first_id_list() {
+    let mut a = app();
+    let fx = update(&mut a, Action::Start);
+    assert_eq!(fx[0], Effect::Verify);
+    assert_eq!(
+        fx[1],
+        Effect::Groups {
+            grouping: Grouping::Strategy
+        }
+    );
+    assert!(
+        matches!(&fx[2], Effect::Ids { gen: 1, sort: SortKey::Function, descending: false, filter } if *filter == Default::default())
+    );
+    assert_eq!(a.pane, Pane::Groups);
+    assert_eq!(a.group_sel, 0);
+}
+
+#[test]
+fn an_id_list_fetches_only_the_pages_around_the_viewport() {
+    let mut a = app();
+    update(&mut a, Action::Start);
+    let fx = msg(
+        &mut a,
+        Msg::Ids {
+            gen: 1,
+            ids: (1..=1_000_000).collect(),
+        },
+    );
+    assert_eq!(fx.len(), 1);
+    assert!(
+        matches!(&fx[0], Effect::Rows { page: 0, ids, .. } if ids.len() == PAGE && ids[0] == 1)
+    );
+    // An answer for an older list is dropped.
+    assert!(msg(
+        &mut a,
+        Msg::Ids {
+            gen: 0,
+            ids: vec![5]
+        }
+    )
+    .is_empty());
+    assert_eq!(a.entry_count(), 1_000_000);
+}
+
+#[test]
+fn end_jumps_to_the_last_entry_and_fetches_its_page_only() {
+    let mut a = loaded(1000);
+    key(&mut a, KeyCode::Tab);
+    assert_eq!(a.pane, Pane::Entries);
+    let fx = key(&mut a, KeyCode::End);
+    assert_eq!(a.entry_sel, 999);
+    assert_eq!(a.entry_offset, 1000 - a.entry_rows_visible());
+    let pages: Vec<usize> = fx
+        .iter()
+        .filter_map(|e| match e {
+            Effect::Rows { page, .. } => Some(*page),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(pages, vec![7]);
+    key(&mut a, KeyCode::Char('g'));
+    assert_eq!((a.entry_sel, a.entry_offset), (0, 0));
+    key(&mut a, KeyCode::Char('j'));
+    key(&mut a, KeyCode::Down);
+    key(&mut a, KeyCode::Char('k'));
+    assert_eq!(a.entry_sel, 1);
+    key(&mut a, KeyCode::PageDown);
+    assert_eq!(a.entry_sel, 1 + a.entry_rows_visible() - 1);
+}
+
+#[test]
+fn moving_in_the_groups_pane_selects_a_group_and_lists_it() {
+    let mut a = loaded(10);
+    let fx = key(&mut a, KeyCode::Down);
+    assert_eq!(a.group_sel, 1);
+    assert_eq!(a.selected_group_key(), GroupKey::Strategy("source".into()));
+    assert!(
+        matches!(ids_effect(&fx), Some(Effect::Ids { filter, .. }) if filter.strategies == vec!["source".to_string()])
+    );
+    assert!(a.ids.is_none());
+    key(&mut a, KeyCode::Up);
+    key(&mut a, KeyCode::Up);
+    assert_eq!(a.group_sel, 0);
+    key(&mut a, KeyCode::Enter);
+    assert_eq!(a.pane, Pane::Entries);
+    key(&mut a, KeyCode::Esc);
+    assert_eq!(a.pane, Pane::Groups);
+}
+
+#[test]
+fn groups_refresh_keeps_the_selected_group_by_key() {
+    let mut a = loaded(10);
+    key(&mut a, KeyCode::Down);
+    key(&mut a, KeyCode::Down);
+    assert_eq!(
+        a.selected_group_key(),
+        GroupKey::Strategy("bytecode".into())
+    );
+    // The source group disappeared (purged): the selection follows bytecode to row 1.
+    let fx = msg(
+        &mut a,
+        Msg::Groups {
+            grouping: Grouping::Strategy,
+            all: group(GroupKey::All, 9),
+            groups: vec![group(GroupKey::Strategy("bytecode".into()), 1)],
+        },
+    );
+    assert_eq!(a.group_sel, 1);
+    assert!(ids_effect(&fx).is_none(), "same group: no new list");
+}
+
+#[test]
+fn space_marks_and_counts_bytes_to_free() {
+    let mut a = loaded(10);
+    key(&mut a, KeyCode::Char(' '));
+    assert!(a.marked.is_empty(), "groups pane: nothing to mark");
+    assert!(a.message.is_some());
+    key(&mut a, KeyCode::Tab);
+    key(&mut a, KeyCode::Char(' '));
+    key(&mut a, KeyCode::Char(' '));
+    assert_eq!(a.marked.keys().copied().collect::<Vec<_>>(), vec![1, 2]);
+    assert_eq!(a.marked_bytes(), 300);
+    assert_eq!(a.entry_sel, 2);
+    key(&mut a, KeyCode::Up);
+    key(&mut a, KeyCode::Char(' '));
+    assert_eq!(a.marked.len(), 1);
+    key(&mut a, KeyCode::Esc);
+    assert!(a.marked.is_empty());
+}
+
+#[test]
+fn d_confirms_the_marked_entries_and_anything_but_y_cancels() {
+    let mut a = loaded(10);
+    let fx = key(&mut a, KeyCode::Char('d'));
+    assert!(fx.is_empty(), "groups pane, nothing marked");
+    key(&mut a, KeyCode::Tab);
+    key(&mut a, KeyCode::Char(' '));
+    key(&mut a, KeyCode::Char(' '));
+    let fx = key(&mut a, KeyCode::Char('d'));
+    let Some(Effect::Count { target, filter }) = fx.first() else {
+        panic!("{fx:?}")
+    };
+    assert_eq!(*target, PurgeTarget::Ids(vec![1, 2]));
+    assert_eq!(filter.ids, Some(vec![1, 2]));
+    assert!(
+        filter.statuses.is_empty(),
+        "marked entries go whatever their status"
+    );
+    msg(
+        &mut a,
+        Msg::Counted {
+            target: target.clone(),
+            count: 2,
+            bytes: 300,
+        },
+    );
+    assert_eq!(a.mode, Mode::Confirm);
+    let fx = key(&mut a, KeyCode::Char('n'));
+    assert!(fx.is_empty());
+    assert_eq!(a.mode, Mode::Normal);
+    assert!(a.message.as_deref().unwrap().contains("cancelled"));
+    assert_eq!(a.marked.len(), 2, "cancelling keeps the marks");
+
+    msg(
+        &mut a,
+        Msg::Counted {
+            target: PurgeTarget::Ids(vec![1, 2]),
+            count: 2,
+            bytes: 300,
+        },
+    );
+    let fx = key(&mut a, KeyCode::Char('y'));
+    assert!(matches!(&fx[..], [Effect::Purge { filter }] if filter.ids == Some(vec![1, 2])));
+    assert!(a.purging.is_some());
+}
+
+#[test]
+fn d_without_marks_takes_the_selected_entry() {
+    let mut a = loaded(10);
+    key(&mut a, KeyCode::Tab);
+    key(&mut a, KeyCode::Down);
+    let fx = key(&mut a, KeyCode::Char('d'));
+    assert!(
+        matches!(&fx[..], [Effect::Count { target: PurgeTarget::Ids(ids), .. }] if *ids == vec![2])
+    );
+}
+
+#[test]
+fn big_d_waits_for_verification_then_asks_for_the_stale_entries_of_the_group() {
+    let mut a = loaded(10);
+    assert!(key(&mut a, KeyCode::Char('D')).is_empty());
+    assert!(a.message.as_deref().unwrap().contains("verification"));
+    let fx = msg(&mut a, Msg::Verified { sources: 3 });
+    assert!(fx.contains(&Effect::Groups {
+        grouping: Grouping::Strategy
+    }));
+    key(&mut a, KeyCode::Down);
+    let fx = key(&mut a, KeyCode::Char('D'));
+    let Some(Effect::Count { target, filter }) = fx.first() else {
+        panic!("{fx:?}")
+    };
+    assert_eq!(
+        *target,
+        PurgeTarget::Stale(GroupKey::Strategy("source".into()))
+    );
+    assert_eq!(filter.statuses, Status::DEFAULT_PURGE.to_vec());
+    assert_eq!(filter.strategies, vec!["source".to_string()]);
+    // Nothing stale: a message, no dialog.
+    msg(
+        &mut a,
+        Msg::Counted {
+            target: target.clone(),
+            count: 0,
+            bytes: 0,
+        },
+    );
+    assert_eq!(a.mode, Mode::Normal);
+    assert!(a.message.as_deref().unwrap().contains("nothing stale"));
+}
+
+#[test]
+fn big_d_on_a_fresh_status_group_has_nothing_to_do() {
+    assert!(super::update::stale_filter(&GroupKey::Status(Status::Fresh)).is_none());
+    let f = super::update::stale_filter(&GroupKey::Status(Status::Missing)).unwrap();
+    assert_eq!(f.statuses, vec![Status::Missing]);
+}
+
+#[test]
+fn read_only_refuses_to_invalidate_and_says_why() {
+    let mut a = loaded(10);
+    a.read_only = true;
+    msg(&mut a, Msg::Verified { sources: 1 });
+    key(&mut a, KeyCode::Tab);
+    key(&mut a, KeyCode::Char(' '));
+    for k in ['d', 'D'] {
+        let fx = key(&mut a, KeyCode::Char(k));
+        assert!(fx.is_empty());
+        assert!(a.message.as_deref().unwrap().contains("read-only"));
+        assert_eq!(a.mode, Mode::Normal);
+    }
+}
+
+#[test]
+fn slash_filters_incrementally_enter_keeps_esc_clears() {
+    let mut a = loaded(10);
+    key(&mut a, KeyCode::Char('/'));
+    assert_eq!(a.mode, Mode::Filter);
+    let fx = key(&mut a, KeyCode::Char('q'));
+    assert_eq!(a.mode, Mode::Filter, "q is text in the filter line");
+    assert!(
+        matches!(ids_effect(&fx), Some(Effect::Ids { filter, .. }) if filter.text.as_deref() == Some("q"))
+    );
+    key(&mut a, KeyCode::Char('x'));
+    key(&mut a, KeyCode::Backspace);
+    assert_eq!(a.filter, "q");
+    key(&mut a, KeyCode::Enter);
+    assert_eq!((a.mode, a.pane), (Mode::Normal, Pane::Entries));
+    assert_eq!(a.filter, "q");
+    let fx = key(&mut a, KeyCode::Esc);
+    assert!(a.filter.is_empty());
+    assert!(matches!(ids_effect(&fx), Some(Effect::Ids { filter, .. }) if filter.text.is_none()));
+    key(&mut a, KeyCode::Char('/'));
+    key(&mut a, KeyCode::Char('z'));
+    key(&mut a, KeyCode::Esc);
+    assert_eq!((a.mode, a.filter.as_str()), (Mode::Normal, ""));
+}
+
+#[test]
+fn number_keys_sort_and_repeating_reverses() {
+    let mut a = loaded(10);
+    let fx = key(&mut a, KeyCode::Char('3'));
+    assert_eq!(a.sort, Column::Size);
+    assert!(matches!(
+        ids_effect(&fx),
+        Some(Effect::Ids {
+            sort: SortKey::Size,
+            descending: false,
+            ..
+        })
+    ));
+    let fx = key(&mut a, KeyCode::Char('3'));
+    assert!(matches!(
+        ids_effect(&fx),
+        Some(Effect::Ids {
+            sort: SortKey::Size,
+            descending: true,
+            ..
+        })
+    ));
+    key(&mut a, KeyCode::Char('2'));
+    assert_eq!((a.sort, a.descending), (Column::Status, false));
+}
+
+#[test]
+fn t_cycles_the_grouping() {
+    let mut a = loaded(10);
+    let fx = key(&mut a, KeyCode::Char('t'));
+    assert_eq!(a.grouping, Grouping::Status);
+    assert!(fx.contains(&Effect::Groups {
+        grouping: Grouping::Status
+    }));
+    // A late answer for the old grouping is ignored.
+    msg(
+        &mut a,
+        Msg::Groups {
+            grouping: Grouping::Strategy,
+            all: group(GroupKey::All, 1),
+            groups: vec![group(GroupKey::Strategy("x".into()), 1)],
+        },
+    );
+    assert!(a.groups.is_empty());
+    for _ in 0..4 {
+        key(&mut a, KeyCode::Char('t'));
+    }
+    assert_eq!(a.grouping, Grouping::Strategy);
+}
+
+#[test]
+fn a_refresh_keeps_the_selected_entry_where_it_moved() {
+    let mut a = loaded(10);
+    key(&mut a, KeyCode::Tab);
+    for _ in 0..5 {
+        key(&mut a, KeyCode::Down);
+    }
+    assert_eq!(a.selected_id(), Some(6));
+    let fx = msg(&mut a, Msg::StoreChanged);
+    let Some(Effect::Ids { gen, .. }) = ids_effect(&fx).cloned() else {
+        panic!()
+    };
+    assert!(a.ids.is_some(), "the old list stays on screen meanwhile");
+    // Entries 1 and 2 were removed by someone: entry 6 is now at index 3.
+    msg(
+        &mut a,
+        Msg::Ids {
+            gen,
+            ids: vec![3, 4, 5, 6, 7, 8, 9, 10],
+        },
+    );
+    assert_eq!(a.selected_id(), Some(6));
+    assert_eq!(a.entry_sel, 3);
+    // The selected entry itself is gone: the selection stays at its index.
+    let fx = msg(
+        &mut a,
+        Msg::Purged {
+            removed: 1,
+            bytes: 600,
+            error: None,
+        },
+    );
+    assert!(a
+        .message
+        .as_deref()
+        .unwrap()
+        .starts_with("removed 1 entries"));
+    let Some(Effect::Ids { gen, .. }) = ids_effect(&fx).cloned() else {
+        panic!()
+    };
+    msg(
+        &mut a,
+        Msg::Ids {
+            gen,
+            ids: vec![3, 4, 5, 7, 8, 9, 10],
+        },
+    );
+    assert_eq!(a.selected_id(), Some(7));
+}
+
+#[test]
+fn enter_opens_the_detail_and_esc_goes_back() {
+    let mut a = loaded(10);
+    key(&mut a, KeyCode::Enter);
+    let fx = key(&mut a, KeyCode::Enter);
+    assert_eq!(fx, vec![Effect::Detail { id: 1 }]);
+    assert_eq!(a.mode, Mode::Detail);
+    key(&mut a, KeyCode::Down);
+    assert_eq!(a.detail_scroll, 0, "nothing to scroll while loading");
+    key(&mut a, KeyCode::Esc);
+    assert_eq!(a.mode, Mode::Normal);
+}
+
+#[test]
+fn quit_keys_and_modes() {
+    let ctrl_c = KeyEvent::new(KeyCode::Char('c'), KeyModifiers::CONTROL);
+    for mode in [
+        Mode::Normal,
+        Mode::Filter,
+        Mode::Confirm,
+        Mode::Help,
+        Mode::Detail,
+    ] {
+        assert!(matches!(key_action(mode, ctrl_c), Action::Quit), "{mode:?}");
+    }
+    let q = KeyEvent::new(KeyCode::Char('q'), KeyModifiers::NONE);
+    assert!(matches!(key_action(Mode::Normal, q), Action::Quit));
+    assert!(matches!(
+        key_action(Mode::Filter, q),
+        Action::FilterChar('q')
+    ));
+    assert!(matches!(key_action(Mode::Confirm, q), Action::Cancel));
+    let mut a = app();
+    key(&mut a, KeyCode::Char('?'));
+    assert_eq!(a.mode, Mode::Help);
+    key(&mut a, KeyCode::Esc);
+    assert_eq!(a.mode, Mode::Normal);
+    key(&mut a, KeyCode::Char('q'));
+    assert!(a.quit);
+}
+
+#[test]
+fn too_small_still_quits() {
+    let mut a = app();
+    update(&mut a, Action::Resize(60, 20));
+    assert!(a.too_small());
+    key(&mut a, KeyCode::Char('q'));
+    assert!(a.quit);
+}
+
+#[test]
+fn hostile_text_is_drawn_escaped() {
+    use ratatui::backend::TestBackend;
+    use ratatui::Terminal;
+    let mut a = loaded(1);
+    a.rows.insert(1, row(1, "evil\x1b]0;pwned\x07\x1b[2J", 1));
+    a.rows.get_mut(&1).unwrap().key = "k\x1b[2Jk".into();
+    let mut t = Terminal::new(TestBackend::new(80, 24)).unwrap();
+    t.draw(|f| super::ui::draw(f, &a)).unwrap();
+    let text: String = t
+        .backend()
+        .buffer()
+        .content()
+        .iter()
+        .map(|c| c.symbol())
+        .collect();
+    assert!(text.contains("evil\\x1b]0;pwned\\x07"), "{text}");
+    assert!(!text.contains('\x1b') && !text.contains('\x07'));
+}

@@ -1,0 +1,58 @@
+//! Header: store path, entries, size, verification progress then result, READ-ONLY badge.
+
+use super::{accent, dim};
+use crate::tui::app::{App, Verification};
+use crate::tui::update::size;
+use ratatui::layout::Rect;
+use ratatui::style::{Color, Modifier, Style};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::Paragraph;
+use ratatui::Frame;
+
+pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
+    let badge = if app.read_only { " READ-ONLY " } else { "" };
+    let badge_style = if app.color {
+        Style::default()
+            .fg(Color::Black)
+            .bg(Color::Yellow)
+            .add_modifier(Modifier::BOLD)
+    } else {
+        Style::default().add_modifier(Modifier::REVERSED | Modifier::BOLD)
+    };
+    let room = (area.width as usize).saturating_sub(12 + badge.len() + 1);
+    let first = Line::from(vec![
+        Span::styled("cachescope  ", accent(app)),
+        Span::raw(crate::text::shorten_middle(&app.store_label, room)),
+        Span::raw(if badge.is_empty() { "" } else { " " }),
+        Span::styled(badge, badge_style),
+    ]);
+    let counts = match &app.all {
+        Some(all) => format!("{} entries · {}", all.entries, size(all.bytes)),
+        None => "counting entries…".into(),
+    };
+    let verification = match &app.verification {
+        Verification::Running { done, total } if *total > 0 => {
+            format!("verifying {done}/{total} sources")
+        }
+        Verification::Running { .. } => "verifying…".into(),
+        Verification::Failed(e) => format!("verification failed: {}", crate::text::escape(e)),
+        Verification::Done { sources } => match &app.all {
+            Some(all) if all.stale() + all.failed() == 0 => {
+                format!("verified {sources} sources: nothing stale")
+            }
+            Some(all) => format!(
+                "verified · stale: {} changed, {} missing, {} failed",
+                all.count(crate::Status::Changed),
+                all.count(crate::Status::Missing),
+                all.failed()
+            ),
+            None => format!("verified {sources} sources"),
+        },
+    };
+    let second = Line::from(vec![
+        Span::raw(counts),
+        Span::styled(" · ", dim(app)),
+        Span::raw(verification),
+    ]);
+    frame.render_widget(Paragraph::new(vec![first, second]), area);
+}

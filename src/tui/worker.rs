@@ -1,0 +1,491 @@
+//! The worker: a thread that owns its own [`Store`] connection (a `rusqlite::Connection` is not
+//! `Sync`, so the UI thread never touches it) and runs every slow job the UI asks for. Results
+//! come back as [`Msg`] values on the event loop's channel; the UI never waits for them.
+//!
+//! Hashing source files runs on a further thread (rayon underneath), so page fetches stay
+//! instant while a large store is verified; its result comes back to the worker, which loads
+//! the statuses into its connection (status filters, sorting by status and purges need them).
+
+use super::app::PurgeTarget;
+use super::Incoming;
+use crate::model::{self, Explained, Group, Grouping, Verified};
+use crate::preview::{self, Preview};
+use crate::status::Status;
+use crate::store::{EntryFilter, EntryRow, OpenOptions, PurgePlan, SortKey, SourceRow, Store};
+use crate::verify::{self, PathMap, SourceCheck};
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+/// How often the worker asks SQLite whether another connection committed.
+const POLL: Duration = Duration::from_secs(1);
+/// Progress messages are sent at most this often (and always at the end).
+const PROGRESS_EVERY: Duration = Duration::from_millis(50);
+
+/// Slow work the UI asks for; returned by `update`.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Effect {
+    /// Hash every referenced source; statuses follow.
+    Verify,
+    Groups {
+        grouping: Grouping,
+    },
+    /// The sorted id list of the selected group (8 bytes an entry).
+    Ids {
+        gen: u64,
+        filter: EntryFilter,
+        sort: SortKey,
+        descending: bool,
+    },
+    /// One page of rows, by id.
+    Rows {
+        gen: u64,
+        page: usize,
+        ids: Vec<i64>,
+    },
+    Detail {
+        id: i64,
+    },
+    /// Count what an invalidation would remove, to ask for confirmation.
+    Count {
+        target: PurgeTarget,
+        filter: EntryFilter,
+    },
+    Purge {
+        filter: EntryFilter,
+    },
+}
+
+/// Everything the detail view shows about one entry, computed off the UI thread.
+#[derive(Debug, Clone)]
+pub struct DetailData {
+    pub explained: Explained,
+    pub preview: Preview,
+    /// What a derivation error means, in plain words.
+    pub meaning: Option<String>,
+    /// A diff of the recorded snapshot against what stands at the span now (changed sources).
+    pub diff: Option<Vec<String>>,
+}
+
+/// Answers from the worker.
+#[derive(Debug, Clone)]
+pub enum Msg {
+    VerifyProgress {
+        done: usize,
+        total: usize,
+    },
+    Verified {
+        sources: usize,
+    },
+    VerifyFailed(String),
+    Groups {
+        grouping: Grouping,
+        all: Group,
+        groups: Vec<Group>,
+    },
+    Ids {
+        gen: u64,
+        ids: Vec<i64>,
+    },
+    Rows {
+        gen: u64,
+        page: usize,
+        rows: Vec<EntryRow>,
+    },
+    Detail {
+        id: i64,
+        data: Option<Box<DetailData>>,
+    },
+    Counted {
+        target: PurgeTarget,
+        count: u64,
+        bytes: u64,
+    },
+    PurgeProgress {
+        done: u64,
+        total: u64,
+    },
+    Purged {
+        removed: u64,
+        bytes: u64,
+        error: Option<String>,
+    },
+    /// Another connection committed to the store.
+    StoreChanged,
+    Error(String),
+    /// The worker has answered `jobs` jobs and has nothing running.
+    Idle {
+        jobs: u64,
+    },
+}
+
+enum Job {
+    Effect(Effect),
+    VerifyDone {
+        run: u64,
+        sources: Vec<SourceRow>,
+        checks: HashMap<i64, SourceCheck>,
+    },
+    Shutdown,
+}
+
+/// How the worker opens the store.
+#[derive(Debug, Clone)]
+pub struct WorkerOptions {
+    pub read_only: bool,
+    pub busy_timeout: Duration,
+    pub remap: Vec<(PathBuf, PathBuf)>,
+}
+
+/// The UI side of the worker: send effects; dropping it stops the thread.
+pub struct Worker {
+    tx: Sender<Job>,
+    sent: u64,
+}
+
+impl Worker {
+    pub fn spawn(path: PathBuf, options: WorkerOptions, out: Sender<Incoming>) -> Worker {
+        let (tx, rx) = mpsc::channel();
+        let self_tx = tx.clone();
+        std::thread::Builder::new()
+            .name("cachescope-worker".into())
+            .spawn(move || State::new(path, options, out, self_tx).run(rx))
+            .expect("spawning the worker thread");
+        Worker { tx, sent: 0 }
+    }
+
+    pub fn send(&mut self, effect: Effect) {
+        self.sent += 1;
+        let _ = self.tx.send(Job::Effect(effect));
+    }
+
+    /// How many effects were sent so far (compare with [`Msg::Idle`]).
+    pub fn sent(&self) -> u64 {
+        self.sent
+    }
+}
+
+impl Drop for Worker {
+    fn drop(&mut self) {
+        let _ = self.tx.send(Job::Shutdown);
+    }
+}
+
+struct State {
+    store: Option<Store>,
+    paths: PathMap,
+    out: Sender<Incoming>,
+    self_tx: Sender<Job>,
+    verified: Option<Verified>,
+    verify_run: u64,
+    verifying: bool,
+    received: u64,
+    data_version: Option<i64>,
+    last_poll: Instant,
+}
+
+impl State {
+    fn new(
+        path: PathBuf,
+        options: WorkerOptions,
+        out: Sender<Incoming>,
+        self_tx: Sender<Job>,
+    ) -> State {
+        let opened = Store::open(
+            &path,
+            &OpenOptions {
+                read_only: options.read_only,
+                busy_timeout: options.busy_timeout,
+            },
+        );
+        let store = match opened {
+            Ok(s) => Some(s),
+            Err(e) => {
+                let _ = out.send(Incoming::Worker(Msg::Error(format!("{e}"))));
+                None
+            }
+        };
+        let base = store
+            .as_ref()
+            .map_or_else(|| PathBuf::from("."), Store::base_dir);
+        let data_version = store.as_ref().and_then(|s| s.data_version().ok());
+        State {
+            store,
+            paths: PathMap::new(base, options.remap),
+            out,
+            self_tx,
+            verified: None,
+            verify_run: 0,
+            verifying: false,
+            received: 0,
+            data_version,
+            last_poll: Instant::now(),
+        }
+    }
+
+    fn send(&self, msg: Msg) {
+        let _ = self.out.send(Incoming::Worker(msg));
+    }
+
+    fn run(mut self, rx: Receiver<Job>) {
+        loop {
+            let wait = POLL.saturating_sub(self.last_poll.elapsed());
+            let mut batch = match rx.recv_timeout(wait) {
+                Ok(job) => vec![job],
+                Err(RecvTimeoutError::Timeout) => Vec::new(),
+                Err(RecvTimeoutError::Disconnected) => return,
+            };
+            batch.extend(rx.try_iter());
+            if batch.iter().any(|j| matches!(j, Job::Shutdown)) {
+                return;
+            }
+            let had_jobs = !batch.is_empty();
+            let (batch, dropped) = coalesce(batch);
+            // Dropped jobs count as answered, so `Idle` still matches what the UI sent.
+            self.received += dropped;
+            for job in batch {
+                self.handle(job);
+            }
+            if self.last_poll.elapsed() >= POLL {
+                self.poll();
+            }
+            if had_jobs && !self.verifying {
+                self.send(Msg::Idle {
+                    jobs: self.received,
+                });
+            }
+        }
+    }
+
+    fn poll(&mut self) {
+        self.last_poll = Instant::now();
+        let Some(store) = &self.store else { return };
+        if let Ok(v) = store.data_version() {
+            if self.data_version.is_some_and(|old| old != v) {
+                self.send(Msg::StoreChanged);
+            }
+            self.data_version = Some(v);
+        }
+    }
+
+    fn handle(&mut self, job: Job) {
+        match job {
+            Job::Shutdown => {}
+            Job::VerifyDone {
+                run,
+                sources,
+                checks,
+            } => {
+                if run != self.verify_run {
+                    return;
+                }
+                self.verifying = false;
+                let Some(store) = &self.store else { return };
+                match store.load_source_statuses(checks.iter().map(|(id, c)| (*id, c.status))) {
+                    Ok(()) => {
+                        let n = sources.len();
+                        self.verified = Some(Verified { sources, checks });
+                        self.send(Msg::Verified { sources: n });
+                    }
+                    Err(e) => self.send(Msg::VerifyFailed(e.to_string())),
+                }
+            }
+            Job::Effect(effect) => {
+                self.received += 1;
+                if let Err(msg) = self.effect(effect) {
+                    self.send(Msg::Error(msg));
+                }
+            }
+        }
+    }
+
+    fn effect(&mut self, effect: Effect) -> Result<(), String> {
+        let Some(store) = &self.store else {
+            return Err("the store could not be opened".into());
+        };
+        let err = |e: crate::store::StoreError| e.to_string();
+        match effect {
+            Effect::Verify => {
+                let sources = match store.referenced_sources() {
+                    Ok(s) => s,
+                    Err(e) => {
+                        self.send(Msg::VerifyFailed(e.to_string()));
+                        return Ok(());
+                    }
+                };
+                self.verify_run += 1;
+                self.verifying = true;
+                let run = self.verify_run;
+                let paths = self.paths.clone();
+                let out = self.out.clone();
+                let back = self.self_tx.clone();
+                std::thread::Builder::new()
+                    .name("cachescope-verify".into())
+                    .spawn(move || {
+                        let last = Mutex::new(None::<Instant>);
+                        let progress = |done: usize, total: usize| {
+                            if throttle(&last, done == total) {
+                                let _ =
+                                    out.send(Incoming::Worker(Msg::VerifyProgress { done, total }));
+                            }
+                        };
+                        let checks = verify::verify_sources(&sources, &paths, &progress);
+                        let _ = back.send(Job::VerifyDone {
+                            run,
+                            sources,
+                            checks,
+                        });
+                    })
+                    .map_err(|e| e.to_string())?;
+            }
+            Effect::Groups { grouping } => {
+                let (all, groups) =
+                    model::groups(store, grouping, self.verified.as_ref()).map_err(err)?;
+                self.send(Msg::Groups {
+                    grouping,
+                    all,
+                    groups,
+                });
+            }
+            Effect::Ids {
+                gen,
+                filter,
+                sort,
+                descending,
+            } => {
+                let ids = store.entry_ids(&filter, sort, descending).map_err(err)?;
+                self.send(Msg::Ids { gen, ids });
+            }
+            Effect::Rows { gen, page, ids } => {
+                let rows = store.entries_by_ids(&ids).map_err(err)?;
+                self.send(Msg::Rows { gen, page, rows });
+            }
+            Effect::Detail { id } => {
+                let data = store
+                    .entry_detail(id, preview::PREVIEW_BYTES)
+                    .map_err(err)?
+                    .map(|d| Box::new(detail(d, &self.paths)));
+                self.send(Msg::Detail { id, data });
+            }
+            Effect::Count { target, filter } => {
+                let (count, bytes) = store.count(&filter).map_err(err)?;
+                self.send(Msg::Counted {
+                    target,
+                    count,
+                    bytes,
+                });
+            }
+            Effect::Purge { filter } => {
+                let last = Mutex::new(None::<Instant>);
+                let out = self.out.clone();
+                let plan = PurgePlan {
+                    filter,
+                    dry_run: false,
+                };
+                let result = store.purge(&plan, |p| {
+                    if throttle(&last, p.done == p.total) {
+                        let _ = out.send(Incoming::Worker(Msg::PurgeProgress {
+                            done: p.done,
+                            total: p.total,
+                        }));
+                    }
+                });
+                let msg = match result {
+                    Ok(o) => Msg::Purged {
+                        removed: o.removed,
+                        bytes: o.bytes,
+                        error: o.interrupted.map(|e| e.to_string()),
+                    },
+                    Err(e) => Msg::Purged {
+                        removed: 0,
+                        bytes: 0,
+                        error: Some(e.to_string()),
+                    },
+                };
+                self.send(msg);
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Everything the detail view shows, read and hashed here rather than on the UI thread.
+fn detail(d: crate::store::EntryDetail, paths: &PathMap) -> DetailData {
+    let explained = model::explain(d, paths);
+    let e = &explained.detail.entry;
+    let preview = preview::value(
+        e.value_type.as_deref(),
+        explained.detail.value_head.as_deref(),
+        e.value_size,
+    );
+    let meaning = e
+        .derivation_error
+        .as_deref()
+        .and_then(|err| model::explain_derivation(&e.strategy, err));
+    let diff = match (
+        &explained.detail.source_content,
+        &explained.source_check,
+        explained.detail.source.as_ref().and_then(|s| s.span),
+    ) {
+        (Some(snapshot), Some(check), Some(span)) if check.status == Status::Changed => {
+            verify::read_span(&check.resolved, span).map(|now| preview::source_diff(snapshot, &now))
+        }
+        _ => None,
+    };
+    DetailData {
+        explained,
+        preview,
+        meaning,
+        diff,
+    }
+}
+
+/// Whether a progress message is due: at most every [`PROGRESS_EVERY`], always at the end.
+fn throttle(last: &Mutex<Option<Instant>>, end: bool) -> bool {
+    let Ok(mut last) = last.lock() else {
+        return end;
+    };
+    if end || last.is_none_or(|t| t.elapsed() >= PROGRESS_EVERY) {
+        *last = Some(Instant::now());
+        true
+    } else {
+        false
+    }
+}
+
+/// Drops jobs a later job in the same batch makes pointless: older id lists and their pages,
+/// older group aggregates and details.
+fn coalesce(batch: Vec<Job>) -> (Vec<Job>, u64) {
+    let last_ids_gen = batch
+        .iter()
+        .filter_map(|j| match j {
+            Job::Effect(Effect::Ids { gen, .. }) => Some(*gen),
+            _ => None,
+        })
+        .max();
+    let last_groups = batch
+        .iter()
+        .rposition(|j| matches!(j, Job::Effect(Effect::Groups { .. })));
+    let last_detail = batch
+        .iter()
+        .rposition(|j| matches!(j, Job::Effect(Effect::Detail { .. })));
+    let mut dropped = 0u64;
+    let mut kept: Vec<Job> = Vec::with_capacity(batch.len());
+    for (i, job) in batch.into_iter().enumerate() {
+        let drop = match &job {
+            Job::Effect(Effect::Ids { gen, .. }) => Some(*gen) != last_ids_gen,
+            Job::Effect(Effect::Rows { gen, .. }) => last_ids_gen.is_some_and(|g| *gen < g),
+            Job::Effect(Effect::Groups { .. }) => Some(i) != last_groups,
+            Job::Effect(Effect::Detail { .. }) => Some(i) != last_detail,
+            _ => false,
+        };
+        if drop {
+            dropped += 1;
+        } else {
+            kept.push(job);
+        }
+    }
+    (kept, dropped)
+}

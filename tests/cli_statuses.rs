@@ -1,0 +1,267 @@
+//! Issue 2, part 2: every status occurs and `verify --json` and `list --json` report it right;
+//! relative paths, `--remap` and verify's exit code.
+
+mod common;
+
+use cachescope::store::{NewEntry, NewSource};
+use common::*;
+use serde_json::{json, Value};
+use std::collections::BTreeMap;
+
+fn sha256_of(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    format!("sha256:{}", hex::encode(sha2::Sha256::digest(bytes)))
+}
+
+/// verify --json's sources, by recorded path (one source per path in these fixtures).
+fn verify_sources_by_path(v: &Value) -> BTreeMap<String, Value> {
+    v["sources"]
+        .as_array()
+        .expect("sources array")
+        .iter()
+        .map(|s| (s["path"].as_str().unwrap().to_string(), s.clone()))
+        .collect()
+}
+
+#[test]
+fn list_json_reports_every_status_for_the_right_entries() {
+    let m = Mixed::new();
+    let statuses = statuses_by_key(m.store(), &[]);
+    assert_eq!(
+        statuses,
+        map_of(&[
+            ("fresh", "fresh"),
+            ("moved", "moved"),
+            ("changed", "changed"),
+            ("missing", "missing"),
+            ("failed", "failed"),
+            ("unverifiable", "unverifiable"),
+            ("unreadable", "unreadable"),
+            ("expired_fresh", "fresh"),
+            ("dep_changed", "changed"),
+            ("custom_changed", "changed"),
+            ("old_changed", "changed"),
+        ])
+    );
+}
+
+#[test]
+fn the_expired_flag_is_independent_of_the_status() {
+    let m = Mixed::new();
+    let entries = list_by_key(m.store(), &[]);
+    let expired: Vec<&str> = entries
+        .iter()
+        .filter(|(_, e)| e["expired"] == json!(true))
+        .map(|(k, _)| k.as_str())
+        .collect();
+    assert_eq!(expired, ["expired_fresh"]);
+    assert_eq!(entries["expired_fresh"]["status"], "fresh");
+    assert!(entries["expired_fresh"]["expires_at"].is_string());
+}
+
+#[test]
+fn verify_json_gives_each_source_its_status_and_counts_entries_per_status() {
+    let m = Mixed::new();
+    let r = run(["verify", m.store_str(), "--json"]);
+    assert_eq!(r.code, 1, "stale entries exist; stderr: {}", r.stderr);
+    let v = r.json();
+    let sources = verify_sources_by_path(&v);
+    let status = |p: &str| sources[p]["status"].as_str().unwrap().to_string();
+    assert_eq!(status("app/stable.py"), "fresh");
+    assert_eq!(status("app/loaders.py"), "moved");
+    assert_eq!(sources["app/loaders.py"]["moved_to"], json!([6, 7]));
+    assert_eq!(sources["app/loaders.py"]["span"], json!([4, 5]));
+    assert_eq!(status("app/edited.py"), "changed");
+    assert_eq!(status("app/gone.py"), "missing");
+    assert_eq!(status("app/helper.py"), "changed");
+    assert_eq!(status("data/custom.toml"), "changed");
+    assert_eq!(status("data/incoming"), "unreadable");
+    assert!(
+        sources["data/incoming"]["detail"].as_str().unwrap().contains("directory"),
+        "{}",
+        sources["data/incoming"]
+    );
+    // A changed whole file reports what it hashes to now.
+    let custom_now = sha256_of(b"x = 2\n");
+    assert_eq!(sources["data/custom.toml"]["current_digest"], json!(custom_now));
+    assert_eq!(sources["app/stable.py"]["entries"], 3);
+    assert_eq!(
+        v["entries"],
+        json!({"fresh": 2, "moved": 1, "changed": 4, "missing": 1, "failed": 1,
+               "unreadable": 1, "unverifiable": 1})
+    );
+    assert_eq!(v["stale_entries"], 6);
+}
+
+#[test]
+fn an_entry_with_a_fresh_source_but_a_changed_dependency_is_changed_and_shown_why() {
+    let m = Mixed::new();
+    assert_eq!(statuses_by_key(m.store(), &[])["dep_changed"], "changed");
+    let r = run(["show", m.store_str(), &m.id("dep_changed").to_string(), "--json"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let v = r.json();
+    assert_eq!(v["status"], "changed");
+    assert_eq!(v["decided_by"], "app/helper.py");
+    assert_eq!(v["source"]["status"], "fresh");
+    assert_eq!(v["dependencies"][0]["status"], "changed");
+}
+
+#[test]
+fn a_span_edited_in_place_is_changed_but_lines_added_above_it_are_moved() {
+    let fx = Fixture::new();
+    fx.write("m.py", "def a():\n    return 1\n\n\ndef b():\n    return 2\n");
+    let (sa, sb) = (fx.record("m.py", Some((1, 2))), fx.record("m.py", Some((5, 6))));
+    fx.put(NewEntry { source_id: Some(sa), ..entry("a") });
+    fx.put(NewEntry { source_id: Some(sb), ..entry("b") });
+    // Two lines above, and b's body edited.
+    fx.write("m.py", "import os\n\ndef a():\n    return 1\n\n\ndef b():\n    return 3\n");
+    assert_eq!(statuses_by_key(&fx.store, &[]), map_of(&[("a", "moved"), ("b", "changed")]));
+}
+
+/// A store whose sources cannot be hashed, each for its own reason.
+fn unreadable_sources() -> Fixture {
+    let fx = Fixture::new();
+    mkfifo(&fx.path("pipe"));
+    std::fs::create_dir(fx.path("folder")).unwrap();
+    fx.write("plain.py", "x = 1\n");
+    let zeros = format!("sha256:{}", "0".repeat(64));
+    fx.with_store(|s| {
+        let mut put = |key: &str, path: &str, digest: &str| {
+            let sid = s
+                .record_source(&NewSource {
+                    path,
+                    digest,
+                    recorded_at: now_ms(),
+                    ..Default::default()
+                })
+                .unwrap();
+            s.put_entry(&NewEntry { source_id: Some(sid), ..entry(key) }).unwrap();
+        };
+        put("fifo", "pipe", &zeros);
+        put("directory", "folder", &zeros);
+        put("device", "/dev/zero", &zeros);
+        put("md5", "plain.py", "md5:d41d8cd98f00b204e9800998ecf8427e");
+    });
+    fx
+}
+
+#[test]
+fn fifos_directories_devices_and_unknown_digest_algorithms_are_unreadable_without_hanging() {
+    let fx = unreadable_sources();
+    assert_eq!(
+        statuses_by_key(&fx.store, &[]),
+        map_of(&[("fifo", "unreadable"), ("directory", "unreadable"), ("device", "unreadable"), ("md5", "unreadable")])
+    );
+    let r = run(["verify", fx.store.to_str().unwrap(), "--json"]);
+    // Unreadable is not stale.
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let sources = verify_sources_by_path(&r.json());
+    let detail = |p: &str| sources[p]["detail"].as_str().unwrap_or_default().to_lowercase();
+    assert!(detail("pipe").contains("fifo"), "{}", detail("pipe"));
+    assert!(detail("folder").contains("directory"), "{}", detail("folder"));
+    assert!(detail("/dev/zero").contains("device"), "{}", detail("/dev/zero"));
+    assert!(detail("plain.py").contains("md5"), "{}", detail("plain.py"));
+    for s in sources.values() {
+        assert_eq!(s["status"], "unreadable", "{s}");
+    }
+}
+
+#[test]
+fn entries_without_a_source_are_failed_with_a_derivation_error_and_unverifiable_without() {
+    let fx = Fixture::new();
+    fx.put(NewEntry {
+        strategy: "bytecode",
+        derivation_error: Some(CYTHON_TYPE_ERROR),
+        ..entry("err")
+    });
+    fx.put(NewEntry { strategy: "name", ..entry("plain") });
+    let entries = list_by_key(&fx.store, &[]);
+    assert_eq!(entries["err"]["status"], "failed");
+    assert_eq!(entries["err"]["derivation_error"], CYTHON_TYPE_ERROR);
+    assert_eq!(entries["err"]["source_path"], Value::Null);
+    assert_eq!(entries["plain"]["status"], "unverifiable");
+    let r = run(["verify", fx.store.to_str().unwrap(), "--json"]);
+    assert_eq!(r.code, 1, "a failed entry is stale");
+    assert_eq!(r.json()["entries"]["failed"], 1);
+    assert_eq!(r.json()["entries"]["unverifiable"], 1);
+}
+
+#[test]
+fn verify_exits_0_when_nothing_is_stale_and_1_as_soon_as_one_entry_is() {
+    let fx = Fixture::new();
+    fx.write("m.py", "def f():\n    return 1\n");
+    let sid = fx.record("m.py", Some((1, 2)));
+    fx.put(NewEntry { source_id: Some(sid), ..entry("f") });
+    fx.put(NewEntry { strategy: "name", ..entry("named") });
+    let verify = || run(["verify", fx.store.to_str().unwrap()]);
+    let r = verify();
+    assert_eq!(r.code, 0, "stdout: {}\nstderr: {}", r.stdout, r.stderr);
+    assert!(r.stdout.contains("0 stale"), "{}", r.stdout);
+    fx.write("m.py", "def f():\n    return 2\n");
+    let r = verify();
+    assert_eq!(r.code, 1, "stdout: {}\nstderr: {}", r.stdout, r.stderr);
+    assert!(r.stdout.contains("1 stale"), "{}", r.stdout);
+}
+
+#[test]
+fn relative_source_paths_resolve_against_the_store_directory_not_the_cwd() {
+    let fx = Fixture::new();
+    fx.write("app/m.py", "def f():\n    return 1\n");
+    let sid = fx.record("app/m.py", None);
+    fx.put(NewEntry { source_id: Some(sid), ..entry("f") });
+    let recorded: String = fx
+        .sql()
+        .query_row("SELECT path FROM sources WHERE id = ?1", [sid], |r| r.get(0))
+        .unwrap();
+    assert_eq!(recorded, "app/m.py", "record_file stores paths under the store dir relatively");
+    // From an unrelated cwd, with an absolute store path.
+    let elsewhere = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(elsewhere.path().join("app")).unwrap();
+    let r = finish(
+        cachescope()
+            .current_dir(elsewhere.path())
+            .args(["list", fx.store.to_str().unwrap(), "--json"]),
+    );
+    assert_eq!(r.json()[0]["status"], "fresh", "{}", r.stderr);
+    // From the parent, with a relative store path.
+    let parent = fx.dir.path().parent().unwrap();
+    let rel_store = fx.store.strip_prefix(parent).unwrap();
+    let r = finish(
+        cachescope()
+            .current_dir(parent)
+            .args(["verify", rel_store.to_str().unwrap(), "--json"]),
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let v = r.json();
+    assert_eq!(v["sources"][0]["status"], "fresh");
+    assert_eq!(
+        std::path::Path::new(v["sources"][0]["resolved_path"].as_str().unwrap()),
+        fx.path("app/m.py").canonicalize().unwrap()
+    );
+}
+
+#[test]
+fn remap_points_a_path_recorded_on_another_machine_at_this_one() {
+    let fx = Fixture::new();
+    let content = "def f():\n    return 1\n";
+    fx.write("proj/app/m.py", content);
+    fx.with_store(|s| {
+        let sid = s
+            .record_source(&NewSource {
+                path: "/srv/build/proj/app/m.py",
+                digest: &sha256_of(content.as_bytes()),
+                recorded_at: now_ms(),
+                ..Default::default()
+            })
+            .unwrap();
+        s.put_entry(&NewEntry { source_id: Some(sid), ..entry("f") }).unwrap();
+    });
+    assert_eq!(statuses_by_key(&fx.store, &[])["f"], "missing");
+    let remap = format!("/srv/build/proj={}", fx.path("proj").display());
+    assert_eq!(statuses_by_key(&fx.store, &["--remap", &remap])["f"], "fresh");
+    let r = run(["verify", fx.store.to_str().unwrap(), "--remap", &remap]);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    // A prefix that does not match whole components does not remap.
+    let partial = format!("/srv/buil={}", fx.path("proj").display());
+    assert_eq!(statuses_by_key(&fx.store, &["--remap", &partial])["f"], "missing");
+}

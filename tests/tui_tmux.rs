@@ -1,0 +1,166 @@
+//! End to end: the real binary in tmux at 80x24 on a demo store with stale entries. Waits for
+//! verification, invalidates every stale entry with `D` then `y`, quits with `q`, and checks the
+//! store: exactly the stale (changed, missing, failed) entries are gone, and the terminal was
+//! restored (the shell's screen is back, the process exited 0).
+//!
+//! Needs tmux: skipped with a message when it is missing, failed when `CI` is set.
+
+use cachescope::model;
+use cachescope::status::Status;
+use cachescope::store::{EntryFilter, OpenOptions, SortKey, Store};
+use cachescope::verify::PathMap;
+use std::collections::BTreeSet;
+use std::path::Path;
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+
+struct Tmux {
+    socket: String,
+}
+
+impl Tmux {
+    fn cmd(&self, args: &[&str]) -> Output {
+        Command::new("tmux")
+            .arg("-L")
+            .arg(&self.socket)
+            .args(args)
+            .env("TERM", "xterm-256color")
+            .output()
+            .expect("running tmux")
+    }
+
+    fn screen(&self) -> String {
+        String::from_utf8_lossy(&self.cmd(&["capture-pane", "-p", "-t", "main"]).stdout)
+            .into_owned()
+    }
+
+    fn keys(&self, keys: &str) {
+        assert!(self
+            .cmd(&["send-keys", "-t", "main", keys])
+            .status
+            .success());
+    }
+
+    /// Polls the screen until `ok` holds (the app redraws on its own; no fixed sleeps).
+    fn wait_for(&self, what: &str, ok: impl Fn(&str) -> bool) -> String {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let s = self.screen();
+            if ok(&s) {
+                return s;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "timed out waiting for {what}; screen:\n{s}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        let _ = self.cmd(&["kill-server"]);
+    }
+}
+
+fn ids(store: &Store, statuses: &[Status]) -> BTreeSet<i64> {
+    let filter = EntryFilter {
+        statuses: statuses.to_vec(),
+        ..Default::default()
+    };
+    store
+        .entry_ids(&filter, SortKey::Id, false)
+        .unwrap()
+        .into_iter()
+        .collect()
+}
+
+fn open(path: &Path) -> Store {
+    Store::open(path, &OpenOptions::default()).unwrap()
+}
+
+#[test]
+fn invalidate_stale_entries_in_tmux() {
+    if Command::new("tmux").arg("-V").output().is_err() {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "tmux is required under CI (.ci/run installs it)"
+        );
+        eprintln!("skipping invalidate_stale_entries_in_tmux: tmux is not installed");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let path = cachescope::demo::write_demo(dir.path()).unwrap();
+
+    // What should go, computed with the library before the TUI touches anything.
+    let (before, stale) = {
+        let store = open(&path);
+        let map = PathMap::new(store.base_dir(), Vec::new());
+        model::verify_store(&store, &map, &|_, _| {}).unwrap();
+        (ids(&store, &[]), ids(&store, &Status::DEFAULT_PURGE))
+    };
+    assert!(!stale.is_empty() && stale.len() < before.len());
+    let expected: BTreeSet<i64> = before.difference(&stale).copied().collect();
+
+    let tmux = Tmux {
+        socket: format!("cachescope-test-{}", std::process::id()),
+    };
+    let script = format!(
+        "'{}' '{}'; echo EXIT=$?; sleep 60",
+        env!("CARGO_BIN_EXE_cachescope"),
+        path.display()
+    );
+    let started = tmux.cmd(&[
+        "new-session",
+        "-d",
+        "-s",
+        "main",
+        "-x",
+        "80",
+        "-y",
+        "24",
+        "sh",
+        "-c",
+        &script,
+    ]);
+    assert!(
+        started.status.success(),
+        "{}",
+        String::from_utf8_lossy(&started.stderr)
+    );
+
+    tmux.wait_for("verification", |s| {
+        s.contains("verified") && s.contains("stale:")
+    });
+    tmux.keys("D");
+    let dialog = tmux.wait_for("the confirmation", |s| s.contains("Invalidate"));
+    assert!(
+        dialog.contains(&format!("Invalidate {} entries", stale.len())),
+        "{dialog}"
+    );
+    tmux.keys("y");
+    let done = tmux.wait_for("the purge and refresh", |s| s.contains("nothing stale"));
+    assert!(
+        done.contains(&format!("removed {} entries", stale.len())),
+        "{done}"
+    );
+    assert!(
+        done.contains(&format!("{} entries", expected.len())),
+        "{done}"
+    );
+    tmux.keys("q");
+    let after = tmux.wait_for("the exit", |s| s.contains("EXIT="));
+    assert!(after.contains("EXIT=0"), "{after}");
+    assert!(
+        !after.contains("groups by"),
+        "the alternate screen was left: {after}"
+    );
+
+    let store = open(&path);
+    assert_eq!(
+        ids(&store, &[]),
+        expected,
+        "exactly the stale entries are gone"
+    );
+}
