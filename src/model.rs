@@ -272,23 +272,41 @@ pub const TOP_ERRORS: usize = 5;
 /// threads while this thread runs the aggregate queries: neither waits for the other.
 pub fn summarize(store: &Store, paths: &PathMap, now_ms: i64) -> Result<(Summary, Verified)> {
     let sources = store.referenced_sources()?;
+    let other = store.reopen_read_only()?;
+    // Three things at once: the worker threads hash the sources, a second connection counts
+    // derivation errors and expired entries, and this one runs the big aggregate.
     let (checks, queried) = std::thread::scope(|scope| {
         let hashing = scope.spawn(|| verify::verify_sources(&sources, paths, &|_, _| {}));
+        let counting = scope.spawn(move || -> Result<_> {
+            Ok((other.derivation_errors()?, other.expired_counts(now_ms)?))
+        });
+        let mut expired = None;
         let queried = (|| -> Result<_> {
             let mut cells = Vec::new();
-            store.aggregate(Dimension::None, |c| cells.push(c))?;
-            Ok((cells, store.derivation_errors()?, store.expired_counts(now_ms)?))
+            let errors = store.aggregate_then_errors(
+                || {
+                    let (errors, exp) = counting.join().expect("counting thread panicked")?;
+                    expired = Some(exp);
+                    Ok(errors)
+                },
+                |c| cells.push(c),
+            )?;
+            Ok((cells, errors))
         })();
+        let queried = queried.map(|(cells, errors)| (cells, errors, expired.unwrap_or_default()));
         (hashing.join().expect("hashing thread panicked"), queried)
     });
     let (cells, error_counts, expired_counts) = queried?;
     store.load_source_statuses(checks.iter().map(|(id, c)| (*id, c.status)))?;
     let (all, groups) = group_cells(&cells, Grouping::Strategy, &checks, &sources);
     let mut errors: HashMap<String, Vec<ErrorCount>> = HashMap::new();
-    for (strategy, error, entries) in error_counts {
-        let list = errors.entry(strategy).or_default();
+    for row in error_counts {
+        let list = errors.entry(row.strategy).or_default();
         if list.len() < TOP_ERRORS {
-            list.push(ErrorCount { error, entries });
+            list.push(ErrorCount {
+                error: row.error,
+                entries: row.entries,
+            });
         }
     }
     let expired: HashMap<String, u64> = expired_counts.into_iter().map(|(s, n, _)| (s, n)).collect();

@@ -12,7 +12,9 @@ const COMMANDS: [&str; 4] = ["summary", "verify", "list", "purge"];
 
 /// Whether `path` is a SQLite file in WAL mode (header bytes 18 and 19 are 2).
 fn is_wal_mode(path: &Path) -> bool {
-    std::fs::read(path).is_ok_and(|b| b.len() > 19 && b[18] == 2 && b[19] == 2)
+    // Only regular files are read: reading a FIFO would block.
+    std::fs::metadata(path).is_ok_and(|m| m.is_file())
+        && std::fs::read(path).is_ok_and(|b| b.len() > 19 && b[18] == 2 && b[19] == 2)
 }
 
 /// Runs every store command on `target` and checks each refuses it, leaving `dir` as it was.

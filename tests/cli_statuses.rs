@@ -265,3 +265,22 @@ fn remap_points_a_path_recorded_on_another_machine_at_this_one() {
     let partial = format!("/srv/buil={}", fx.path("proj").display());
     assert_eq!(statuses_by_key(&fx.store, &["--remap", &partial])["f"], "missing");
 }
+
+#[test]
+fn the_demo_store_shows_every_status_and_its_path_is_printed() {
+    let dir = tempfile::tempdir().unwrap();
+    let demo = dir.path().join("demo");
+    let r = run(["demo", demo.to_str().unwrap()]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let printed = std::path::PathBuf::from(r.stdout.trim_end());
+    assert_eq!(printed, demo.join("cache.db"));
+    assert!(printed.is_file());
+    let r = run(["verify", printed.to_str().unwrap(), "--json"]);
+    assert_eq!(r.code, 1, "the demo has stale entries: {}", r.stderr);
+    let v = r.json();
+    for status in ["fresh", "moved", "changed", "missing", "failed", "unreadable", "unverifiable"] {
+        assert!(v["entries"][status].as_u64().unwrap() > 0, "no {status} entry in the demo: {}", v["entries"]);
+    }
+    let expired = list_by_key(&printed, &[]).values().filter(|e| e["expired"] == json!(true)).count();
+    assert!(expired > 0, "the demo has expired entries too");
+}

@@ -13,7 +13,7 @@ pub use error::{Result, StoreError};
 pub use open::OpenOptions;
 pub use producer::{NewEntry, NewSource};
 pub use purge::{PurgeOutcome, PurgePlan, PurgeProgress};
-pub use query::{Cell, Dimension, EntryFilter, SortKey};
+pub use query::{Cell, Dimension, EntryFilter, ErrorRow, SortKey};
 pub use rows::{EntryDetail, EntryRow, SourceRow};
 
 use rusqlite::Connection;
@@ -81,6 +81,17 @@ impl Store {
         self.conn
             .query_row("PRAGMA data_version", [], |r| r.get(0))
             .map_err(|e| self.err(e))
+    }
+
+    /// A second, read-only connection to the same store, for work on another thread.
+    pub fn reopen_read_only(&self) -> Result<Store> {
+        Store::open(
+            &self.path,
+            &OpenOptions {
+                read_only: true,
+                busy_timeout: self.busy_timeout,
+            },
+        )
     }
 
     fn err(&self, e: rusqlite::Error) -> StoreError {

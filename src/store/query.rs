@@ -76,6 +76,17 @@ pub struct Cell {
     pub bytes: u64,
 }
 
+/// How often one derivation error occurs in one strategy.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ErrorRow {
+    pub strategy: String,
+    pub error: String,
+    pub entries: u64,
+    /// Of those, entries without a source (they are `failed`), and their bytes.
+    pub sourceless: u64,
+    pub sourceless_bytes: u64,
+}
+
 impl Store {
     /// Every source row that an entry or a dependency references (content snapshots left out).
     pub fn referenced_sources(&self) -> Result<Vec<SourceRow>> {
@@ -354,7 +365,40 @@ impl Store {
 
     /// Streams aggregate cells: entry counts and bytes per (source, strategy[, dimension]).
     /// Entries with dependency rows come one cell each, with their dependency ids, paged.
-    pub fn aggregate(&self, dimension: Dimension, mut visit: impl FnMut(Cell)) -> Result<()> {
+    pub fn aggregate(&self, dimension: Dimension, visit: impl FnMut(Cell)) -> Result<()> {
+        self.aggregate_with(dimension, None, visit)
+    }
+
+    /// [`Store::aggregate`] without a dimension, for callers that also want
+    /// [`Store::derivation_errors`]: `errors` is called once, after the big aggregate, so it can
+    /// collect them from another connection meanwhile; they serve for the failed counts too,
+    /// and are returned.
+    pub fn aggregate_then_errors(
+        &self,
+        errors: impl FnOnce() -> Result<Vec<ErrorRow>>,
+        visit: impl FnMut(Cell),
+    ) -> Result<Vec<ErrorRow>> {
+        let mut errors = Some(errors);
+        let mut got = None;
+        let mut fetch = || -> Result<Vec<ErrorRow>> {
+            let e = (errors.take().expect("errors fetched once"))()?;
+            got = Some(e.clone());
+            Ok(e)
+        };
+        self.aggregate_with(Dimension::None, Some(&mut fetch), visit)?;
+        drop(fetch);
+        match got {
+            Some(e) => Ok(e),
+            None => (errors.take().expect("errors not fetched yet"))(),
+        }
+    }
+
+    fn aggregate_with(
+        &self,
+        dimension: Dimension,
+        errors: Option<&mut dyn FnMut() -> Result<Vec<ErrorRow>>>,
+        mut visit: impl FnMut(Cell),
+    ) -> Result<()> {
         let dim = match dimension {
             Dimension::None => "NULL",
             Dimension::Function => "e.function",
@@ -389,28 +433,27 @@ impl Store {
         for c in self.collect(&with_source, [], cell)? {
             visit(c);
         }
-        if dimension == Dimension::None {
+        if dimension == Dimension::None && !any_deps {
             // Without a source, an entry is failed with a derivation error, unverifiable without.
             // Both counts come from indexes: all of them from the covering index, the failed ones
-            // from the partial index on derivation errors (`+` keeps the planner off the other).
-            let totals = format!(
-                "SELECT e.strategy, count(*), total(e.value_size) FROM entries e \
-                 WHERE e.source_id IS NULL{no_deps} GROUP BY 1"
-            );
-            let failed = format!(
-                "SELECT e.strategy, count(*), total(e.value_size) FROM entries e \
-                 WHERE e.derivation_error IS NOT NULL AND +e.source_id IS NULL{no_deps} GROUP BY 1"
-            );
+            // from the partial index on derivation errors.
+            let totals = "SELECT e.strategy, count(*), total(e.value_size) FROM entries e \
+                 WHERE e.source_id IS NULL GROUP BY 1";
+            let errors = match errors {
+                Some(fetch) => fetch()?,
+                None => self.derivation_errors()?,
+            };
+            let mut failed: HashMap<&str, (u64, u64)> = HashMap::new();
+            for e in &errors {
+                let slot = failed.entry(e.strategy.as_str()).or_default();
+                slot.0 += e.sourceless;
+                slot.1 += e.sourceless_bytes;
+            }
             let counts = |r: &rusqlite::Row| {
                 Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)? as u64, r.get::<_, f64>(2)? as u64))
             };
-            let failed: HashMap<String, (u64, u64)> = self
-                .collect(&failed, [], counts)?
-                .into_iter()
-                .map(|(s, n, b)| (s, (n, b)))
-                .collect();
-            for (strategy, n, bytes) in self.collect(&totals, [], counts)? {
-                let (fn_, fb) = failed.get(&strategy).copied().unwrap_or((0, 0));
+            for (strategy, n, bytes) in self.collect(totals, [], counts)? {
+                let (fn_, fb) = failed.get(strategy.as_str()).copied().unwrap_or((0, 0));
                 for (has_error, entries, bytes) in [(true, fn_, fb), (false, n - fn_.min(n), bytes - fb.min(bytes))] {
                     if entries > 0 {
                         visit(Cell {
@@ -466,14 +509,27 @@ impl Store {
         Ok(())
     }
 
-    /// How often each derivation error occurs, per strategy, most common first.
-    pub fn derivation_errors(&self) -> Result<Vec<(String, String, u64)>> {
-        self.collect(
-            "SELECT strategy, derivation_error, count(*) FROM entries \
-             WHERE derivation_error IS NOT NULL GROUP BY 1, 2 ORDER BY 3 DESC, 2",
+    /// How often each derivation error occurs, per strategy, most common first; one pass over
+    /// the partial index on derivation errors where the store has it.
+    pub fn derivation_errors(&self) -> Result<Vec<ErrorRow>> {
+        // Grouped in the partial index's own order (strategy, error): no sort, no table reads.
+        let mut out = self.collect(
+            "SELECT strategy, derivation_error, count(*), sum(source_id IS NULL), \
+             total(CASE WHEN source_id IS NULL THEN value_size ELSE 0 END) \
+             FROM entries WHERE derivation_error IS NOT NULL GROUP BY 1, 2",
             [],
-            |r| Ok((r.get(0)?, r.get(1)?, r.get::<_, i64>(2)? as u64)),
-        )
+            |r| {
+                Ok(ErrorRow {
+                    strategy: r.get(0)?,
+                    error: r.get(1)?,
+                    entries: r.get::<_, i64>(2)? as u64,
+                    sourceless: r.get::<_, i64>(3)? as u64,
+                    sourceless_bytes: r.get::<_, f64>(4)? as u64,
+                })
+            },
+        )?;
+        out.sort_by(|a, b| b.entries.cmp(&a.entries).then_with(|| a.error.cmp(&b.error)));
+        Ok(out)
     }
 
     /// Entries expired at `now_ms`, per strategy: (strategy, entries, bytes).

@@ -14,12 +14,15 @@ pub struct SourceRow {
     pub size: Option<i64>,
     pub mtime_ns: Option<i64>,
     pub recorded_at: i64,
+    /// Byte length of the content snapshot, when the producer kept one (the block's length).
+    pub content_len: Option<u64>,
     /// Set when the row's span columns break the format (one NULL, start > end, start < 1).
     pub invalid_span: bool,
 }
 
+// `length(content)` comes from the record header: the snapshot itself is not read.
 pub(crate) const SOURCE_COLUMNS: &str =
-    "id, path, span_start, span_end, digest, size, mtime_ns, recorded_at";
+    "id, path, span_start, span_end, digest, size, mtime_ns, recorded_at, length(content)";
 
 impl SourceRow {
     pub(crate) fn from_row(r: &Row) -> rusqlite::Result<SourceRow> {
@@ -38,6 +41,7 @@ impl SourceRow {
             size: r.get(5)?,
             mtime_ns: r.get(6)?,
             recorded_at: r.get(7)?,
+            content_len: r.get::<_, Option<i64>>(8)?.map(|n| n.max(0) as u64),
             invalid_span,
         })
     }

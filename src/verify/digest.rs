@@ -144,8 +144,16 @@ pub enum SpanCheck {
 pub const MOVED_SEARCH_BUDGET: usize = 256 * 1024 * 1024;
 
 /// Checks the span `start..=end` of `bytes` against `recorded`, searching the rest of the file
-/// for the same block of lines when it no longer stands at its lines.
-pub fn check_span(bytes: &[u8], lines: &LineIndex, start: u64, end: u64, recorded: &Recorded) -> SpanCheck {
+/// for the same block of lines when it no longer stands at its lines. `block_len`, the block's
+/// byte length when known (from a content snapshot), lets the search skip windows that cannot
+/// match without hashing them.
+pub fn check_span(
+    bytes: &[u8],
+    lines: &LineIndex,
+    (start, end): (u64, u64),
+    recorded: &Recorded,
+    block_len: Option<u64>,
+) -> SpanCheck {
     let matches = |r: Range<usize>| *raw(recorded.algorithm, &bytes[r]) == *recorded.bytes;
     let at_place = lines.span(start, end);
     if at_place.clone().is_some_and(matches) {
@@ -160,6 +168,9 @@ pub fn check_span(bytes: &[u8], lines: &LineIndex, start: u64, end: u64, recorde
                 continue;
             }
             let Some(range) = lines.span(first, first + n as u64 - 1) else { break };
+            if block_len.is_some_and(|len| len != range.len() as u64) {
+                continue;
+            }
             if range.len() > budget {
                 break;
             }
@@ -215,9 +226,9 @@ mod tests {
         let idx = LineIndex::new(b);
         assert_eq!(&b[idx.span(1, 1).unwrap()], b"a\r\n");
         let r = sha(b"a\r\n");
-        assert_eq!(check_span(b, &idx, 1, 1, &r), SpanCheck::Fresh);
+        assert_eq!(check_span(b, &idx, (1, 1), &r, None), SpanCheck::Fresh);
         // The same text with LF only is a different block.
-        assert_ne!(check_span(b"a\nb\n", &LineIndex::new(b"a\nb\n"), 1, 1, &r), SpanCheck::Fresh);
+        assert_ne!(check_span(b"a\nb\n", &LineIndex::new(b"a\nb\n"), (1, 1), &r, None), SpanCheck::Fresh);
     }
 
     #[test]
@@ -230,7 +241,7 @@ mod tests {
         assert_eq!(empty.line_count(), 0);
         assert_eq!(empty.span(1, 1), None);
         let r = sha(b"x\n");
-        assert_eq!(check_span(b"", &empty, 1, 1, &r), SpanCheck::Changed { current: None });
+        assert_eq!(check_span(b"", &empty, (1, 1), &r, None), SpanCheck::Changed { current: None });
     }
 
     #[test]
@@ -239,11 +250,15 @@ mod tests {
         let r = sha(old);
         let moved = b"import os\n\n\ndef f():\n    return 1\n";
         let idx = LineIndex::new(moved);
-        assert_eq!(check_span(moved, &idx, 1, 2, &r), SpanCheck::Moved { start: 4, end: 5 });
+        assert_eq!(check_span(moved, &idx, (1, 2), &r, None), SpanCheck::Moved { start: 4, end: 5 });
+        // Knowing the block's length (from a snapshot) finds it too, and a wrong length cannot.
+        let len = Some(old.len() as u64);
+        assert_eq!(check_span(moved, &idx, (1, 2), &r, len), SpanCheck::Moved { start: 4, end: 5 });
+        assert!(matches!(check_span(moved, &idx, (1, 2), &r, Some(3)), SpanCheck::Changed { .. }));
         let edited = b"def f():\n    return 2\n";
         let idx = LineIndex::new(edited);
         assert_eq!(
-            check_span(edited, &idx, 1, 2, &r),
+            check_span(edited, &idx, (1, 2), &r, None),
             SpanCheck::Changed {
                 current: Some(format(Algorithm::Sha256, edited))
             }
@@ -255,7 +270,7 @@ mod tests {
         let r = sha(b"x = 1\n");
         // At end of file without a final newline the bytes differ: not the same block.
         let b = b"y = 2\nx = 1";
-        assert!(matches!(check_span(b, &LineIndex::new(b), 1, 1, &r), SpanCheck::Changed { .. }));
+        assert!(matches!(check_span(b, &LineIndex::new(b), (1, 1), &r, None), SpanCheck::Changed { .. }));
     }
 
     #[test]
@@ -276,7 +291,7 @@ mod tests {
             let end = (start as usize + len).min(idx.line_count()) as u64;
             if let Some(range) = idx.span(start, end) {
                 let r = sha(&bytes[range]);
-                proptest::prop_assert_eq!(check_span(bytes, &idx, start, end, &r), SpanCheck::Fresh);
+                proptest::prop_assert_eq!(check_span(bytes, &idx, (start, end), &r, None), SpanCheck::Fresh);
             }
         }
     }

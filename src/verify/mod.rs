@@ -119,7 +119,7 @@ fn check_file(path: &Path, rows: &[&SourceRow]) -> Vec<(i64, SourceCheck)> {
         let lines = LineIndex::new(&bytes);
         for (row, recorded) in &valid {
             let check = match row.span {
-                Some((start, end)) => match digest::check_span(&bytes, &lines, start, end, recorded) {
+                Some(span) => match digest::check_span(&bytes, &lines, span, recorded, row.content_len) {
                     SpanCheck::Fresh => verdict(Status::Fresh, Some(row.digest.to_ascii_lowercase()), None, None),
                     SpanCheck::Moved { start, end } => verdict(
                         Status::Moved,

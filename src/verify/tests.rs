@@ -11,6 +11,7 @@ fn row(id: i64, path: &str, span: Option<(u64, u64)>, digest: String) -> SourceR
         size: None,
         mtime_ns: None,
         recorded_at: 0,
+        content_len: None,
         invalid_span: false,
     }
 }
