@@ -34,6 +34,10 @@ rm -f work.db work.db-wal work.db-shm; cp base.db work.db
 echo "entries left: $(sqlite3 work.db 'SELECT count(*) FROM entries')"
 rm -f work.db work.db-wal work.db-shm
 
+echo "== TUI: first frame, key presses while scrolling the largest group, peak RSS"
+cp base.db cache.db
+(cd - >/dev/null && cargo bench --quiet --bench tui_bench -- "$OLDPWD/cache.db")
+
 python3 - <<'PY'
 import json
 for name in ("summary", "purge"):

@@ -32,7 +32,11 @@ fn assert_every_command_refuses(dir: &Path, target: &Path, problem: &str) {
     for cmd in COMMANDS {
         let before = snapshot();
         let r = run([cmd, target.to_str().unwrap()]);
-        assert!(r.stdout.is_empty(), "{cmd}: nothing on stdout, got {:?}", r.stdout);
+        assert!(
+            r.stdout.is_empty(),
+            "{cmd}: nothing on stdout, got {:?}",
+            r.stdout
+        );
         assert_eq!(r.code, 2, "{cmd}: exit code; stderr: {}", r.stderr);
         assert_one_line_naming(&r.stderr, target, problem);
         assert_eq!(snapshot(), before, "{cmd} changed the directory");
@@ -48,7 +52,11 @@ fn refusing_a_wal_mode_store_leaves_no_wal_or_shm_files_behind() {
     assert_eq!(before.keys().collect::<Vec<_>>(), ["cache.db"]);
     for cmd in COMMANDS {
         run([cmd, fx.store.to_str().unwrap()]).assert_refused(&fx.store, "newer");
-        assert_eq!(fx.snapshot(), before, "{cmd} left files next to the refused store");
+        assert_eq!(
+            fx.snapshot(),
+            before,
+            "{cmd} left files next to the refused store"
+        );
     }
 }
 
@@ -106,8 +114,16 @@ fn a_sqlite_file_of_another_application_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let target = dir.path().join("other.db");
     // Even with tables that look right: the application id says whose file it is.
-    sqlite_file(&target, "PRAGMA application_id = 305419896;", &format1_tables());
-    assert_every_command_refuses(dir.path(), &target, "another application (application_id 0x12345678)");
+    sqlite_file(
+        &target,
+        "PRAGMA application_id = 305419896;",
+        &format1_tables(),
+    );
+    assert_every_command_refuses(
+        dir.path(),
+        &target,
+        "another application (application_id 0x12345678)",
+    );
 }
 
 #[test]
@@ -121,7 +137,10 @@ fn a_store_with_a_newer_user_version_is_refused() {
 fn a_store_whose_meta_says_format_version_2_is_refused() {
     let fx = Fixture::new();
     fx.sql()
-        .execute("UPDATE meta SET value = '2' WHERE key = 'format_version'", [])
+        .execute(
+            "UPDATE meta SET value = '2' WHERE key = 'format_version'",
+            [],
+        )
         .unwrap();
     assert_every_command_refuses(fx.dir.path(), &fx.store, "store format 2 is newer");
 }
@@ -141,8 +160,14 @@ fn a_sqlite_file_without_the_store_tables_is_refused() {
 #[test]
 fn a_store_missing_a_column_is_refused() {
     let fx = Fixture::new();
-    fx.sql().execute_batch("ALTER TABLE entries DROP COLUMN hits;").unwrap();
-    assert_every_command_refuses(fx.dir.path(), &fx.store, "table `entries` has no column `hits`");
+    fx.sql()
+        .execute_batch("ALTER TABLE entries DROP COLUMN hits;")
+        .unwrap();
+    assert_every_command_refuses(
+        fx.dir.path(),
+        &fx.store,
+        "table `entries` has no column `hits`",
+    );
 }
 
 /// A store big enough to span many pages, closed so its WAL is checkpointed.
@@ -173,7 +198,11 @@ fn a_store_with_garbage_in_its_middle_pages_is_refused_as_corrupt() {
     let fx = populated_store();
     let mut bytes = std::fs::read(&fx.store).unwrap();
     let page = 4096;
-    assert!(bytes.len() > 20 * page, "store too small to corrupt: {}", bytes.len());
+    assert!(
+        bytes.len() > 20 * page,
+        "store too small to corrupt: {}",
+        bytes.len()
+    );
     let end = bytes.len() - 2 * page;
     for b in &mut bytes[2 * page..end] {
         *b = 0xA5;
@@ -186,7 +215,10 @@ fn a_store_with_garbage_in_its_middle_pages_is_refused_as_corrupt() {
 fn a_truncated_store_is_refused_as_corrupt() {
     let fx = populated_store();
     let len = std::fs::metadata(&fx.store).unwrap().len();
-    let f = std::fs::OpenOptions::new().write(true).open(&fx.store).unwrap();
+    let f = std::fs::OpenOptions::new()
+        .write(true)
+        .open(&fx.store)
+        .unwrap();
     f.set_len(len / 2 + 100).unwrap();
     drop(f);
     assert_every_command_refuses(fx.dir.path(), &fx.store, "corrupt");
@@ -219,7 +251,11 @@ fn a_store_without_application_id_but_with_matching_tables_opens_with_a_warning(
     assert_eq!(r.code, 0, "stderr: {}", r.stderr);
     assert_eq!(r.json()["entries"], 1);
     assert_one_line_naming(&r.stderr, &target, "warning: ");
-    assert!(r.stderr.contains("application_id is not set"), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("application_id is not set"),
+        "{}",
+        r.stderr
+    );
     assert_eq!(file_sha256(&target), before);
 }
 
@@ -239,6 +275,53 @@ fn a_refused_purge_leaves_the_other_applications_rows_alone() {
     let r = run(["purge", target.to_str().unwrap()]);
     r.assert_refused(&target, "another application");
     let c = Connection::open(&target).unwrap();
-    let n: i64 = c.query_row("SELECT count(*) FROM entries", [], |r| r.get(0)).unwrap();
+    let n: i64 = c
+        .query_row("SELECT count(*) FROM entries", [], |r| r.get(0))
+        .unwrap();
     assert_eq!(n, 1);
+}
+
+#[test]
+fn a_store_with_a_wrongly_typed_column_is_refused_with_the_reason_said_once() {
+    let fx = Fixture::new();
+    fx.write("m.py", "x = 1\n");
+    let sid = fx.record("m.py", None);
+    fx.put(cachescope::store::NewEntry {
+        source_id: Some(sid),
+        ..entry("k")
+    });
+    // INTEGER affinity keeps a non-numeric text as text.
+    fx.sql()
+        .execute("UPDATE sources SET size = 'big'", [])
+        .unwrap();
+    let r = run(["summary", fx.store.to_str().unwrap()]);
+    r.assert_refused(&fx.store, "size");
+    assert_eq!(
+        r.stderr.matches("Invalid column type").count(),
+        1,
+        "the cause is repeated: {}",
+        r.stderr
+    );
+}
+
+#[test]
+fn a_store_locked_exclusively_is_reported_busy_after_the_timeout_instead_of_hanging() {
+    let fx = Fixture::new();
+    fx.put(entry("k"));
+    let holder = fx.sql();
+    holder
+        .pragma_update(None, "journal_mode", "DELETE")
+        .unwrap();
+    holder.execute_batch("BEGIN EXCLUSIVE").unwrap();
+    let started = std::time::Instant::now();
+    for cmd in ["summary", "list"] {
+        let r = run([cmd, fx.store.to_str().unwrap(), "--busy-timeout", "200ms"]);
+        r.assert_refused(&fx.store, "busy");
+    }
+    assert!(started.elapsed() < std::time::Duration::from_secs(10));
+    holder.execute_batch("COMMIT").unwrap();
+    drop(holder);
+    let r = run(["summary", fx.store.to_str().unwrap(), "--json"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(r.json()["entries"], 1);
 }

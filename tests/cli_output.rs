@@ -13,6 +13,9 @@ const EVIL_FUNCTION: &str = "evil\x1b]0;pwned\x07\x1b[2J";
 const EVIL_KEY: &str = "key\nwith a newline";
 const EVIL_PATH: &str = "dir\r/evil.py";
 const EVIL_ERROR: &str = "ValueError: \x1b[31mred\x1b[0m";
+/// 8-bit CSI and a right-to-left override: not ASCII, just as able to fool a terminal.
+const EVIL_NAMESPACE: &str = "ns\u{9b}2J\u{202e}gpj.exe";
+const EVIL_STRATEGY: &str = "custom\x1b[1m";
 
 /// One entry with a source, hits, an access time and an expiry, created at a known time.
 fn one_entry() -> (Fixture, i64, i64) {
@@ -46,6 +49,8 @@ fn hostile_store() -> (Fixture, i64) {
             })
             .unwrap();
         s.put_entry(&NewEntry {
+            namespace: EVIL_NAMESPACE,
+            strategy: EVIL_STRATEGY,
             function: EVIL_FUNCTION,
             key: EVIL_KEY,
             source_id: Some(sid),
@@ -64,6 +69,11 @@ fn assert_no_escape_bytes(what: &str, r: &Run) {
             "{what}: raw control byte on {stream}: {:?}",
             String::from_utf8_lossy(bytes)
         );
+        let text = String::from_utf8_lossy(bytes);
+        assert!(
+            !text.contains('\u{9b}') && !text.contains('\u{202e}'),
+            "{what}: raw C1 control or bidi override on {stream}: {text:?}"
+        );
     }
 }
 
@@ -75,8 +85,19 @@ fn list_json_has_every_documented_field_with_rfc3339_times() {
     let v = r.json();
     let e = &v.as_array().unwrap()[0];
     for field in [
-        "id", "namespace", "function", "key", "strategy", "status", "derivation_error", "source_path", "value_size",
-        "created_at", "accessed_at", "hits", "expired",
+        "id",
+        "namespace",
+        "function",
+        "key",
+        "strategy",
+        "status",
+        "derivation_error",
+        "source_path",
+        "value_size",
+        "created_at",
+        "accessed_at",
+        "hits",
+        "expired",
     ] {
         assert!(e.get(field).is_some(), "missing {field}: {e}");
     }
@@ -106,8 +127,21 @@ fn list_csv_starts_with_a_header_row() {
     assert_eq!(r.code, 0, "{}", r.stderr);
     let mut reader = csv::Reader::from_reader(r.stdout.as_bytes());
     let headers: Vec<String> = reader.headers().unwrap().iter().map(String::from).collect();
-    for h in ["id", "namespace", "function", "key", "strategy", "status", "source_path", "created_at", "expired"] {
-        assert!(headers.iter().any(|x| x == h), "no {h} column in {headers:?}");
+    for h in [
+        "id",
+        "namespace",
+        "function",
+        "key",
+        "strategy",
+        "status",
+        "source_path",
+        "created_at",
+        "expired",
+    ] {
+        assert!(
+            headers.iter().any(|x| x == h),
+            "no {h} column in {headers:?}"
+        );
     }
     let rows: Vec<csv::StringRecord> = reader.records().map(Result::unwrap).collect();
     assert_eq!(rows.len(), m.ids.len());
@@ -123,7 +157,12 @@ fn limit_caps_the_rows_in_every_format() {
     let m = Mixed::new();
     let s = m.store_str();
     let json = run(["list", s, "--json", "--limit", "3"]).json();
-    let ids: Vec<i64> = json.as_array().unwrap().iter().map(|e| e["id"].as_i64().unwrap()).collect();
+    let ids: Vec<i64> = json
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["id"].as_i64().unwrap())
+        .collect();
     assert_eq!(ids, m.all_ids().into_iter().take(3).collect::<Vec<_>>());
     let csv = run(["list", s, "--csv", "--limit", "2"]).stdout;
     assert_eq!(csv.lines().count(), 3, "header and two rows: {csv}");
@@ -141,18 +180,33 @@ fn summary_json_counts_entries_bytes_and_statuses_per_strategy() {
     assert_eq!(v["entries"], 11);
     assert_eq!(v["bytes"], 60);
     let groups = v["groups"].as_array().unwrap();
-    let strategies: Vec<&str> = groups.iter().map(|g| g["strategy"].as_str().unwrap()).collect();
+    let strategies: Vec<&str> = groups
+        .iter()
+        .map(|g| g["strategy"].as_str().unwrap())
+        .collect();
     assert_eq!(strategies, ["source", "custom", "name"]);
     let source = &groups[0];
     assert_eq!(source["entries"], 7);
     assert_eq!(source["bytes"], 35);
     let st = &source["statuses"];
-    assert_eq!((st["fresh"].clone(), st["moved"].clone()), (json!(2), json!(1)));
-    assert_eq!((st["changed"].clone(), st["missing"].clone()), (json!(3), json!(1)));
+    assert_eq!(
+        (st["fresh"].clone(), st["moved"].clone()),
+        (json!(2), json!(1))
+    );
+    assert_eq!(
+        (st["changed"].clone(), st["missing"].clone()),
+        (json!(3), json!(1))
+    );
     let custom = &groups[1]["statuses"];
-    assert_eq!((custom["changed"].clone(), custom["unreadable"].clone()), (json!(1), json!(1)));
+    assert_eq!(
+        (custom["changed"].clone(), custom["unreadable"].clone()),
+        (json!(1), json!(1))
+    );
     let name = &groups[2]["statuses"];
-    assert_eq!((name["failed"].clone(), name["unverifiable"].clone()), (json!(1), json!(1)));
+    assert_eq!(
+        (name["failed"].clone(), name["unverifiable"].clone()),
+        (json!(1), json!(1))
+    );
 }
 
 #[test]
@@ -175,9 +229,17 @@ fn human_summary_shows_the_cython_type_error_once_with_its_count() {
     });
     let r = run(["summary", fx.store.to_str().unwrap()]);
     assert_eq!(r.code, 0, "{}", r.stderr);
-    let lines: Vec<&str> = r.stdout.lines().filter(|l| l.contains("cython_function_or_method")).collect();
+    let lines: Vec<&str> = r
+        .stdout
+        .lines()
+        .filter(|l| l.contains("cython_function_or_method"))
+        .collect();
     assert_eq!(lines.len(), 1, "{}", r.stdout);
-    assert!(lines[0].contains(CYTHON_TYPE_ERROR), "the whole message on one line: {}", lines[0]);
+    assert!(
+        lines[0].contains(CYTHON_TYPE_ERROR),
+        "the whole message on one line: {}",
+        lines[0]
+    );
     let words: Vec<&str> = lines[0].split_whitespace().collect();
     assert_eq!(&words[..2], ["bytecode", "3"], "{}", lines[0]);
 }
@@ -189,7 +251,11 @@ fn show_prints_one_entry_for_people_and_for_scripts() {
     let r = run(["show", s, &id.to_string()]);
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert!(r.stdout.starts_with(&format!("Entry {id}")), "{}", r.stdout);
-    assert!(r.stdout.contains("app.m:f") && r.stdout.contains("app/m.py"), "{}", r.stdout);
+    assert!(
+        r.stdout.contains("app.m:f") && r.stdout.contains("app/m.py"),
+        "{}",
+        r.stdout
+    );
     let v = run(["show", s, &id.to_string(), "--json"]).json();
     assert_eq!(v["id"], id);
     assert_eq!(v["key"], "k1");
@@ -216,12 +282,21 @@ fn run_on_a_tty(args: &[&str], no_color: Option<&str>) -> Vec<u8> {
     use std::os::fd::{FromRawFd, OwnedFd};
     let (mut master, mut slave) = (0, 0);
     let rc = unsafe {
-        libc::openpty(&mut master, &mut slave, std::ptr::null_mut(), std::ptr::null(), std::ptr::null())
+        libc::openpty(
+            &mut master,
+            &mut slave,
+            std::ptr::null_mut(),
+            std::ptr::null(),
+            std::ptr::null(),
+        )
     };
     assert_eq!(rc, 0, "openpty");
     let (master, slave) = unsafe { (OwnedFd::from_raw_fd(master), OwnedFd::from_raw_fd(slave)) };
     let mut cmd = std::process::Command::new(assert_cmd::cargo::cargo_bin("cachescope"));
-    cmd.args(args).env_remove("NO_COLOR").stdout(Stdio::from(slave)).stderr(Stdio::null());
+    cmd.args(args)
+        .env_remove("NO_COLOR")
+        .stdout(Stdio::from(slave))
+        .stderr(Stdio::null());
     if let Some(v) = no_color {
         cmd.env("NO_COLOR", v);
     }
@@ -237,7 +312,8 @@ fn run_on_a_tty(args: &[&str], no_color: Option<&str>) -> Vec<u8> {
         }
         out.extend_from_slice(&buf[..n]);
     }
-    assert!(child.wait().unwrap().success());
+    let code = child.wait().unwrap().code();
+    assert!(matches!(code, Some(0 | 1)), "{args:?} exited with {code:?}");
     out
 }
 
@@ -246,12 +322,23 @@ fn colour_appears_only_on_a_terminal_and_never_with_no_color() {
     let m = Mixed::new();
     for cmd in ["summary", "verify", "list"] {
         let piped = run([cmd, m.store_str()]);
-        assert!(!piped.raw_stdout.contains(&0x1b), "{cmd} piped: {}", piped.stdout);
+        assert!(
+            !piped.raw_stdout.contains(&0x1b),
+            "{cmd} piped: {}",
+            piped.stdout
+        );
         let on_tty = run_on_a_tty(&[cmd, m.store_str()], None);
-        assert!(on_tty.contains(&0x1b), "{cmd} on a terminal should be coloured");
+        assert!(
+            on_tty.contains(&0x1b),
+            "{cmd} on a terminal should be coloured"
+        );
         let no_color = run_on_a_tty(&[cmd, m.store_str()], Some("1"));
         assert!(!no_color.is_empty());
-        assert!(!no_color.contains(&0x1b), "{cmd} with NO_COLOR: {}", String::from_utf8_lossy(&no_color));
+        assert!(
+            !no_color.contains(&0x1b),
+            "{cmd} with NO_COLOR: {}",
+            String::from_utf8_lossy(&no_color)
+        );
     }
 }
 
@@ -270,14 +357,25 @@ fn control_characters_from_the_store_are_escaped_in_human_output() {
         let r = run(&args);
         assert!(r.code == 0 || r.code == 1, "{args:?}: {}", r.stderr);
         assert_no_escape_bytes(&format!("{args:?}"), &r);
-        assert!(!r.stdout.contains('\r'), "{args:?} printed a raw CR: {:?}", r.stdout);
+        assert!(
+            !r.stdout.contains('\r'),
+            "{args:?} printed a raw CR: {:?}",
+            r.stdout
+        );
     }
     let listed = run(["list", s]).stdout;
     assert!(listed.contains("\\x1b"), "{listed}");
-    assert_eq!(listed.lines().count(), 2, "the key's newline must not split the row: {listed}");
+    assert_eq!(
+        listed.lines().count(),
+        2,
+        "the key's newline must not split the row: {listed}"
+    );
     let shown = run(["show", s, &id]).stdout;
     assert!(shown.contains("evil\\x1b]0;pwned\\x07\\x1b[2J"), "{shown}");
-    assert!(shown.contains("key\\nwith a newline") && shown.contains("dir\\r/evil.py"), "{shown}");
+    assert!(
+        shown.contains("key\\nwith a newline") && shown.contains("dir\\r/evil.py"),
+        "{shown}"
+    );
 }
 
 #[test]
@@ -297,6 +395,8 @@ fn control_characters_are_escaped_in_csv_and_round_trip_in_json() {
     let list = run(["list", s, "--json"]);
     assert_no_escape_bytes("list --json", &list);
     let e = &list.json()[0];
+    assert_eq!(e["namespace"], EVIL_NAMESPACE);
+    assert_eq!(e["strategy"], EVIL_STRATEGY);
     assert_eq!(e["function"], EVIL_FUNCTION);
     assert_eq!(e["key"], EVIL_KEY);
     assert_eq!(e["source_path"], EVIL_PATH);
@@ -310,7 +410,42 @@ fn control_characters_are_escaped_in_csv_and_round_trip_in_json() {
     assert_eq!(verify.json()["sources"][0]["path"], EVIL_PATH);
     let summary = run(["summary", s, "--json"]);
     assert_no_escape_bytes("summary --json", &summary);
-    assert_eq!(summary.json()["groups"][0]["derivation_errors"][0]["error"], EVIL_ERROR);
+    assert_eq!(
+        summary.json()["groups"][0]["derivation_errors"][0]["error"],
+        EVIL_ERROR
+    );
+}
+
+#[test]
+fn show_escapes_control_characters_in_values_and_in_what_changed() {
+    let fx = Fixture::new();
+    fx.write("evil.py", "x = '\x1b[2J'\n");
+    let sid = fx.record("evil.py", Some((1, 1)));
+    let id = fx.put(NewEntry {
+        source_id: Some(sid),
+        value: Some(b"hello\x1b]0;title\x07 \xc2\x9b31m"),
+        value_type: Some("text"),
+        ..entry("k")
+    });
+    fx.write("evil.py", "x = '\x1b]0;t\x07'\n");
+    let r = run(["show", fx.store.to_str().unwrap(), &id.to_string()]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_no_escape_bytes("show", &r);
+    assert!(r.stdout.contains("hello\\x1b]0;title\\x07"), "{}", r.stdout);
+    assert!(
+        r.stdout.contains("what changed"),
+        "the diff is shown: {}",
+        r.stdout
+    );
+    assert!(r.stdout.contains("-x = '\\x1b[2J'"), "{}", r.stdout);
+    let r = run([
+        "show",
+        fx.store.to_str().unwrap(),
+        &id.to_string(),
+        "--json",
+    ]);
+    assert_no_escape_bytes("show --json", &r);
+    assert_eq!(r.json()["status"], "changed");
 }
 
 #[test]
@@ -321,12 +456,19 @@ fn control_characters_in_paths_are_escaped_in_error_messages() {
     assert_no_escape_bytes("missing store", &r);
     assert_eq!(r.code, 2);
     assert_eq!(r.stderr.lines().count(), 1, "{}", r.stderr);
-    assert!(r.stderr.contains("evil\\x1b]0;pwned\\x07\\x1b[2J.db"), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("evil\\x1b]0;pwned\\x07\\x1b[2J.db"),
+        "{}",
+        r.stderr
+    );
     // And a warning about a store with such a name.
     let (fx, _) = hostile_store();
     let renamed = fx.dir.path().join("a\x1b[2Jb.db");
     std::fs::rename(&fx.store, &renamed).unwrap();
-    rusqlite::Connection::open(&renamed).unwrap().execute_batch("PRAGMA application_id = 0;").unwrap();
+    rusqlite::Connection::open(&renamed)
+        .unwrap()
+        .execute_batch("PRAGMA application_id = 0;")
+        .unwrap();
     let r = run(["list", renamed.to_str().unwrap(), "--json"]);
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert_no_escape_bytes("warning", &r);
@@ -340,17 +482,32 @@ fn control_characters_in_paths_are_escaped_in_error_messages() {
 fn version_help_completions_and_man_page_are_printed() {
     let r = run(["--version"]);
     assert_eq!(r.code, 0);
-    assert_eq!(r.stdout.trim(), format!("cachescope {}", env!("CARGO_PKG_VERSION")));
+    assert_eq!(
+        r.stdout.trim(),
+        format!("cachescope {}", env!("CARGO_PKG_VERSION"))
+    );
     let r = run(["--help"]);
     assert_eq!(r.code, 0);
     assert!(r.stdout.contains("Examples:"), "{}", r.stdout);
-    assert!(r.stdout.contains("cachescope purge cache.db --dry-run"), "{}", r.stdout);
+    assert!(
+        r.stdout.contains("cachescope purge cache.db --dry-run"),
+        "{}",
+        r.stdout
+    );
     let r = run(["completions", "bash"]);
     assert_eq!(r.code, 0);
-    assert!(r.stdout.contains("_cachescope()") && r.stdout.contains("complete -F"), "{}", r.stdout);
+    assert!(
+        r.stdout.contains("_cachescope()") && r.stdout.contains("complete -F"),
+        "{}",
+        r.stdout
+    );
     let r = run(["man"]);
     assert_eq!(r.code, 0);
-    assert!(r.stdout.starts_with(".ie") || r.stdout.contains(".TH cachescope"), "{}", r.stdout);
+    assert!(
+        r.stdout.starts_with(".ie") || r.stdout.contains(".TH cachescope"),
+        "{}",
+        r.stdout
+    );
     assert!(r.stdout.contains("purge"));
 }
 
@@ -362,9 +519,13 @@ fn the_printed_schema_creates_a_store_cachescope_opens_without_warnings() {
     let path = dir.path().join("from-schema.db");
     let c = rusqlite::Connection::open(&path).unwrap();
     c.execute_batch(&r.stdout).expect("schema DDL executes");
-    c.execute_batch("INSERT INTO meta VALUES ('format', 'cachescope-store'), ('format_version', '1');")
+    c.execute_batch(
+        "INSERT INTO meta VALUES ('format', 'cachescope-store'), ('format_version', '1');",
+    )
+    .unwrap();
+    let app_id: i64 = c
+        .query_row("PRAGMA application_id", [], |r| r.get(0))
         .unwrap();
-    let app_id: i64 = c.query_row("PRAGMA application_id", [], |r| r.get(0)).unwrap();
     assert_eq!(app_id, 0x4353_4350);
     drop(c);
     let r = run(["summary", path.to_str().unwrap(), "--json"]);
@@ -385,10 +546,17 @@ fn durations_take_units_from_milliseconds_to_days_and_reject_nonsense() {
         let r = run(["verify", s, "--busy-timeout", d]);
         assert_eq!(r.code, 0, "--busy-timeout {d}: {}", r.stderr);
     }
-    for args in [["list", s, "--older-than", "5 parsecs"], ["summary", s, "--busy-timeout", "5 parsecs"]] {
+    for args in [
+        ["list", s, "--older-than", "5 parsecs"],
+        ["summary", s, "--busy-timeout", "5 parsecs"],
+    ] {
         let r = run(args);
         assert_eq!(r.code, 2, "{args:?}");
-        assert!(r.stderr.contains("parsecs") && r.stdout.is_empty(), "{}", r.stderr);
+        assert!(
+            r.stderr.contains("parsecs") && r.stdout.is_empty(),
+            "{}",
+            r.stderr
+        );
     }
 }
 
@@ -399,7 +567,10 @@ fn a_reader_closing_the_pipe_early_is_not_an_error() {
         s.write(|s| {
             for i in 0..3000 {
                 let key = format!("key-{i:05}");
-                s.put_entry(&NewEntry { strategy: "name", ..entry(&key) })?;
+                s.put_entry(&NewEntry {
+                    strategy: "name",
+                    ..entry(&key)
+                })?;
             }
             Ok(())
         })
@@ -408,16 +579,73 @@ fn a_reader_closing_the_pipe_early_is_not_an_error() {
     for format in [None, Some("--json"), Some("--csv")] {
         let mut cmd = std::process::Command::new(assert_cmd::cargo::cargo_bin("cachescope"));
         cmd.args(["list", fx.store.to_str().unwrap()]).args(format);
-        let mut child = cmd.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+        let mut child = cmd
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
         let mut first = String::new();
-        BufReader::new(child.stdout.take().unwrap()).read_line(&mut first).unwrap();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut first)
+            .unwrap();
         assert!(!first.is_empty());
         // The reader (and our end of the pipe) is dropped here, like `| head -1`.
         let mut stderr = String::new();
-        child.stderr.take().unwrap().read_to_string(&mut stderr).unwrap();
+        child
+            .stderr
+            .take()
+            .unwrap()
+            .read_to_string(&mut stderr)
+            .unwrap();
         let status = child.wait().unwrap();
         assert!(!stderr.contains("panicked"), "{format:?}: {stderr}");
         assert_eq!(stderr, "", "{format:?}");
         assert_eq!(status.code(), Some(0), "{format:?}");
     }
+}
+
+#[test]
+fn a_stdout_closed_before_any_output_never_makes_a_command_panic() {
+    let m = Mixed::new();
+    let s = m.store_str();
+    let demo_dir = m.fx.path("demo");
+    let id = m.id("changed").to_string();
+    let commands: Vec<Vec<&str>> = vec![
+        vec!["summary", s],
+        vec!["summary", s, "--json"],
+        vec!["verify", s],
+        vec!["verify", s, "--json"],
+        vec!["list", s],
+        vec!["show", s, &id],
+        vec!["purge", s, "--dry-run"],
+        vec!["schema"],
+        vec!["completions", "bash"],
+        vec!["man"],
+        vec!["--help"],
+        vec!["--version"],
+        vec!["demo", demo_dir.to_str().unwrap()],
+    ];
+    let mut failures = Vec::new();
+    for args in commands {
+        let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("cachescope"))
+            .args(&args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        // Close the read end at once: the first write fails with EPIPE, deterministically.
+        drop(child.stdout.take());
+        let mut stderr = String::new();
+        child
+            .stderr
+            .take()
+            .unwrap()
+            .read_to_string(&mut stderr)
+            .unwrap();
+        let code = child.wait().unwrap().code();
+        if stderr.contains("panicked") || !matches!(code, Some(0 | 1)) {
+            failures.push(format!("{args:?} exited with {code:?}: {stderr}"));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
 }

@@ -77,13 +77,19 @@ fn verify_json_gives_each_source_its_status_and_counts_entries_per_status() {
     assert_eq!(status("data/custom.toml"), "changed");
     assert_eq!(status("data/incoming"), "unreadable");
     assert!(
-        sources["data/incoming"]["detail"].as_str().unwrap().contains("directory"),
+        sources["data/incoming"]["detail"]
+            .as_str()
+            .unwrap()
+            .contains("directory"),
         "{}",
         sources["data/incoming"]
     );
     // A changed whole file reports what it hashes to now.
     let custom_now = sha256_of(b"x = 2\n");
-    assert_eq!(sources["data/custom.toml"]["current_digest"], json!(custom_now));
+    assert_eq!(
+        sources["data/custom.toml"]["current_digest"],
+        json!(custom_now)
+    );
     assert_eq!(sources["app/stable.py"]["entries"], 3);
     assert_eq!(
         v["entries"],
@@ -97,7 +103,12 @@ fn verify_json_gives_each_source_its_status_and_counts_entries_per_status() {
 fn an_entry_with_a_fresh_source_but_a_changed_dependency_is_changed_and_shown_why() {
     let m = Mixed::new();
     assert_eq!(statuses_by_key(m.store(), &[])["dep_changed"], "changed");
-    let r = run(["show", m.store_str(), &m.id("dep_changed").to_string(), "--json"]);
+    let r = run([
+        "show",
+        m.store_str(),
+        &m.id("dep_changed").to_string(),
+        "--json",
+    ]);
     assert_eq!(r.code, 0, "{}", r.stderr);
     let v = r.json();
     assert_eq!(v["status"], "changed");
@@ -109,13 +120,31 @@ fn an_entry_with_a_fresh_source_but_a_changed_dependency_is_changed_and_shown_wh
 #[test]
 fn a_span_edited_in_place_is_changed_but_lines_added_above_it_are_moved() {
     let fx = Fixture::new();
-    fx.write("m.py", "def a():\n    return 1\n\n\ndef b():\n    return 2\n");
-    let (sa, sb) = (fx.record("m.py", Some((1, 2))), fx.record("m.py", Some((5, 6))));
-    fx.put(NewEntry { source_id: Some(sa), ..entry("a") });
-    fx.put(NewEntry { source_id: Some(sb), ..entry("b") });
+    fx.write(
+        "m.py",
+        "def a():\n    return 1\n\n\ndef b():\n    return 2\n",
+    );
+    let (sa, sb) = (
+        fx.record("m.py", Some((1, 2))),
+        fx.record("m.py", Some((5, 6))),
+    );
+    fx.put(NewEntry {
+        source_id: Some(sa),
+        ..entry("a")
+    });
+    fx.put(NewEntry {
+        source_id: Some(sb),
+        ..entry("b")
+    });
     // Two lines above, and b's body edited.
-    fx.write("m.py", "import os\n\ndef a():\n    return 1\n\n\ndef b():\n    return 3\n");
-    assert_eq!(statuses_by_key(&fx.store, &[]), map_of(&[("a", "moved"), ("b", "changed")]));
+    fx.write(
+        "m.py",
+        "import os\n\ndef a():\n    return 1\n\n\ndef b():\n    return 3\n",
+    );
+    assert_eq!(
+        statuses_by_key(&fx.store, &[]),
+        map_of(&[("a", "moved"), ("b", "changed")])
+    );
 }
 
 /// A store whose sources cannot be hashed, each for its own reason.
@@ -126,7 +155,7 @@ fn unreadable_sources() -> Fixture {
     fx.write("plain.py", "x = 1\n");
     let zeros = format!("sha256:{}", "0".repeat(64));
     fx.with_store(|s| {
-        let mut put = |key: &str, path: &str, digest: &str| {
+        let put = |key: &str, path: &str, digest: &str| {
             let sid = s
                 .record_source(&NewSource {
                     path,
@@ -135,13 +164,19 @@ fn unreadable_sources() -> Fixture {
                     ..Default::default()
                 })
                 .unwrap();
-            s.put_entry(&NewEntry { source_id: Some(sid), ..entry(key) }).unwrap();
+            s.put_entry(&NewEntry {
+                source_id: Some(sid),
+                ..entry(key)
+            })
+            .unwrap();
         };
         put("fifo", "pipe", &zeros);
         put("directory", "folder", &zeros);
         put("device", "/dev/zero", &zeros);
         put("md5", "plain.py", "md5:d41d8cd98f00b204e9800998ecf8427e");
+        put("link", "link-to-pipe", &zeros);
     });
+    std::os::unix::fs::symlink(fx.path("pipe"), fx.path("link-to-pipe")).unwrap();
     fx
 }
 
@@ -150,17 +185,41 @@ fn fifos_directories_devices_and_unknown_digest_algorithms_are_unreadable_withou
     let fx = unreadable_sources();
     assert_eq!(
         statuses_by_key(&fx.store, &[]),
-        map_of(&[("fifo", "unreadable"), ("directory", "unreadable"), ("device", "unreadable"), ("md5", "unreadable")])
+        map_of(&[
+            ("fifo", "unreadable"),
+            ("directory", "unreadable"),
+            ("device", "unreadable"),
+            ("md5", "unreadable"),
+            ("link", "unreadable"),
+        ])
     );
     let r = run(["verify", fx.store.to_str().unwrap(), "--json"]);
     // Unreadable is not stale.
     assert_eq!(r.code, 0, "{}", r.stderr);
     let sources = verify_sources_by_path(&r.json());
-    let detail = |p: &str| sources[p]["detail"].as_str().unwrap_or_default().to_lowercase();
+    let detail = |p: &str| {
+        sources[p]["detail"]
+            .as_str()
+            .unwrap_or_default()
+            .to_lowercase()
+    };
     assert!(detail("pipe").contains("fifo"), "{}", detail("pipe"));
-    assert!(detail("folder").contains("directory"), "{}", detail("folder"));
-    assert!(detail("/dev/zero").contains("device"), "{}", detail("/dev/zero"));
+    assert!(
+        detail("folder").contains("directory"),
+        "{}",
+        detail("folder")
+    );
+    assert!(
+        detail("/dev/zero").contains("device"),
+        "{}",
+        detail("/dev/zero")
+    );
     assert!(detail("plain.py").contains("md5"), "{}", detail("plain.py"));
+    assert!(
+        detail("link-to-pipe").contains("fifo"),
+        "{}",
+        detail("link-to-pipe")
+    );
     for s in sources.values() {
         assert_eq!(s["status"], "unreadable", "{s}");
     }
@@ -174,7 +233,10 @@ fn entries_without_a_source_are_failed_with_a_derivation_error_and_unverifiable_
         derivation_error: Some(CYTHON_TYPE_ERROR),
         ..entry("err")
     });
-    fx.put(NewEntry { strategy: "name", ..entry("plain") });
+    fx.put(NewEntry {
+        strategy: "name",
+        ..entry("plain")
+    });
     let entries = list_by_key(&fx.store, &[]);
     assert_eq!(entries["err"]["status"], "failed");
     assert_eq!(entries["err"]["derivation_error"], CYTHON_TYPE_ERROR);
@@ -191,8 +253,20 @@ fn verify_exits_0_when_nothing_is_stale_and_1_as_soon_as_one_entry_is() {
     let fx = Fixture::new();
     fx.write("m.py", "def f():\n    return 1\n");
     let sid = fx.record("m.py", Some((1, 2)));
-    fx.put(NewEntry { source_id: Some(sid), ..entry("f") });
-    fx.put(NewEntry { strategy: "name", ..entry("named") });
+    fx.put(NewEntry {
+        source_id: Some(sid),
+        ..entry("f")
+    });
+    fx.put(NewEntry {
+        strategy: "name",
+        ..entry("named")
+    });
+    // Expired is a flag beside the status, not staleness.
+    fx.put(NewEntry {
+        source_id: Some(sid),
+        expires_at: Some(now_ms() - 1),
+        ..entry("expired")
+    });
     let verify = || run(["verify", fx.store.to_str().unwrap()]);
     let r = verify();
     assert_eq!(r.code, 0, "stdout: {}\nstderr: {}", r.stdout, r.stderr);
@@ -200,7 +274,7 @@ fn verify_exits_0_when_nothing_is_stale_and_1_as_soon_as_one_entry_is() {
     fx.write("m.py", "def f():\n    return 2\n");
     let r = verify();
     assert_eq!(r.code, 1, "stdout: {}\nstderr: {}", r.stdout, r.stderr);
-    assert!(r.stdout.contains("1 stale"), "{}", r.stdout);
+    assert!(r.stdout.contains("2 stale"), "{}", r.stdout);
 }
 
 #[test]
@@ -208,29 +282,37 @@ fn relative_source_paths_resolve_against_the_store_directory_not_the_cwd() {
     let fx = Fixture::new();
     fx.write("app/m.py", "def f():\n    return 1\n");
     let sid = fx.record("app/m.py", None);
-    fx.put(NewEntry { source_id: Some(sid), ..entry("f") });
+    fx.put(NewEntry {
+        source_id: Some(sid),
+        ..entry("f")
+    });
     let recorded: String = fx
         .sql()
-        .query_row("SELECT path FROM sources WHERE id = ?1", [sid], |r| r.get(0))
+        .query_row("SELECT path FROM sources WHERE id = ?1", [sid], |r| {
+            r.get(0)
+        })
         .unwrap();
-    assert_eq!(recorded, "app/m.py", "record_file stores paths under the store dir relatively");
+    assert_eq!(
+        recorded, "app/m.py",
+        "record_file stores paths under the store dir relatively"
+    );
     // From an unrelated cwd, with an absolute store path.
     let elsewhere = tempfile::tempdir().unwrap();
     std::fs::create_dir_all(elsewhere.path().join("app")).unwrap();
-    let r = finish(
-        cachescope()
-            .current_dir(elsewhere.path())
-            .args(["list", fx.store.to_str().unwrap(), "--json"]),
-    );
+    let r = finish(cachescope().current_dir(elsewhere.path()).args([
+        "list",
+        fx.store.to_str().unwrap(),
+        "--json",
+    ]));
     assert_eq!(r.json()[0]["status"], "fresh", "{}", r.stderr);
     // From the parent, with a relative store path.
     let parent = fx.dir.path().parent().unwrap();
     let rel_store = fx.store.strip_prefix(parent).unwrap();
-    let r = finish(
-        cachescope()
-            .current_dir(parent)
-            .args(["verify", rel_store.to_str().unwrap(), "--json"]),
-    );
+    let r = finish(cachescope().current_dir(parent).args([
+        "verify",
+        rel_store.to_str().unwrap(),
+        "--json",
+    ]));
     assert_eq!(r.code, 0, "{}", r.stderr);
     let v = r.json();
     assert_eq!(v["sources"][0]["status"], "fresh");
@@ -254,16 +336,26 @@ fn remap_points_a_path_recorded_on_another_machine_at_this_one() {
                 ..Default::default()
             })
             .unwrap();
-        s.put_entry(&NewEntry { source_id: Some(sid), ..entry("f") }).unwrap();
+        s.put_entry(&NewEntry {
+            source_id: Some(sid),
+            ..entry("f")
+        })
+        .unwrap();
     });
     assert_eq!(statuses_by_key(&fx.store, &[])["f"], "missing");
     let remap = format!("/srv/build/proj={}", fx.path("proj").display());
-    assert_eq!(statuses_by_key(&fx.store, &["--remap", &remap])["f"], "fresh");
+    assert_eq!(
+        statuses_by_key(&fx.store, &["--remap", &remap])["f"],
+        "fresh"
+    );
     let r = run(["verify", fx.store.to_str().unwrap(), "--remap", &remap]);
     assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
     // A prefix that does not match whole components does not remap.
     let partial = format!("/srv/buil={}", fx.path("proj").display());
-    assert_eq!(statuses_by_key(&fx.store, &["--remap", &partial])["f"], "missing");
+    assert_eq!(
+        statuses_by_key(&fx.store, &["--remap", &partial])["f"],
+        "missing"
+    );
 }
 
 #[test]
@@ -278,9 +370,49 @@ fn the_demo_store_shows_every_status_and_its_path_is_printed() {
     let r = run(["verify", printed.to_str().unwrap(), "--json"]);
     assert_eq!(r.code, 1, "the demo has stale entries: {}", r.stderr);
     let v = r.json();
-    for status in ["fresh", "moved", "changed", "missing", "failed", "unreadable", "unverifiable"] {
-        assert!(v["entries"][status].as_u64().unwrap() > 0, "no {status} entry in the demo: {}", v["entries"]);
+    for status in [
+        "fresh",
+        "moved",
+        "changed",
+        "missing",
+        "failed",
+        "unreadable",
+        "unverifiable",
+    ] {
+        assert!(
+            v["entries"][status].as_u64().unwrap() > 0,
+            "no {status} entry in the demo: {}",
+            v["entries"]
+        );
     }
-    let expired = list_by_key(&printed, &[]).values().filter(|e| e["expired"] == json!(true)).count();
+    let expired = list_by_key(&printed, &[])
+        .values()
+        .filter(|e| e["expired"] == json!(true))
+        .count();
     assert!(expired > 0, "the demo has expired entries too");
+}
+
+#[test]
+fn list_status_filters_select_entries_by_their_computed_status() {
+    let m = Mixed::new();
+    let keys = |extra: &[&str]| {
+        list_by_key(m.store(), extra)
+            .into_keys()
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        keys(&["--status", "changed"]),
+        ["changed", "custom_changed", "dep_changed", "old_changed"]
+    );
+    assert_eq!(
+        keys(&["--status", "fresh", "--status", "moved"]),
+        ["expired_fresh", "fresh", "moved"]
+    );
+    assert_eq!(
+        keys(&["--status", "failed", "--strategy", "name"]),
+        ["failed"]
+    );
+    let r = run(["list", m.store_str(), "--status", "stale"]);
+    assert_eq!(r.code, 2);
+    assert!(r.stderr.contains("unknown status"), "{}", r.stderr);
 }

@@ -9,17 +9,20 @@ use std::path::PathBuf;
 pub fn demo(dir: Option<PathBuf>) -> Result<Exit> {
     let dir = dir.unwrap_or_else(crate::demo::default_dir);
     let path = crate::demo::write_demo(&dir).context("could not write the demo store")?;
-    println!("{}", crate::text::escape(&path.display().to_string()));
+    writeln!(std::io::stdout(), "{}", crate::text::escape(&path.display().to_string()))?;
     Ok(Exit::Ok)
 }
 
 pub fn schema() -> Result<Exit> {
-    print!("{}", crate::store::SCHEMA_SQL);
+    std::io::stdout().write_all(crate::store::SCHEMA_SQL.as_bytes())?;
     Ok(Exit::Ok)
 }
 
 pub fn completions(shell: clap_complete::Shell) -> Result<Exit> {
-    clap_complete::generate(shell, &mut Cli::command(), "cachescope", &mut std::io::stdout());
+    // Generated into memory: clap_complete panics on a write error such as a closed pipe.
+    let mut out = Vec::new();
+    clap_complete::generate(shell, &mut Cli::command(), "cachescope", &mut out);
+    std::io::stdout().write_all(&out)?;
     Ok(Exit::Ok)
 }
 

@@ -13,7 +13,8 @@ use std::time::Duration;
 use tempfile::TempDir;
 
 /// The exact text `inspect.getsource` raises for a Cython-compiled function.
-pub const CYTHON_TYPE_ERROR: &str = "TypeError: module, class, method, function, traceback, frame, \
+pub const CYTHON_TYPE_ERROR: &str =
+    "TypeError: module, class, method, function, traceback, frame, \
      or code object was expected, got cython_function_or_method";
 
 pub const HOUR_MS: i64 = 3_600_000;
@@ -93,7 +94,9 @@ impl Fixture {
     /// (entry_id, source_id) rows of entry_dependencies.
     pub fn dependency_rows(&self) -> BTreeSet<(i64, i64)> {
         let c = self.sql();
-        let mut st = c.prepare("SELECT entry_id, source_id FROM entry_dependencies").unwrap();
+        let mut st = c
+            .prepare("SELECT entry_id, source_id FROM entry_dependencies")
+            .unwrap();
         st.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
             .unwrap()
             .map(Result::unwrap)
@@ -112,7 +115,10 @@ impl Fixture {
 
 pub fn ids(conn: &Connection, sql: &str) -> BTreeSet<i64> {
     let mut st = conn.prepare(sql).unwrap();
-    st.query_map([], |r| r.get(0)).unwrap().map(Result::unwrap).collect()
+    st.query_map([], |r| r.get(0))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect()
 }
 
 /// A default entry to adapt with struct update syntax: namespace `data`, function `app:f`,
@@ -170,8 +176,12 @@ pub struct Run {
 
 impl Run {
     pub fn json(&self) -> serde_json::Value {
-        serde_json::from_str(&self.stdout)
-            .unwrap_or_else(|e| panic!("stdout is not JSON ({e}):\n{}\nstderr: {}", self.stdout, self.stderr))
+        serde_json::from_str(&self.stdout).unwrap_or_else(|e| {
+            panic!(
+                "stdout is not JSON ({e}):\n{}\nstderr: {}",
+                self.stdout, self.stderr
+            )
+        })
     }
 
     /// Asserts the process failed with exit 2 and printed exactly one line on stderr that names
@@ -239,7 +249,10 @@ pub fn statuses_by_key(store: &Path, extra: &[&str]) -> BTreeMap<String, String>
 }
 
 pub fn map_of(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-    pairs.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect()
+    pairs
+        .iter()
+        .map(|(a, b)| (a.to_string(), b.to_string()))
+        .collect()
 }
 
 /// A store with one entry per purge-relevant status, and what each key's id is:
@@ -290,10 +303,38 @@ impl Mixed {
                 ids.insert(name, s.put_entry(&e).unwrap());
             };
             let src = |k: &str| Some(sources[k]);
-            put("fresh", NewEntry { source_id: src("stable"), function: "app.stable:stable", ..entry("fresh") });
-            put("moved", NewEntry { source_id: src("moved"), function: "app.loaders:load", ..entry("moved") });
-            put("changed", NewEntry { source_id: src("edited"), function: "app.edited:edited", ..entry("changed") });
-            put("missing", NewEntry { source_id: src("gone"), function: "app.gone:gone", ..entry("missing") });
+            put(
+                "fresh",
+                NewEntry {
+                    source_id: src("stable"),
+                    function: "app.stable:stable",
+                    ..entry("fresh")
+                },
+            );
+            put(
+                "moved",
+                NewEntry {
+                    source_id: src("moved"),
+                    function: "app.loaders:load",
+                    ..entry("moved")
+                },
+            );
+            put(
+                "changed",
+                NewEntry {
+                    source_id: src("edited"),
+                    function: "app.edited:edited",
+                    ..entry("changed")
+                },
+            );
+            put(
+                "missing",
+                NewEntry {
+                    source_id: src("gone"),
+                    function: "app.gone:gone",
+                    ..entry("missing")
+                },
+            );
             put(
                 "failed",
                 NewEntry {
@@ -303,8 +344,23 @@ impl Mixed {
                     ..entry("failed")
                 },
             );
-            put("unverifiable", NewEntry { strategy: "name", function: "app.named:named", ..entry("unverifiable") });
-            put("unreadable", NewEntry { strategy: "custom", source_id: src("dir"), function: "app.watch:watch", ..entry("unreadable") });
+            put(
+                "unverifiable",
+                NewEntry {
+                    strategy: "name",
+                    function: "app.named:named",
+                    ..entry("unverifiable")
+                },
+            );
+            put(
+                "unreadable",
+                NewEntry {
+                    strategy: "custom",
+                    source_id: src("dir"),
+                    function: "app.watch:watch",
+                    ..entry("unreadable")
+                },
+            );
             put(
                 "expired_fresh",
                 NewEntry {

@@ -40,12 +40,20 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
             Some(all) if all.stale() + all.failed() == 0 => {
                 format!("verified {sources} sources: nothing stale")
             }
-            Some(all) => format!(
-                "verified · stale: {} changed, {} missing, {} failed",
-                all.count(crate::Status::Changed),
-                all.count(crate::Status::Missing),
-                all.failed()
-            ),
+            Some(all) => {
+                // Only the counts that are not zero, so the line fits 80 columns even for a
+                // store of millions.
+                let parts: Vec<String> = [
+                    (all.count(crate::Status::Changed), "changed"),
+                    (all.count(crate::Status::Missing), "missing"),
+                    (all.failed(), "failed"),
+                ]
+                .iter()
+                .filter(|(n, _)| *n > 0)
+                .map(|(n, what)| format!("{n} {what}"))
+                .collect();
+                format!("stale: {}", parts.join(", "))
+            }
             None => format!("verified {sources} sources"),
         },
     };
