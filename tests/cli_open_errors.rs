@@ -325,3 +325,30 @@ fn a_store_locked_exclusively_is_reported_busy_after_the_timeout_instead_of_hang
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert_eq!(r.json()["entries"], 1);
 }
+
+#[test]
+fn a_meta_format_version_that_is_not_a_number_is_refused() {
+    let fx = Fixture::new();
+    fx.sql()
+        .execute(
+            "UPDATE meta SET value = 'one' WHERE key = 'format_version'",
+            [],
+        )
+        .unwrap();
+    assert_every_command_refuses(
+        fx.dir.path(),
+        &fx.store,
+        "format_version \"one\" is not a number",
+    );
+}
+
+#[test]
+fn a_store_with_an_older_user_version_opens_with_a_warning() {
+    let fx = Fixture::new();
+    fx.put(entry("k"));
+    fx.sql().execute_batch("PRAGMA user_version = 0;").unwrap();
+    let r = run(["list", fx.store.to_str().unwrap(), "--json"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_one_line_naming(&r.stderr, &fx.store, "user_version is 0, expected 1");
+    assert_eq!(r.json().as_array().unwrap().len(), 1);
+}

@@ -649,3 +649,19 @@ fn a_stdout_closed_before_any_output_never_makes_a_command_panic() {
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
+
+#[test]
+fn demo_into_a_path_that_is_a_file_fails_with_one_line_saying_why_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("taken");
+    std::fs::write(&file, "not a directory").unwrap();
+    let r = run(["demo", file.to_str().unwrap()]);
+    r.assert_refused(&file, "not a directory");
+    assert_eq!(
+        r.stderr.matches("Not a directory").count(),
+        1,
+        "the cause is repeated: {}",
+        r.stderr
+    );
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), "not a directory");
+}

@@ -223,6 +223,31 @@ fn fifos_directories_devices_and_unknown_digest_algorithms_are_unreadable_withou
     for s in sources.values() {
         assert_eq!(s["status"], "unreadable", "{s}");
     }
+    let summary = run(["summary", fx.store.to_str().unwrap(), "--json"]).json();
+    assert_eq!(
+        summary["groups"][0]["statuses"]["unreadable"], 5,
+        "{summary}"
+    );
+}
+
+#[test]
+fn show_on_an_entry_whose_source_is_a_fifo_answers_without_hanging() {
+    let fx = unreadable_sources();
+    let id = list_by_key(&fx.store, &[])["fifo"]["id"]
+        .as_i64()
+        .unwrap()
+        .to_string();
+    let r = run(["show", fx.store.to_str().unwrap(), &id, "--json"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let v = r.json();
+    assert_eq!(v["status"], "unreadable");
+    assert!(
+        v["source"]["detail"].as_str().unwrap().contains("FIFO"),
+        "{v}"
+    );
+    let r = run(["show", fx.store.to_str().unwrap(), &id]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.stdout.contains("unreadable"), "{}", r.stdout);
 }
 
 #[test]
@@ -304,6 +329,13 @@ fn relative_source_paths_resolve_against_the_store_directory_not_the_cwd() {
         fx.store.to_str().unwrap(),
         "--json",
     ]));
+    assert_eq!(r.json()[0]["status"], "fresh", "{}", r.stderr);
+    // From the store's own directory, with a bare file name.
+    let r = finish(
+        cachescope()
+            .current_dir(fx.dir.path())
+            .args(["list", "cache.db", "--json"]),
+    );
     assert_eq!(r.json()[0]["status"], "fresh", "{}", r.stderr);
     // From the parent, with a relative store path.
     let parent = fx.dir.path().parent().unwrap();

@@ -80,14 +80,74 @@ fn open(path: &Path) -> Store {
     Store::open(path, &OpenOptions::default()).unwrap()
 }
 
+/// Whether the test can run: tmux is required under CI, skipped with a message elsewhere.
+fn have_tmux(test: &str) -> bool {
+    if Command::new("tmux").arg("-V").output().is_ok() {
+        return true;
+    }
+    assert!(
+        std::env::var_os("CI").is_none(),
+        "tmux is required under CI (.ci/run installs it)"
+    );
+    eprintln!("skipping {test}: tmux is not installed");
+    false
+}
+
+/// Starts the real binary on `store` in a fresh 80x24 tmux session, under a shell that
+/// reports its exit code and whether the terminal is back in canonical (cooked) mode.
+fn launch(store: &Path, name: &str) -> Tmux {
+    let tmux = Tmux {
+        socket: format!("cachescope-{name}-{}", std::process::id()),
+    };
+    let script = format!(
+        "'{}' '{}'; echo EXIT=$?; stty -a | tr ' ;' '\\n\\n' | grep -x -e icanon -e -icanon | sed 's/^/MODE=/'; sleep 60",
+        env!("CARGO_BIN_EXE_cachescope"),
+        store.display()
+    );
+    let started = tmux.cmd(&[
+        "new-session", "-d", "-s", "main", "-x", "80", "-y", "24", "sh", "-c", &script,
+    ]);
+    assert!(
+        started.status.success(),
+        "{}",
+        String::from_utf8_lossy(&started.stderr)
+    );
+    tmux
+}
+
+/// After the app exits: exit code 0, the shell's screen back, the terminal out of raw mode.
+fn assert_restored(tmux: &Tmux) {
+    let after = tmux.wait_for("the exit", |s| s.contains("MODE="));
+    assert!(after.contains("EXIT=0"), "{after}");
+    assert!(after.contains("MODE=icanon"), "terminal left in raw mode: {after}");
+    assert!(
+        !after.contains("groups by"),
+        "the alternate screen was not left: {after}"
+    );
+}
+
+#[test]
+fn sigterm_quits_and_restores_the_terminal() {
+    if !have_tmux("sigterm_quits_and_restores_the_terminal") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let path = cachescope::demo::write_demo(dir.path()).unwrap();
+    let tmux = launch(&path, "sigterm");
+    tmux.wait_for("verification", |s| s.contains("stale:"));
+    let shell = tmux.cmd(&["display-message", "-p", "-t", "main", "#{pane_pid}"]);
+    let shell = String::from_utf8_lossy(&shell.stdout).trim().to_string();
+    let killed = Command::new("pkill")
+        .args(["-TERM", "-P", &shell, "-x", "cachescope"])
+        .status()
+        .expect("pkill");
+    assert!(killed.success(), "no cachescope process under the shell {shell}");
+    assert_restored(&tmux);
+}
+
 #[test]
 fn invalidate_stale_entries_in_tmux() {
-    if Command::new("tmux").arg("-V").output().is_err() {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "tmux is required under CI (.ci/run installs it)"
-        );
-        eprintln!("skipping invalidate_stale_entries_in_tmux: tmux is not installed");
+    if !have_tmux("invalidate_stale_entries_in_tmux") {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
@@ -103,36 +163,8 @@ fn invalidate_stale_entries_in_tmux() {
     assert!(!stale.is_empty() && stale.len() < before.len());
     let expected: BTreeSet<i64> = before.difference(&stale).copied().collect();
 
-    let tmux = Tmux {
-        socket: format!("cachescope-test-{}", std::process::id()),
-    };
-    let script = format!(
-        "'{}' '{}'; echo EXIT=$?; sleep 60",
-        env!("CARGO_BIN_EXE_cachescope"),
-        path.display()
-    );
-    let started = tmux.cmd(&[
-        "new-session",
-        "-d",
-        "-s",
-        "main",
-        "-x",
-        "80",
-        "-y",
-        "24",
-        "sh",
-        "-c",
-        &script,
-    ]);
-    assert!(
-        started.status.success(),
-        "{}",
-        String::from_utf8_lossy(&started.stderr)
-    );
-
-    tmux.wait_for("verification", |s| {
-        s.contains("verified") && s.contains("stale:")
-    });
+    let tmux = launch(&path, "invalidate");
+    tmux.wait_for("verification", |s| s.contains("stale:"));
     tmux.keys("D");
     let dialog = tmux.wait_for("the confirmation", |s| s.contains("Invalidate"));
     assert!(
@@ -150,12 +182,7 @@ fn invalidate_stale_entries_in_tmux() {
         "{done}"
     );
     tmux.keys("q");
-    let after = tmux.wait_for("the exit", |s| s.contains("EXIT="));
-    assert!(after.contains("EXIT=0"), "{after}");
-    assert!(
-        !after.contains("groups by"),
-        "the alternate screen was left: {after}"
-    );
+    assert_restored(&tmux);
 
     let store = open(&path);
     assert_eq!(
