@@ -380,13 +380,14 @@ impl Store {
     ) -> Result<Vec<ErrorRow>> {
         let mut errors = Some(errors);
         let mut got = None;
-        let mut fetch = || -> Result<Vec<ErrorRow>> {
-            let e = (errors.take().expect("errors fetched once"))()?;
-            got = Some(e.clone());
-            Ok(e)
-        };
-        self.aggregate_with(Dimension::None, Some(&mut fetch), visit)?;
-        drop(fetch);
+        {
+            let mut fetch = || -> Result<Vec<ErrorRow>> {
+                let e = (errors.take().expect("errors fetched once"))()?;
+                got = Some(e.clone());
+                Ok(e)
+            };
+            self.aggregate_with(Dimension::None, Some(&mut fetch), visit)?;
+        }
         match got {
             Some(e) => Ok(e),
             None => (errors.take().expect("errors not fetched yet"))(),

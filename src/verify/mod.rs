@@ -66,44 +66,49 @@ pub fn verify_sources(
         .collect()
 }
 
+impl SourceCheck {
+    /// A check of a file at `path` with `status` and nothing else known.
+    fn new(path: &Path, status: Status) -> SourceCheck {
+        SourceCheck {
+            status,
+            resolved: path.to_path_buf(),
+            current_digest: None,
+            moved_to: None,
+            detail: None,
+        }
+    }
+
+    fn unreadable(path: &Path, why: impl Into<String>) -> SourceCheck {
+        SourceCheck {
+            detail: Some(why.into()),
+            ..SourceCheck::new(path, Status::Unreadable)
+        }
+    }
+}
+
 /// Checks all source rows recorded against one file.
 fn check_file(path: &Path, rows: &[&SourceRow]) -> Vec<(i64, SourceCheck)> {
-    let verdict = |status, current_digest, moved_to, detail| SourceCheck {
-        status,
-        resolved: path.to_path_buf(),
-        current_digest,
-        moved_to,
-        detail,
-    };
     let mut out = Vec::with_capacity(rows.len());
     let mut valid: Vec<(&SourceRow, Recorded)> = Vec::with_capacity(rows.len());
     for row in rows {
         match digest::parse(&row.digest) {
-            _ if row.invalid_span => out.push((
-                row.id,
-                verdict(Status::Unreadable, None, None, Some("invalid span in the store".into())),
-            )),
+            _ if row.invalid_span => out.push((row.id, SourceCheck::unreadable(path, "invalid span in the store"))),
             Ok(r) => valid.push((row, r)),
-            Err(e) => out.push((row.id, verdict(Status::Unreadable, None, None, Some(e.to_string())))),
+            Err(e) => out.push((row.id, SourceCheck::unreadable(path, e.to_string()))),
         }
     }
     if valid.is_empty() {
         return out;
     }
-    let all = |status: Status, detail: Option<String>| {
-        valid
-            .iter()
-            .map(|(row, _)| (row.id, verdict(status, None, None, detail.clone())))
-            .collect::<Vec<_>>()
-    };
+    let all = |check: SourceCheck| valid.iter().map(move |(row, _)| (row.id, check.clone()));
     let (mut file, len) = match read::open_regular(path) {
         Opened::File { file, len } => (file, len),
         Opened::Missing => {
-            out.extend(all(Status::Missing, None));
+            out.extend(all(SourceCheck::new(path, Status::Missing)));
             return out;
         }
         Opened::Unreadable(why) => {
-            out.extend(all(Status::Unreadable, Some(why)));
+            out.extend(all(SourceCheck::unreadable(path, why)));
             return out;
         }
     };
@@ -112,24 +117,30 @@ fn check_file(path: &Path, rows: &[&SourceRow]) -> Vec<(i64, SourceCheck)> {
         let bytes = match read::read_all(&mut file, len) {
             Ok(b) => b,
             Err(e) => {
-                out.extend(all(Status::Unreadable, Some(e.to_string())));
+                out.extend(all(SourceCheck::unreadable(path, e.to_string())));
                 return out;
             }
         };
         let lines = LineIndex::new(&bytes);
         for (row, recorded) in &valid {
+            let same = Some(row.digest.to_ascii_lowercase());
             let check = match row.span {
                 Some(span) => match digest::check_span(&bytes, &lines, span, recorded, row.content_len) {
-                    SpanCheck::Fresh => verdict(Status::Fresh, Some(row.digest.to_ascii_lowercase()), None, None),
-                    SpanCheck::Moved { start, end } => verdict(
-                        Status::Moved,
-                        Some(row.digest.to_ascii_lowercase()),
-                        Some((start, end)),
-                        None,
-                    ),
-                    SpanCheck::Changed { current } => verdict(Status::Changed, current, None, None),
+                    SpanCheck::Fresh => SourceCheck {
+                        current_digest: same,
+                        ..SourceCheck::new(path, Status::Fresh)
+                    },
+                    SpanCheck::Moved { start, end } => SourceCheck {
+                        current_digest: same,
+                        moved_to: Some((start, end)),
+                        ..SourceCheck::new(path, Status::Moved)
+                    },
+                    SpanCheck::Changed { current } => SourceCheck {
+                        current_digest: current,
+                        ..SourceCheck::new(path, Status::Changed)
+                    },
                 },
-                None => whole_file(recorded, &digest::hex(recorded.algorithm, &bytes), &verdict),
+                None => whole_file(path, recorded, &digest::hex(recorded.algorithm, &bytes)),
             };
             out.push((row.id, check));
         }
@@ -144,7 +155,7 @@ fn check_file(path: &Path, rows: &[&SourceRow]) -> Vec<(i64, SourceCheck)> {
         }
     }
     if let Err(e) = read::stream(&mut file, |chunk| hashers.iter_mut().for_each(|(_, h)| h.update(chunk))) {
-        out.extend(all(Status::Unreadable, Some(e.to_string())));
+        out.extend(all(SourceCheck::unreadable(path, e.to_string())));
         return out;
     }
     let finished: Vec<(digest::Algorithm, String)> = hashers
@@ -153,11 +164,9 @@ fn check_file(path: &Path, rows: &[&SourceRow]) -> Vec<(i64, SourceCheck)> {
         .collect();
     for (row, recorded) in &valid {
         let check = match row.span {
-            Some(_) => verdict(
-                Status::Unreadable,
-                None,
-                None,
-                Some(format!("file larger than {} MiB: spans are not checked", SPAN_FILE_LIMIT >> 20)),
+            Some(_) => SourceCheck::unreadable(
+                path,
+                format!("file larger than {} MiB: spans are not checked", SPAN_FILE_LIMIT >> 20),
             ),
             None => {
                 let current = finished
@@ -165,7 +174,7 @@ fn check_file(path: &Path, rows: &[&SourceRow]) -> Vec<(i64, SourceCheck)> {
                     .find(|(a, _)| *a == recorded.algorithm)
                     .map(|(_, h)| h.as_str())
                     .unwrap_or_default();
-                whole_file(recorded, current, &verdict)
+                whole_file(path, recorded, current)
             }
         };
         out.push((row.id, check));
@@ -173,22 +182,16 @@ fn check_file(path: &Path, rows: &[&SourceRow]) -> Vec<(i64, SourceCheck)> {
     out
 }
 
-fn whole_file(
-    recorded: &Recorded,
-    current_hex: &str,
-    verdict: &dyn Fn(Status, Option<String>, Option<(u64, u64)>, Option<String>) -> SourceCheck,
-) -> SourceCheck {
+fn whole_file(path: &Path, recorded: &Recorded, current_hex: &str) -> SourceCheck {
     let status = if current_hex == recorded.hex {
         Status::Fresh
     } else {
         Status::Changed
     };
-    verdict(
-        status,
-        Some(format!("{}:{current_hex}", recorded.algorithm.name())),
-        None,
-        None,
-    )
+    SourceCheck {
+        current_digest: Some(format!("{}:{current_hex}", recorded.algorithm.name())),
+        ..SourceCheck::new(path, status)
+    }
 }
 
 /// The bytes standing at lines `start..=end` of a regular file now (for showing what changed),
