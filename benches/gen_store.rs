@@ -25,9 +25,19 @@ fn module_text(file: u64, edited: bool) -> String {
 }
 
 fn main() -> cachescope::store::Result<()> {
-    let args: Vec<String> = std::env::args().skip(1).filter(|a| a != "--bench").collect();
-    let out = PathBuf::from(args.first().map(String::as_str).unwrap_or("target/bench-store"));
-    let entries: u64 = args.get(1).and_then(|s| s.parse().ok()).unwrap_or(1_000_000);
+    let args: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| a != "--bench")
+        .collect();
+    let out = PathBuf::from(
+        args.first()
+            .map(String::as_str)
+            .unwrap_or("target/bench-store"),
+    );
+    let entries: u64 = args
+        .get(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(1_000_000);
     let files: u64 = args.get(2).and_then(|s| s.parse().ok()).unwrap_or(2_000);
     let src = out.join("src");
     fs::create_dir_all(&src).expect("create output dir");
@@ -55,7 +65,10 @@ fn main() -> cachescope::store::Result<()> {
                 .collect::<Result<_, _>>()?;
             for n in 0..per_file {
                 let func = format!("app.mod{f:04}:f{}", n % FUNCS_PER_FILE);
-                let key = format!("{f:04}-{n:08x}-{:016x}", (f * 7919 + n).wrapping_mul(0x9e37_79b9_7f4a_7c15));
+                let key = format!(
+                    "{f:04}-{n:08x}-{:016x}",
+                    (f * 7919 + n).wrapping_mul(0x9e37_79b9_7f4a_7c15)
+                );
                 let (strategy, error, source) = match n % 20 {
                     0..=11 => ("source", None, Some(spans[(n % FUNCS_PER_FILE) as usize])),
                     12..=16 => ("bytecode", Some(CYTHON), Some(whole)),

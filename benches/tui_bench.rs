@@ -30,10 +30,15 @@ fn main() {
     };
     let mut session = Session::start(&store, &options, (80, 24));
     let mut terminal = Terminal::new(TestBackend::new(80, 24)).expect("test terminal");
-    terminal.draw(|f| cachescope::tui::ui::draw(f, &session.app)).expect("draw");
+    terminal
+        .draw(|f| cachescope::tui::ui::draw(f, &session.app))
+        .expect("draw");
     let first_frame = started.elapsed();
     let rss_start = peak_rss_mib();
-    assert!(session.settle(Duration::from_secs(120)), "worker did not finish");
+    assert!(
+        session.settle(Duration::from_secs(120)),
+        "worker did not finish"
+    );
     let loaded = started.elapsed();
     let rss_loaded = peak_rss_mib();
     let largest = session.app.all.as_ref().map_or(0, |g| g.entries);
@@ -52,7 +57,9 @@ fn main() {
     for key in keys {
         let t = Instant::now();
         session.key(key);
-        terminal.draw(|f| cachescope::tui::ui::draw(f, &session.app)).expect("draw");
+        terminal
+            .draw(|f| cachescope::tui::ui::draw(f, &session.app))
+            .expect("draw");
         times.push(t.elapsed());
         // Worker answers (pages of rows) arrive between key presses, as in the real loop;
         // handling them is not part of the key's time.

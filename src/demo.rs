@@ -6,7 +6,8 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 /// The exact text `inspect.getsource` raises for a Cython-compiled function.
-pub const CYTHON_TYPE_ERROR: &str = "TypeError: module, class, method, function, traceback, frame, \
+pub const CYTHON_TYPE_ERROR: &str =
+    "TypeError: module, class, method, function, traceback, frame, \
      or code object was expected, got cython_function_or_method";
 
 const LOADERS: &str = r#"import csv
@@ -51,7 +52,7 @@ pub fn default_dir() -> PathBuf {
 pub fn write_demo(dir: &Path) -> Result<PathBuf> {
     let io = |path: &Path| {
         let path = path.to_path_buf();
-        move |source| StoreError::Io { path, source }
+        move |cause| StoreError::Io { path, cause }
     };
     for sub in ["app", "ext", "data", "data/incoming"] {
         fs::create_dir_all(dir.join(sub)).map_err(io(dir))?;
@@ -74,8 +75,14 @@ pub fn write_demo(dir: &Path) -> Result<PathBuf> {
     let fastmath = write("ext/fastmath.cpython-311-x86_64-linux-gnu.so", &fake_elf(1))?;
     let geo = write("ext/geo.cpython-311-x86_64-linux-gnu.so", &fake_elf(2))?;
     let users = write("data/users.csv", b"id,name\n1,ada\n2,grace\n")?;
-    let orders = write("data/orders.csv", b"user,date,amount\n1,2026-11-01,12.5\n2,2026-11-02,7\n")?;
-    let prices = write("data/prices.toml", b"[source]\nurl = \"https://prices.example/api\"\n")?;
+    let orders = write(
+        "data/orders.csv",
+        b"user,date,amount\n1,2026-11-01,12.5\n2,2026-11-02,7\n",
+    )?;
+    let prices = write(
+        "data/prices.toml",
+        b"[source]\nurl = \"https://prices.example/api\"\n",
+    )?;
 
     let store = Store::create(&store_path)?;
     let now = chrono::Utc::now().timestamp_millis();
@@ -110,7 +117,11 @@ pub fn write_demo(dir: &Path) -> Result<PathBuf> {
                        expires: Option<i64>|
          -> Result<()> {
             n += 1;
-            let key = format!("{:016x}{:016x}", hash(function) ^ n, hash(strategy).rotate_left(n as u32));
+            let key = format!(
+                "{:016x}{:016x}",
+                hash(function) ^ n,
+                hash(strategy).rotate_left(n as u32)
+            );
             s.put_entry(&NewEntry {
                 namespace,
                 function,
@@ -128,31 +139,186 @@ pub fn write_demo(dir: &Path) -> Result<PathBuf> {
             })?;
             Ok(())
         };
-        for (i, since) in ["2026-01-01", "2026-06-01", "2026-11-01"].iter().enumerate() {
-            put("data", "app.loaders:load_users", "source", None, Some(load_users), &[users], pickle(200 + i * 50), 30 + i as i64, None)?;
-            put("data", "app.loaders:load_orders", "source", None, Some(load_orders), &[orders], json(&format!("{{\"since\": \"{since}\", \"rows\": [[1, 12.5], [2, 7]]}}")), 20 + i as i64, None)?;
-            put("data", "app.features:featurize", "source", None, Some(featurize), &[users, orders], pickle(4096 * (i + 1)), 10 + i as i64, None)?;
-            put("data", "app.features:normalise", "source", None, Some(normalise), &[], pickle(900), 9, Some(if i == 0 { -2 } else { 48 }))?;
+        for (i, since) in ["2026-01-01", "2026-06-01", "2026-11-01"]
+            .iter()
+            .enumerate()
+        {
+            put(
+                "data",
+                "app.loaders:load_users",
+                "source",
+                None,
+                Some(load_users),
+                &[users],
+                pickle(200 + i * 50),
+                30 + i as i64,
+                None,
+            )?;
+            put(
+                "data",
+                "app.loaders:load_orders",
+                "source",
+                None,
+                Some(load_orders),
+                &[orders],
+                json(&format!(
+                    "{{\"since\": \"{since}\", \"rows\": [[1, 12.5], [2, 7]]}}"
+                )),
+                20 + i as i64,
+                None,
+            )?;
+            put(
+                "data",
+                "app.features:featurize",
+                "source",
+                None,
+                Some(featurize),
+                &[users, orders],
+                pickle(4096 * (i + 1)),
+                10 + i as i64,
+                None,
+            )?;
+            put(
+                "data",
+                "app.features:normalise",
+                "source",
+                None,
+                Some(normalise),
+                &[],
+                pickle(900),
+                9,
+                Some(if i == 0 { -2 } else { 48 }),
+            )?;
         }
-        put("data", "app.report:monthly_report", "source", None, Some(monthly), &[], text("1. ada 12.5\n2. grace 7.0\n"), 5, None)?;
+        put(
+            "data",
+            "app.report:monthly_report",
+            "source",
+            None,
+            Some(monthly),
+            &[],
+            text("1. ada 12.5\n2. grace 7.0\n"),
+            5,
+            None,
+        )?;
         for i in 0..6 {
-            put("data", "fastmath:dot", "bytecode", Some(CYTHON_TYPE_ERROR), Some(fastmath), &[], pickle(64 + i * 8), 40 - i as i64, None)?;
-            put("data", "fastmath:norm", "bytecode", Some(CYTHON_TYPE_ERROR), Some(fastmath), &[], pickle(32), 38 - i as i64, None)?;
+            put(
+                "data",
+                "fastmath:dot",
+                "bytecode",
+                Some(CYTHON_TYPE_ERROR),
+                Some(fastmath),
+                &[],
+                pickle(64 + i * 8),
+                40 - i as i64,
+                None,
+            )?;
+            put(
+                "data",
+                "fastmath:norm",
+                "bytecode",
+                Some(CYTHON_TYPE_ERROR),
+                Some(fastmath),
+                &[],
+                pickle(32),
+                38 - i as i64,
+                None,
+            )?;
         }
         for i in 0..4 {
-            put("resource", "geo:haversine_table", "bytecode", Some(CYTHON_TYPE_ERROR), Some(geo), &[], bytes(65_536 * (i + 1)), 70, None)?;
+            put(
+                "resource",
+                "geo:haversine_table",
+                "bytecode",
+                Some(CYTHON_TYPE_ERROR),
+                Some(geo),
+                &[],
+                bytes(65_536 * (i + 1)),
+                70,
+                None,
+            )?;
         }
-        put("data", "app.loaders:<lambda>", "bytecode", Some("OSError: could not get source code"), Some(load_users), &[], pickle(128), 3, None)?;
+        put(
+            "data",
+            "app.loaders:<lambda>",
+            "bytecode",
+            Some("OSError: could not get source code"),
+            Some(load_users),
+            &[],
+            pickle(128),
+            3,
+            None,
+        )?;
         for i in 0..3 {
-            put("data", "app.api:fetch_prices", "custom", None, Some(prices), &[], json(&format!("{{\"day\": {i}, \"eur\": 1.08}}")), 2, Some(1 - i as i64))?;
-            put("data", "app.api:fetch_rates", "custom", None, None, &[], json("{\"rate\": 0.25}"), 1, None)?;
+            put(
+                "data",
+                "app.api:fetch_prices",
+                "custom",
+                None,
+                Some(prices),
+                &[],
+                json(&format!("{{\"day\": {i}, \"eur\": 1.08}}")),
+                2,
+                Some(1 - i as i64),
+            )?;
+            put(
+                "data",
+                "app.api:fetch_rates",
+                "custom",
+                None,
+                None,
+                &[],
+                json("{\"rate\": 0.25}"),
+                1,
+                None,
+            )?;
         }
-        put("data", "app.ingest:scan_spool", "custom", None, Some(spool), &[], text("12 files"), 1, None)?;
+        put(
+            "data",
+            "app.ingest:scan_spool",
+            "custom",
+            None,
+            Some(spool),
+            &[],
+            text("12 files"),
+            1,
+            None,
+        )?;
         for i in 0..2 {
-            put("resource", "app.db:connect", "name", None, None, &[], text("<sqlite3.Connection object at 0x7f3a>"), 50 + i, None)?;
-            put("data", "app.legacy:compute", "name", Some("OSError: could not get source code"), None, &[], pickle(512), 100 + i, None)?;
+            put(
+                "resource",
+                "app.db:connect",
+                "name",
+                None,
+                None,
+                &[],
+                text("<sqlite3.Connection object at 0x7f3a>"),
+                50 + i,
+                None,
+            )?;
+            put(
+                "data",
+                "app.legacy:compute",
+                "name",
+                Some("OSError: could not get source code"),
+                None,
+                &[],
+                pickle(512),
+                100 + i,
+                None,
+            )?;
         }
-        put("data", "app.plugins:score", "name", Some("AttributeError: 'functools.partial' object has no attribute '__code__'"), None, &[users], pickle(256), 12, None)?;
+        put(
+            "data",
+            "app.plugins:score",
+            "name",
+            Some("AttributeError: 'functools.partial' object has no attribute '__code__'"),
+            None,
+            &[users],
+            pickle(256),
+            12,
+            None,
+        )?;
         Ok(())
     })?;
     drop(store);
@@ -160,8 +326,17 @@ pub fn write_demo(dir: &Path) -> Result<PathBuf> {
     // Now the world moves on: lines added above load_users/load_orders (moved), featurize's
     // body and the users data edited (changed), the fastmath extension rebuilt (changed),
     // report.py deleted (missing).
-    write("app/loaders.py", format!("\"\"\"Data loaders.\"\"\"\n\n{LOADERS}").as_bytes())?;
-    write("app/features.py", FEATURES.replace("math.fsum(", "round(math.fsum(").replace("[]))", "[])), 2)").as_bytes())?;
+    write(
+        "app/loaders.py",
+        format!("\"\"\"Data loaders.\"\"\"\n\n{LOADERS}").as_bytes(),
+    )?;
+    write(
+        "app/features.py",
+        FEATURES
+            .replace("math.fsum(", "round(math.fsum(")
+            .replace("[]))", "[])), 2)")
+            .as_bytes(),
+    )?;
     write("data/users.csv", b"id,name\n1,ada\n2,grace\n3,edsger\n")?;
     write("ext/fastmath.cpython-311-x86_64-linux-gnu.so", &fake_elf(3))?;
     fs::remove_file(&report).map_err(io(&report))?;
@@ -169,7 +344,9 @@ pub fn write_demo(dir: &Path) -> Result<PathBuf> {
 }
 
 fn hash(s: &str) -> u64 {
-    s.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| (h ^ b as u64).wrapping_mul(0x100_0000_01b3))
+    s.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ b as u64).wrapping_mul(0x100_0000_01b3)
+    })
 }
 
 /// Bytes that look like a small shared object: an ELF header and some code.

@@ -7,7 +7,10 @@ fn main() -> ExitCode {
         Err(err) if is_broken_pipe(&err) => Exit::Ok.into(),
         Err(err) => {
             // One line, naming the file and the problem; untrusted parts escaped.
-            eprintln!("cachescope: {}", cachescope::text::escape(&format!("{err:#}")));
+            eprintln!(
+                "cachescope: {}",
+                cachescope::text::escape(&format!("{err:#}"))
+            );
             Exit::Error.into()
         }
     }

@@ -23,7 +23,11 @@ impl Verified {
 
 /// Reads the referenced sources, checks them, and loads the statuses into the store's
 /// connection so status filters work in SQL.
-pub fn verify_store(store: &Store, paths: &PathMap, progress: &(dyn Fn(usize, usize) + Sync)) -> Result<Verified> {
+pub fn verify_store(
+    store: &Store,
+    paths: &PathMap,
+    progress: &(dyn Fn(usize, usize) + Sync),
+) -> Result<Verified> {
     let sources = store.referenced_sources()?;
     let checks = verify::verify_sources(&sources, paths, progress);
     store.load_source_statuses(checks.iter().map(|(id, c)| (*id, c.status)))?;
@@ -172,7 +176,11 @@ impl Group {
 
 /// The `all` group and one group per key of `grouping`, in display order. `verified` is `None`
 /// while verification runs: statuses are then unchecked.
-pub fn groups(store: &Store, grouping: Grouping, verified: Option<&Verified>) -> Result<(Group, Vec<Group>)> {
+pub fn groups(
+    store: &Store,
+    grouping: Grouping,
+    verified: Option<&Verified>,
+) -> Result<(Group, Vec<Group>)> {
     let mut cells = Vec::new();
     store.aggregate(grouping.dimension(), |c| cells.push(c))?;
     let fetched;
@@ -209,9 +217,10 @@ pub fn group_cells(
                 None => continue,
             },
             Grouping::Function => GroupKey::Function(cell.dimension.clone().unwrap_or_default()),
-            Grouping::SourceFile => {
-                GroupKey::SourceFile(cell.source_id.and_then(|id| paths.get(&id).map(|p| p.to_string())))
-            }
+            Grouping::SourceFile => GroupKey::SourceFile(
+                cell.source_id
+                    .and_then(|id| paths.get(&id).map(|p| p.to_string())),
+            ),
             Grouping::DerivationError => GroupKey::DerivationError(cell.dimension.clone()),
         };
         by_key
@@ -309,13 +318,17 @@ pub fn summarize(store: &Store, paths: &PathMap, now_ms: i64) -> Result<(Summary
             });
         }
     }
-    let expired: HashMap<String, u64> = expired_counts.into_iter().map(|(s, n, _)| (s, n)).collect();
+    let expired: HashMap<String, u64> =
+        expired_counts.into_iter().map(|(s, n, _)| (s, n)).collect();
     let groups = groups
         .into_iter()
         .map(|g| {
             let strategy = g.key.label();
             StrategySummary {
-                statuses: Status::ALL.iter().map(|s| (s.as_str(), g.count(*s))).collect(),
+                statuses: Status::ALL
+                    .iter()
+                    .map(|s| (s.as_str(), g.count(*s)))
+                    .collect(),
                 expired: expired.get(&strategy).copied().unwrap_or(0),
                 derivation_errors: errors.remove(&strategy).unwrap_or_default(),
                 entries: g.entries,
@@ -337,7 +350,11 @@ pub fn source_usage(store: &Store, verified: &Verified) -> Result<(HashMap<i64, 
     let mut usage: HashMap<i64, u64> = HashMap::new();
     let mut all = Group::new(GroupKey::All);
     store.aggregate(Dimension::None, |cell| {
-        all.add(cell_status(&cell, &verified.checks), cell.entries, cell.bytes);
+        all.add(
+            cell_status(&cell, &verified.checks),
+            cell.entries,
+            cell.bytes,
+        );
         for id in cell.source_id.iter().chain(&cell.dependencies) {
             *usage.entry(*id).or_default() += cell.entries;
         }
@@ -358,11 +375,22 @@ pub struct Explained {
 
 /// Verifies one entry's own source and dependencies and explains its status.
 pub fn explain(detail: EntryDetail, paths: &PathMap) -> Explained {
-    let rows: Vec<SourceRow> = detail.source.iter().chain(&detail.dependencies).cloned().collect();
+    let rows: Vec<SourceRow> = detail
+        .source
+        .iter()
+        .chain(&detail.dependencies)
+        .cloned()
+        .collect();
     let checks = verify::verify_sources(&rows, paths, &|_, _| {});
-    let source_check = detail.source.as_ref().and_then(|s| checks.get(&s.id).cloned());
-    let dependency_checks: Vec<Option<SourceCheck>> =
-        detail.dependencies.iter().map(|d| checks.get(&d.id).cloned()).collect();
+    let source_check = detail
+        .source
+        .as_ref()
+        .and_then(|s| checks.get(&s.id).cloned());
+    let dependency_checks: Vec<Option<SourceCheck>> = detail
+        .dependencies
+        .iter()
+        .map(|d| checks.get(&d.id).cloned())
+        .collect();
     let status = Status::of_entry(
         source_check.as_ref().map(|c| c.status),
         detail.entry.derivation_error.is_some(),

@@ -23,21 +23,34 @@ pub fn value(value_type: Option<&str>, head: Option<&[u8]>, size: i64) -> Previe
     };
     let truncated = (head.len() as i64) < size;
     let more = if truncated {
-        format!(", first {} shown", humansize::format_size(head.len() as u64, humansize::BINARY))
+        format!(
+            ", first {} shown",
+            humansize::format_size(head.len() as u64, humansize::BINARY)
+        )
     } else {
         String::new()
     };
     let vt = value_type.unwrap_or("").to_ascii_lowercase();
-    if vt == "pickle" || head.starts_with(&[0x80]) && head.get(1).is_some_and(|p| (2..=5).contains(p)) {
-        let protocol = head.get(1).filter(|_| head[0] == 0x80).map(|p| format!(" protocol {p}"));
+    if vt == "pickle"
+        || head.starts_with(&[0x80]) && head.get(1).is_some_and(|p| (2..=5).contains(p))
+    {
+        let protocol = head
+            .get(1)
+            .filter(|_| head[0] == 0x80)
+            .map(|p| format!(" protocol {p}"));
         return Preview {
-            kind: format!("Python pickle{} (not unpickled: loading a pickle runs code){more}", protocol.unwrap_or_default()),
+            kind: format!(
+                "Python pickle{} (not unpickled: loading a pickle runs code){more}",
+                protocol.unwrap_or_default()
+            ),
             lines: hex_dump(&head[..head.len().min(256)]),
         };
     }
     let as_text = std::str::from_utf8(head).ok().or_else(|| {
         // A preview may cut a multi-byte character at its end.
-        truncated.then(|| std::str::from_utf8(&head[..head.len().saturating_sub(3)]).ok()).flatten()
+        truncated
+            .then(|| std::str::from_utf8(&head[..head.len().saturating_sub(3)]).ok())
+            .flatten()
     });
     if vt == "json" || vt.ends_with("/json") || vt.ends_with("+json") {
         if let Some(pretty) = as_text
@@ -64,7 +77,10 @@ pub fn value(value_type: Option<&str>, head: Option<&[u8]>, size: i64) -> Previe
 }
 
 fn is_mostly_text(t: &str) -> bool {
-    let controls = t.chars().filter(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t')).count();
+    let controls = t
+        .chars()
+        .filter(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t'))
+        .count();
     controls * 20 <= t.chars().count()
 }
 
@@ -77,7 +93,13 @@ pub fn hex_dump(bytes: &[u8]) -> Vec<String> {
             let hex: Vec<String> = chunk.iter().map(|b| format!("{b:02x}")).collect();
             let ascii: String = chunk
                 .iter()
-                .map(|&b| if b.is_ascii_graphic() || b == b' ' { b as char } else { '.' })
+                .map(|&b| {
+                    if b.is_ascii_graphic() || b == b' ' {
+                        b as char
+                    } else {
+                        '.'
+                    }
+                })
                 .collect();
             format!("{:08x}  {:<47}  {ascii}", i * 16, hex.join(" "))
         })

@@ -101,9 +101,15 @@ mod tests {
     fn worst_of_source_and_dependencies_wins() {
         use Status::*;
         assert_eq!(Status::of_entry(Some(Fresh), false, [Moved]), Moved);
-        assert_eq!(Status::of_entry(Some(Moved), false, [Changed, Fresh]), Changed);
+        assert_eq!(
+            Status::of_entry(Some(Moved), false, [Changed, Fresh]),
+            Changed
+        );
         assert_eq!(Status::of_entry(Some(Changed), false, [Missing]), Missing);
-        assert_eq!(Status::of_entry(Some(Unreadable), false, [Moved]), Unreadable);
+        assert_eq!(
+            Status::of_entry(Some(Unreadable), false, [Moved]),
+            Unreadable
+        );
         assert_eq!(Status::of_entry(Some(Changed), true, []), Changed);
     }
 

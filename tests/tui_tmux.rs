@@ -105,7 +105,17 @@ fn launch(store: &Path, name: &str) -> Tmux {
         store.display()
     );
     let started = tmux.cmd(&[
-        "new-session", "-d", "-s", "main", "-x", "80", "-y", "24", "sh", "-c", &script,
+        "new-session",
+        "-d",
+        "-s",
+        "main",
+        "-x",
+        "80",
+        "-y",
+        "24",
+        "sh",
+        "-c",
+        &script,
     ]);
     assert!(
         started.status.success(),
@@ -119,7 +129,10 @@ fn launch(store: &Path, name: &str) -> Tmux {
 fn assert_restored(tmux: &Tmux) {
     let after = tmux.wait_for("the exit", |s| s.contains("MODE="));
     assert!(after.contains("EXIT=0"), "{after}");
-    assert!(after.contains("MODE=icanon"), "terminal left in raw mode: {after}");
+    assert!(
+        after.contains("MODE=icanon"),
+        "terminal left in raw mode: {after}"
+    );
     assert!(
         !after.contains("groups by"),
         "the alternate screen was not left: {after}"
@@ -141,7 +154,10 @@ fn sigterm_quits_and_restores_the_terminal() {
         .args(["-TERM", "-P", &shell, "-x", "cachescope"])
         .status()
         .expect("pkill");
-    assert!(killed.success(), "no cachescope process under the shell {shell}");
+    assert!(
+        killed.success(),
+        "no cachescope process under the shell {shell}"
+    );
     assert_restored(&tmux);
 }
 

@@ -24,7 +24,12 @@ pub fn summary(path: &Path, paths: &PathArgs, json: bool) -> Result<Exit> {
 }
 
 /// The human form of `summary`, also what `cachescope` prints for the demo without a terminal.
-pub fn print_summary(out: &mut impl Write, path: &Path, summary: &model::Summary, color: bool) -> std::io::Result<()> {
+pub fn print_summary(
+    out: &mut impl Write,
+    path: &Path,
+    summary: &model::Summary,
+    color: bool,
+) -> std::io::Result<()> {
     writeln!(
         out,
         "{}: {} entries, {}",
@@ -56,8 +61,16 @@ pub fn print_summary(out: &mut impl Write, path: &Path, summary: &model::Summary
         .groups
         .iter()
         .map(|g| {
-            let mut row = vec![Cell::text(&g.strategy), Cell::num(g.entries), Cell::num(size(g.bytes))];
-            row.extend(statuses.iter().map(|s| Cell::num(g.statuses.get(s.as_str()).copied().unwrap_or(0))));
+            let mut row = vec![
+                Cell::text(&g.strategy),
+                Cell::num(g.entries),
+                Cell::num(size(g.bytes)),
+            ];
+            row.extend(
+                statuses
+                    .iter()
+                    .map(|s| Cell::num(g.statuses.get(s.as_str()).copied().unwrap_or(0))),
+            );
             row.push(Cell::num(g.expired));
             row
         })
@@ -66,15 +79,23 @@ pub fn print_summary(out: &mut impl Write, path: &Path, summary: &model::Summary
     writeln!(out)?;
     table.print_header(out, &headers)?;
     table.print_rows(out, &rows)?;
-    let with_errors: Vec<_> = summary.groups.iter().filter(|g| !g.derivation_errors.is_empty()).collect();
+    let with_errors: Vec<_> = summary
+        .groups
+        .iter()
+        .filter(|g| !g.derivation_errors.is_empty())
+        .collect();
     if !with_errors.is_empty() {
         writeln!(out, "\nDerivation errors (why the key fell back):")?;
         let rows: Vec<Vec<Cell>> = with_errors
             .iter()
             .flat_map(|g| {
-                g.derivation_errors
-                    .iter()
-                    .map(|e| vec![Cell::text(&g.strategy), Cell::num(e.entries), Cell::text(&e.error)])
+                g.derivation_errors.iter().map(|e| {
+                    vec![
+                        Cell::text(&g.strategy),
+                        Cell::num(e.entries),
+                        Cell::text(&e.error),
+                    ]
+                })
             })
             .collect();
         let table = Table::new(&["", "", ""], &rows, color);
@@ -108,7 +129,11 @@ pub fn verify(path: &Path, paths: &PathArgs, json: bool) -> Result<Exit> {
     let (store, map) = open_store(path, paths, true)?;
     let verified = verify_all(&store, &map)?;
     let (usage, all) = model::source_usage(&store, &verified)?;
-    let stale: u64 = Status::ALL.iter().filter(|s| s.is_stale()).map(|s| all.count(*s)).sum();
+    let stale: u64 = Status::ALL
+        .iter()
+        .filter(|s| s.is_stale())
+        .map(|s| all.count(*s))
+        .sum();
     let exit = if stale > 0 { Exit::Stale } else { Exit::Ok };
     let mut sources: Vec<_> = verified
         .sources
@@ -116,7 +141,11 @@ pub fn verify(path: &Path, paths: &PathArgs, json: bool) -> Result<Exit> {
         .filter_map(|s| verified.checks.get(&s.id).map(|c| (s, c)))
         .collect();
     // Worst first, then by path: what needs attention leads.
-    sources.sort_by(|a, b| b.1.status.cmp(&a.1.status).then_with(|| a.0.path.cmp(&b.0.path)));
+    sources.sort_by(|a, b| {
+        b.1.status
+            .cmp(&a.1.status)
+            .then_with(|| a.0.path.cmp(&b.0.path))
+    });
     let mut out = std::io::stdout().lock();
     if json {
         let doc = VerifyJson {
@@ -135,13 +164,18 @@ pub fn verify(path: &Path, paths: &PathArgs, json: bool) -> Result<Exit> {
                     entries: usage.get(&s.id).copied().unwrap_or(0),
                 })
                 .collect(),
-            entries: Status::ALL.iter().map(|s| (s.as_str(), all.count(*s))).collect(),
+            entries: Status::ALL
+                .iter()
+                .map(|s| (s.as_str(), all.count(*s)))
+                .collect(),
             stale_entries: stale,
         };
         print_json(&mut out, &doc)?;
         return Ok(exit);
     }
-    let headers = ["STATUS", "ENTRIES", "SOURCE", "LINES", "RECORDED", "CURRENT"];
+    let headers = [
+        "STATUS", "ENTRIES", "SOURCE", "LINES", "RECORDED", "CURRENT",
+    ];
     let rows: Vec<Vec<Cell>> = sources
         .iter()
         .map(|(s, c)| {
@@ -181,6 +215,14 @@ fn entries_line(all: &Group) -> String {
         .filter(|s| all.count(**s) > 0)
         .map(|s| format!("{} {s}", all.count(*s)))
         .collect();
-    let stale: u64 = Status::ALL.iter().filter(|s| s.is_stale()).map(|s| all.count(*s)).sum();
-    format!("{} entries: {}; {stale} stale", all.entries, parts.join(", "))
+    let stale: u64 = Status::ALL
+        .iter()
+        .filter(|s| s.is_stale())
+        .map(|s| all.count(*s))
+        .sum();
+    format!(
+        "{} entries: {}; {stale} stale",
+        all.entries,
+        parts.join(", ")
+    )
 }

@@ -1,6 +1,8 @@
 //! `list`: one row per entry, streamed a page at a time.
 
-use super::output::{json_line, local_time, now_ms, rfc3339, size, status_suffix, use_color, Cell, Table};
+use super::output::{
+    json_line, local_time, now_ms, rfc3339, size, status_suffix, use_color, Cell, Table,
+};
 use super::{open_store, verify_all, Exit, PathArgs, Selection};
 use crate::status::Status;
 use crate::store::EntryRow;
@@ -71,7 +73,9 @@ impl<'a> EntryJson<'a> {
     }
 }
 
-const HEADERS: [&str; 9] = ["ID", "STATUS", "STRATEGY", "FUNCTION", "KEY", "SIZE", "CREATED", "HITS", "SOURCE"];
+const HEADERS: [&str; 9] = [
+    "ID", "STATUS", "STRATEGY", "FUNCTION", "KEY", "SIZE", "CREATED", "HITS", "SOURCE",
+];
 
 fn human_row(e: &EntryRow, now: i64) -> Vec<Cell> {
     let status = match e.status {
@@ -91,7 +95,13 @@ fn human_row(e: &EntryRow, now: i64) -> Vec<Cell> {
     ]
 }
 
-pub fn run(path: &Path, select: &Selection, limit: Option<u64>, paths: &PathArgs, format: Format) -> Result<Exit> {
+pub fn run(
+    path: &Path,
+    select: &Selection,
+    limit: Option<u64>,
+    paths: &PathArgs,
+    format: Format,
+) -> Result<Exit> {
     let (store, map) = open_store(path, paths, true)?;
     verify_all(&store, &map)?;
     let now = now_ms();
@@ -130,7 +140,9 @@ pub fn run(path: &Path, select: &Selection, limit: Option<u64>, paths: &PathArgs
                     w.write_record(csv_record(e, now))?;
                     printed += 1;
                 }
-                out.write_all(&std::mem::replace(w, csv::Writer::from_writer(Vec::new())).into_inner()?)?;
+                out.write_all(
+                    &std::mem::replace(w, csv::Writer::from_writer(Vec::new())).into_inner()?,
+                )?;
             }
             Format::Human => {
                 let rows: Vec<Vec<Cell>> = page.iter().map(|e| human_row(e, now)).collect();
@@ -163,8 +175,21 @@ pub fn run(path: &Path, select: &Selection, limit: Option<u64>, paths: &PathArgs
 }
 
 const CSV_HEADERS: [&str; 15] = [
-    "id", "namespace", "function", "key", "strategy", "status", "derivation_error", "source_path",
-    "value_size", "value_type", "created_at", "accessed_at", "hits", "expires_at", "expired",
+    "id",
+    "namespace",
+    "function",
+    "key",
+    "strategy",
+    "status",
+    "derivation_error",
+    "source_path",
+    "value_size",
+    "value_type",
+    "created_at",
+    "accessed_at",
+    "hits",
+    "expires_at",
+    "expired",
 ];
 
 /// CSV fields, with control characters escaped like everywhere else.

@@ -9,7 +9,11 @@ use std::path::PathBuf;
 pub fn demo(dir: Option<PathBuf>) -> Result<Exit> {
     let dir = dir.unwrap_or_else(crate::demo::default_dir);
     let path = crate::demo::write_demo(&dir).context("could not write the demo store")?;
-    writeln!(std::io::stdout(), "{}", crate::text::escape(&path.display().to_string()))?;
+    writeln!(
+        std::io::stdout(),
+        "{}",
+        crate::text::escape(&path.display().to_string())
+    )?;
     Ok(Exit::Ok)
 }
 
@@ -39,8 +43,12 @@ pub fn tui(store: Option<PathBuf>, args: &TuiArgs) -> Result<Exit> {
     let path = match store {
         Some(p) => p,
         None => {
-            let p = crate::demo::write_demo(&crate::demo::default_dir()).context("could not write the demo store")?;
-            eprintln!("cachescope: no store given; opened the demo store {}", crate::text::escape(&p.display().to_string()));
+            let p = crate::demo::write_demo(&crate::demo::default_dir())
+                .context("could not write the demo store")?;
+            eprintln!(
+                "cachescope: no store given; opened the demo store {}",
+                crate::text::escape(&p.display().to_string())
+            );
             p
         }
     };

@@ -192,8 +192,19 @@ pub fn run() -> Result<Exit> {
             paths,
             json,
             csv,
-        }) => list::run(&store, &select, limit, &paths, list::Format::pick(json, csv)),
-        Some(Command::Show { store, id, paths, json }) => show::run(&store, id, &paths, json),
+        }) => list::run(
+            &store,
+            &select,
+            limit,
+            &paths,
+            list::Format::pick(json, csv),
+        ),
+        Some(Command::Show {
+            store,
+            id,
+            paths,
+            json,
+        }) => show::run(&store, id, &paths, json),
         Some(Command::Purge {
             store,
             select,
@@ -227,7 +238,8 @@ fn open_store(path: &Path, paths: &PathArgs, read_only: bool) -> Result<(Store, 
 
 /// Runs the full verification of an opened store, with the store named in errors.
 fn verify_all(store: &Store, map: &PathMap) -> Result<crate::model::Verified> {
-    crate::model::verify_store(store, map, &|_, _| {}).with_context(|| "verification failed".to_string())
+    crate::model::verify_store(store, map, &|_, _| {})
+        .with_context(|| "verification failed".to_string())
 }
 
 impl Selection {

@@ -17,7 +17,11 @@ pub fn size(bytes: u64) -> String {
 /// Unix ms as local time for people.
 pub fn local_time(ms: i64) -> String {
     chrono::DateTime::from_timestamp_millis(ms)
-        .map(|t| t.with_timezone(&chrono::Local).format("%Y-%m-%d %H:%M").to_string())
+        .map(|t| {
+            t.with_timezone(&chrono::Local)
+                .format("%Y-%m-%d %H:%M")
+                .to_string()
+        })
         .unwrap_or_else(|| format!("{ms} ms"))
 }
 
@@ -159,7 +163,9 @@ pub fn print_json(out: &mut impl Write, value: &impl serde::Serialize) -> io::Re
 
 /// One line of compact JSON, escaped like [`print_json`].
 pub fn json_line(value: &impl serde::Serialize) -> io::Result<String> {
-    Ok(json_safe(&serde_json::to_string(value).map_err(io::Error::other)?))
+    Ok(json_safe(
+        &serde_json::to_string(value).map_err(io::Error::other)?,
+    ))
 }
 
 fn json_safe(text: &str) -> String {

@@ -67,7 +67,15 @@ fn to_json(o: &PurgeOutcome) -> PurgeJson {
         by_strategy: o
             .by_strategy
             .iter()
-            .map(|(s, (n, b))| (s.clone(), Removed { removed: *n, bytes: *b }))
+            .map(|(s, (n, b))| {
+                (
+                    s.clone(),
+                    Removed {
+                        removed: *n,
+                        bytes: *b,
+                    },
+                )
+            })
             .collect(),
         sources_removed: o.sources_removed,
     }
@@ -75,16 +83,27 @@ fn to_json(o: &PurgeOutcome) -> PurgeJson {
 
 fn print_human(out: &mut impl Write, o: &PurgeOutcome) -> std::io::Result<()> {
     let verb = if o.dry_run { "Would remove" } else { "Removed" };
-    let sources = if o.sources_removed > 0 {
-        format!(" and {} source rows no entry uses any more", o.sources_removed)
-    } else {
-        String::new()
+    let sources = match (o.sources_removed, o.dry_run) {
+        (0, _) => String::new(),
+        (n, false) => format!(" and {n} source rows no entry uses any more"),
+        (n, true) => format!(" and {n} source rows no entry would use any more"),
     };
-    writeln!(out, "{verb} {} entries, {}{sources}", o.removed, size(o.bytes))?;
+    writeln!(
+        out,
+        "{verb} {} entries, {}{sources}",
+        o.removed,
+        size(o.bytes)
+    )?;
     let rows: Vec<Vec<Cell>> = o
         .by_strategy
         .iter()
-        .map(|(s, (n, b))| vec![Cell::text(&format!("  {s}")), Cell::num(n), Cell::num(size(*b))])
+        .map(|(s, (n, b))| {
+            vec![
+                Cell::text(&format!("  {s}")),
+                Cell::num(n),
+                Cell::num(size(*b)),
+            ]
+        })
         .collect();
     Table::new(&["", "", ""], &rows, use_color()).print_rows(out, &rows)
 }

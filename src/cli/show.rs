@@ -67,7 +67,11 @@ pub fn run(path: &Path, id: i64, paths: &PathArgs, json: bool) -> Result<Exit> {
         .ok_or_else(|| anyhow!("{}: no entry with id {id}", path.display()))?;
     let x = model::explain(detail, &map);
     let e = &x.detail.entry;
-    let value = preview::value(e.value_type.as_deref(), x.detail.value_head.as_deref(), e.value_size);
+    let value = preview::value(
+        e.value_type.as_deref(),
+        x.detail.value_head.as_deref(),
+        e.value_size,
+    );
     let meaning = e
         .derivation_error
         .as_deref()
@@ -82,7 +86,11 @@ pub fn run(path: &Path, id: i64, paths: &PathArgs, json: bool) -> Result<Exit> {
             status: x.status,
             decided_by: x.deciding.as_ref().map(|s| s.path.as_str()),
             derivation_meaning: meaning,
-            source: x.detail.source.as_ref().map(|s| SourceJson::new(s, x.source_check.as_ref())),
+            source: x
+                .detail
+                .source
+                .as_ref()
+                .map(|s| SourceJson::new(s, x.source_check.as_ref())),
             dependencies: x
                 .detail
                 .dependencies
@@ -99,10 +107,19 @@ pub fn run(path: &Path, id: i64, paths: &PathArgs, json: bool) -> Result<Exit> {
     Ok(Exit::Ok)
 }
 
-fn print_human(out: &mut impl Write, x: &Explained, meaning: Option<&str>, value: &Preview, now: i64) -> std::io::Result<()> {
+fn print_human(
+    out: &mut impl Write,
+    x: &Explained,
+    meaning: Option<&str>,
+    value: &Preview,
+    now: i64,
+) -> std::io::Result<()> {
     let e = &x.detail.entry;
     let color = use_color();
-    let status_rows = vec![vec![Cell::text(&format!("Entry {}", e.id)), Cell::status(x.status, status_suffix(e.is_expired(now)))]];
+    let status_rows = vec![vec![
+        Cell::text(&format!("Entry {}", e.id)),
+        Cell::status(x.status, status_suffix(e.is_expired(now))),
+    ]];
     Table::new(&["", ""], &status_rows, color).print_rows(out, &status_rows)?;
     let opt_time = |t: Option<i64>| t.map(local_time).unwrap_or_else(|| "-".into());
     let fields: Vec<Vec<Cell>> = [
@@ -110,7 +127,14 @@ fn print_human(out: &mut impl Write, x: &Explained, meaning: Option<&str>, value
         ("function", e.function.clone()),
         ("key", e.key.clone()),
         ("strategy", e.strategy.clone()),
-        ("value", format!("{} ({})", size(e.value_size.max(0) as u64), e.value_type.as_deref().unwrap_or("type not recorded"))),
+        (
+            "value",
+            format!(
+                "{} ({})",
+                size(e.value_size.max(0) as u64),
+                e.value_type.as_deref().unwrap_or("type not recorded")
+            ),
+        ),
         ("created", local_time(e.created_at)),
         ("accessed", opt_time(e.accessed_at)),
         ("hits", e.hits.to_string()),
@@ -123,7 +147,9 @@ fn print_human(out: &mut impl Write, x: &Explained, meaning: Option<&str>, value
 
     let decided = match &x.deciding {
         Some(s) => format!("decided by {}", escape(&s.path)),
-        None if x.status == Status::Failed => "key derivation failed and no file was fingerprinted".into(),
+        None if x.status == Status::Failed => {
+            "key derivation failed and no file was fingerprinted".into()
+        }
         None => "no fingerprint source was recorded".into(),
     };
     writeln!(out, "\nStatus {}: {decided}", x.status)?;
@@ -137,7 +163,9 @@ fn print_human(out: &mut impl Write, x: &Explained, meaning: Option<&str>, value
     if let Some(s) = &x.detail.source {
         writeln!(out, "\nSource")?;
         print_source(out, s, x.source_check.as_ref(), color)?;
-        if let (Some(snapshot), Some(check), Some(span)) = (&x.detail.source_content, &x.source_check, s.span) {
+        if let (Some(snapshot), Some(check), Some(span)) =
+            (&x.detail.source_content, &x.source_check, s.span)
+        {
             if check.status == Status::Changed {
                 if let Some(now_bytes) = crate::verify::read_span(&check.resolved, span) {
                     writeln!(out, "  what changed at lines {}-{}:", span.0, span.1)?;
@@ -161,7 +189,12 @@ fn print_human(out: &mut impl Write, x: &Explained, meaning: Option<&str>, value
     Ok(())
 }
 
-fn print_source(out: &mut impl Write, s: &SourceRow, c: Option<&SourceCheck>, color: bool) -> std::io::Result<()> {
+fn print_source(
+    out: &mut impl Write,
+    s: &SourceRow,
+    c: Option<&SourceCheck>,
+    color: bool,
+) -> std::io::Result<()> {
     let lines = match (s.span, c.and_then(|c| c.moved_to)) {
         (Some((a, b)), Some((x, y))) => format!("lines {a}-{b}, now at {x}-{y}"),
         (Some((a, b)), None) => format!("lines {a}-{b}"),
@@ -172,14 +205,34 @@ fn print_source(out: &mut impl Write, s: &SourceRow, c: Option<&SourceCheck>, co
         None => Cell::text("unchecked"),
     };
     let mut rows = vec![
-        vec![Cell::text("  "), status, Cell::text(&format!("{} ({lines})", s.path))],
-        vec![Cell::text(""), Cell::text("recorded"), Cell::text(&s.digest)],
+        vec![
+            Cell::text("  "),
+            status,
+            Cell::text(&format!("{} ({lines})", s.path)),
+        ],
+        vec![
+            Cell::text(""),
+            Cell::text("recorded"),
+            Cell::text(&s.digest),
+        ],
     ];
     if let Some(c) = c {
-        let current = c.current_digest.clone().or_else(|| c.detail.clone()).unwrap_or_else(|| "-".into());
-        rows.push(vec![Cell::text(""), Cell::text("current"), Cell::text(&current)]);
+        let current = c
+            .current_digest
+            .clone()
+            .or_else(|| c.detail.clone())
+            .unwrap_or_else(|| "-".into());
+        rows.push(vec![
+            Cell::text(""),
+            Cell::text("current"),
+            Cell::text(&current),
+        ]);
         if c.resolved.to_string_lossy() != s.path {
-            rows.push(vec![Cell::text(""), Cell::text("read from"), Cell::text(&c.resolved.display().to_string())]);
+            rows.push(vec![
+                Cell::text(""),
+                Cell::text("read from"),
+                Cell::text(&c.resolved.display().to_string()),
+            ]);
         }
     }
     Table::new(&["", "", ""], &rows, color).print_rows(out, &rows)

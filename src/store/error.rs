@@ -28,17 +28,17 @@ pub enum StoreError {
     Busy { path: PathBuf, timeout: Duration },
     #[error("{}: store is opened read-only", .path.display())]
     ReadOnly { path: PathBuf },
-    #[error("{}: {source}", .path.display())]
+    // The cause is part of the message and deliberately not a `source()`: printing the error
+    // chain would otherwise say it twice.
+    #[error("{}: {cause}", .path.display())]
     Sqlite {
         path: PathBuf,
-        #[source]
-        source: rusqlite::Error,
+        cause: rusqlite::Error,
     },
-    #[error("{}: {source}", .path.display())]
+    #[error("{}: {cause}", .path.display())]
     Io {
         path: PathBuf,
-        #[source]
-        source: std::io::Error,
+        cause: std::io::Error,
     },
 }
 
@@ -57,7 +57,7 @@ impl StoreError {
                 detail: err.to_string(),
             },
             Some(ErrorCode::ReadOnly) => StoreError::ReadOnly { path },
-            _ => StoreError::Sqlite { path, source: err },
+            _ => StoreError::Sqlite { path, cause: err },
         }
     }
 }

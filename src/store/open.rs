@@ -13,13 +13,35 @@ const REQUIRED: &[(&str, &[&str])] = &[
     ("meta", &["key", "value"]),
     (
         "sources",
-        &["id", "path", "span_start", "span_end", "digest", "size", "mtime_ns", "recorded_at", "content"],
+        &[
+            "id",
+            "path",
+            "span_start",
+            "span_end",
+            "digest",
+            "size",
+            "mtime_ns",
+            "recorded_at",
+            "content",
+        ],
     ),
     (
         "entries",
         &[
-            "id", "namespace", "function", "key", "strategy", "derivation_error", "source_id",
-            "value", "value_size", "value_type", "created_at", "accessed_at", "hits", "expires_at",
+            "id",
+            "namespace",
+            "function",
+            "key",
+            "strategy",
+            "derivation_error",
+            "source_id",
+            "value",
+            "value_size",
+            "value_type",
+            "created_at",
+            "accessed_at",
+            "hits",
+            "expires_at",
         ],
     ),
 ];
@@ -45,7 +67,31 @@ impl Store {
     /// Opens an existing store. Never creates a file; refuses anything that is not a store of a
     /// format this build reads, with an error naming the file and the reason.
     pub fn open(path: &Path, options: &OpenOptions) -> Result<Store, StoreError> {
-        precheck_file(path)?;
+        let header = precheck_file(path)?;
+        if header.application_id != APPLICATION_ID && header.application_id != 0 {
+            return Err(StoreError::WrongApplication {
+                path: path.to_path_buf(),
+                id: header.application_id,
+            });
+        }
+        if header.user_version > FORMAT_VERSION {
+            return Err(StoreError::NewerFormat {
+                path: path.to_path_buf(),
+                found: header.user_version,
+            });
+        }
+        let existed = sidecars(path).map(|p| p.exists());
+        Store::connect(path, options).inspect_err(|_| {
+            // A refused file keeps no trace of us: remove the -wal/-shm that opening created.
+            for (sidecar, existed) in sidecars(path).iter().zip(existed) {
+                if !existed {
+                    let _ = std::fs::remove_file(sidecar);
+                }
+            }
+        })
+    }
+
+    fn connect(path: &Path, options: &OpenOptions) -> Result<Store, StoreError> {
         let flags = if options.read_only {
             OpenFlags::SQLITE_OPEN_READ_ONLY
         } else {
@@ -73,12 +119,11 @@ impl Store {
     fn identify(&mut self) -> Result<(), StoreError> {
         let path = self.path.clone();
         let corrupt = |e: rusqlite::Error| match e.sqlite_error_code() {
-            Some(rusqlite::ErrorCode::NotADatabase) | Some(rusqlite::ErrorCode::DatabaseCorrupt) => {
-                StoreError::Corrupt {
-                    path: path.clone(),
-                    detail: e.to_string(),
-                }
-            }
+            Some(rusqlite::ErrorCode::NotADatabase)
+            | Some(rusqlite::ErrorCode::DatabaseCorrupt) => StoreError::Corrupt {
+                path: path.clone(),
+                detail: e.to_string(),
+            },
             _ => StoreError::from_sqlite(&path, self.busy_timeout, e),
         };
         let tables: Vec<String> = {
@@ -124,7 +169,11 @@ impl Store {
         }
         let format_version: Option<String> = self
             .conn
-            .query_row("SELECT value FROM meta WHERE key = 'format_version'", [], |r| r.get(0))
+            .query_row(
+                "SELECT value FROM meta WHERE key = 'format_version'",
+                [],
+                |r| r.get(0),
+            )
             .map(Some)
             .or_else(|e| match e {
                 rusqlite::Error::QueryReturnedNoRows => Ok(None),
@@ -168,19 +217,30 @@ impl Store {
     }
 
     fn columns(&self, table: &str) -> rusqlite::Result<Vec<String>> {
-        let mut stmt = self.conn.prepare("SELECT name FROM pragma_table_info(?1)")?;
+        let mut stmt = self
+            .conn
+            .prepare("SELECT name FROM pragma_table_info(?1)")?;
         let rows = stmt.query_map([table], |r| r.get(0))?;
         rows.collect()
     }
 }
 
+/// What the 100-byte database header says, read before SQLite opens the file.
+struct Header {
+    user_version: i64,
+    application_id: i64,
+}
+
 /// Checks the path before SQLite sees it: SQLite would create a missing file, treat an empty one
-/// as a fresh database, and block forever opening a FIFO.
-fn precheck_file(path: &Path) -> Result<(), StoreError> {
+/// as a fresh database, and block forever opening a FIFO. Reading the header ourselves also
+/// refuses another application's database or a newer format before SQLite opens it, so no
+/// `-wal`/`-shm` file appears beside a file that is not ours.
+fn precheck_file(path: &Path) -> Result<Header, StoreError> {
     let p = || path.to_path_buf();
+    let io = |cause| StoreError::Io { path: p(), cause };
     let meta = std::fs::metadata(path).map_err(|e| match e.kind() {
         std::io::ErrorKind::NotFound => StoreError::NotFound { path: p() },
-        _ => StoreError::Io { path: p(), source: e },
+        _ => io(e),
     })?;
     if meta.is_dir() {
         return Err(StoreError::IsDirectory { path: p() });
@@ -191,22 +251,26 @@ fn precheck_file(path: &Path) -> Result<(), StoreError> {
     if meta.len() == 0 {
         return Err(StoreError::Empty { path: p() });
     }
-    let mut header = [0u8; 16];
-    let mut file = std::fs::File::open(path).map_err(|e| StoreError::Io { path: p(), source: e })?;
-    let n = read_up_to(&mut file, &mut header).map_err(|e| StoreError::Io { path: p(), source: e })?;
-    if n < header.len() || &header != SQLITE_MAGIC {
+    let mut header = Vec::with_capacity(100);
+    std::fs::File::open(path)
+        .and_then(|f| f.take(100).read_to_end(&mut header))
+        .map_err(io)?;
+    if header.len() < 100 || &header[..16] != SQLITE_MAGIC {
         return Err(StoreError::NotSqlite { path: p() });
     }
-    Ok(())
+    let be32 =
+        |at: usize| i32::from_be_bytes(header[at..at + 4].try_into().expect("4 bytes")) as i64;
+    Ok(Header {
+        user_version: be32(60),
+        application_id: be32(68),
+    })
 }
 
-fn read_up_to(file: &mut std::fs::File, buf: &mut [u8]) -> std::io::Result<usize> {
-    let mut filled = 0;
-    while filled < buf.len() {
-        match file.read(&mut buf[filled..])? {
-            0 => break,
-            n => filled += n,
-        }
-    }
-    Ok(filled)
+/// The `-wal` and `-shm` files SQLite may create beside `path`.
+fn sidecars(path: &Path) -> [std::path::PathBuf; 2] {
+    ["-wal", "-shm"].map(|suffix| {
+        let mut name = path.as_os_str().to_owned();
+        name.push(suffix);
+        name.into()
+    })
 }

@@ -1,7 +1,9 @@
 //! The Rust producer API: create a store, record fingerprint sources, put entries. The demo,
 //! the tests and the benchmarks write stores through it, as any Rust program can.
 
-use super::{OpenOptions, Result, Store, StoreError, CONTENT_SNAPSHOT_LIMIT, FORMAT_VERSION, SCHEMA_SQL};
+use super::{
+    OpenOptions, Result, Store, StoreError, CONTENT_SNAPSHOT_LIMIT, FORMAT_VERSION, SCHEMA_SQL,
+};
 use crate::verify::digest::{self, Algorithm};
 use rusqlite::{params, Connection, OptionalExtension};
 use std::path::Path;
@@ -49,12 +51,15 @@ impl Store {
             read_only: false,
             busy_timeout: Duration::from_secs(10),
         };
-        let exists = std::fs::metadata(path).map(|m| m.len() > 0).unwrap_or(false);
+        let exists = std::fs::metadata(path)
+            .map(|m| m.len() > 0)
+            .unwrap_or(false);
         if !exists {
             let err = |e| StoreError::from_sqlite(path, options.busy_timeout, e);
             let conn = Connection::open(path).map_err(err)?;
             conn.busy_timeout(options.busy_timeout).map_err(err)?;
-            conn.pragma_update(None, "journal_mode", "WAL").map_err(err)?;
+            conn.pragma_update(None, "journal_mode", "WAL")
+                .map_err(err)?;
             conn.execute_batch(&format!("BEGIN IMMEDIATE; {SCHEMA_SQL}"))
                 .map_err(err)?;
             let producer = format!("cachescope {}", env!("CARGO_PKG_VERSION"));
@@ -65,8 +70,11 @@ impl Store {
                 ("created_at", &now),
                 ("producer", &producer),
             ] {
-                conn.execute("INSERT OR IGNORE INTO meta (key, value) VALUES (?1, ?2)", [k, v])
-                    .map_err(err)?;
+                conn.execute(
+                    "INSERT OR IGNORE INTO meta (key, value) VALUES (?1, ?2)",
+                    [k, v],
+                )
+                .map_err(err)?;
             }
             conn.execute_batch("COMMIT").map_err(err)?;
         }
@@ -107,7 +115,7 @@ impl Store {
     pub fn record_file(&self, file: &Path, span: Option<(u64, u64)>) -> Result<i64> {
         let io = |e| StoreError::Io {
             path: file.to_path_buf(),
-            source: e,
+            cause: e,
         };
         let bytes = std::fs::read(file).map_err(io)?;
         let meta = std::fs::metadata(file).map_err(io)?;
@@ -207,7 +215,9 @@ impl Store {
         if !self.conn.is_autocommit() {
             return f(self);
         }
-        self.conn.execute_batch("BEGIN IMMEDIATE").map_err(|e| self.err(e))?;
+        self.conn
+            .execute_batch("BEGIN IMMEDIATE")
+            .map_err(|e| self.err(e))?;
         match f(self) {
             Ok(v) => {
                 self.conn.execute_batch("COMMIT").map_err(|e| self.err(e))?;

@@ -14,6 +14,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
+/// (strategy, entries, bytes)
+type StrategyTally = (String, u64, u64);
+
 /// What to remove.
 #[derive(Debug, Clone, Default)]
 pub struct PurgePlan {
@@ -51,25 +54,24 @@ const PURGE_CACHE_KIB: i64 = -32_768;
 impl Store {
     /// Removes (or counts, on a dry run) the entries `plan` selects, then the source rows they
     /// leave unreferenced. Status filters need [`Store::load_source_statuses`] first.
-    pub fn purge(&self, plan: &PurgePlan, mut progress: impl FnMut(PurgeProgress)) -> Result<PurgeOutcome> {
+    pub fn purge(
+        &self,
+        plan: &PurgePlan,
+        mut progress: impl FnMut(PurgeProgress),
+    ) -> Result<PurgeOutcome> {
         let mut outcome = PurgeOutcome {
             dry_run: plan.dry_run,
             ..Default::default()
         };
         if plan.dry_run {
-            let (clause, params) = self.where_clause(&plan.filter);
-            let sql = format!(
-                "SELECT e.strategy, count(*), total(e.value_size) FROM entries e{clause} GROUP BY 1"
-            );
-            for (strategy, n, bytes) in self.collect(&sql, rusqlite::params_from_iter(params), |r| {
-                Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)? as u64, r.get::<_, f64>(2)? as u64))
-            })? {
-                outcome.add(strategy, n, bytes);
-            }
+            let ids = self.matching_ids(&plan.filter, true)?;
+            self.count_removal(&ids, &mut outcome)?;
             return Ok(outcome);
         }
         if self.read_only {
-            return Err(StoreError::ReadOnly { path: self.path.clone() });
+            return Err(StoreError::ReadOnly {
+                path: self.path.clone(),
+            });
         }
         self.tune_for_purge().map_err(|e| self.err(e))?;
         // Candidates only need narrowing here: each batch re-checks the full condition.
@@ -96,7 +98,10 @@ impl Store {
                 }
             }
             done += chunk.len();
-            progress(PurgeProgress { done: done as u64, total });
+            progress(PurgeProgress {
+                done: done as u64,
+                total,
+            });
             batch = next_batch_size(batch, started.elapsed());
         }
         match self.delete_orphan_sources(touched_sources) {
@@ -104,7 +109,9 @@ impl Store {
             Err(e) => outcome.interrupted = Some(e),
         }
         // One checkpoint at the end instead of one per batch; PASSIVE never waits on readers.
-        let _ = self.conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()));
+        let _ = self
+            .conn
+            .query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()));
         Ok(outcome)
     }
 
@@ -114,12 +121,73 @@ impl Store {
     /// the database again and again; and no fsync per batch (synchronous=NORMAL in WAL mode),
     /// since a purge commit lost to a power cut only brings back entries that were stale.
     fn tune_for_purge(&self) -> rusqlite::Result<()> {
-        self.conn.pragma_update(None, "cache_size", PURGE_CACHE_KIB)?;
-        let mode: String = self.conn.query_row("PRAGMA journal_mode", [], |r| r.get(0))?;
+        self.conn
+            .pragma_update(None, "cache_size", PURGE_CACHE_KIB)?;
+        let mode: String = self
+            .conn
+            .query_row("PRAGMA journal_mode", [], |r| r.get(0))?;
         if mode.eq_ignore_ascii_case("wal") {
             self.conn.pragma_update(None, "synchronous", "NORMAL")?;
             self.conn.pragma_update(None, "wal_autocheckpoint", 0)?;
         }
+        Ok(())
+    }
+
+    /// Fills a dry run's outcome: what removing `ids` would remove, entries and the source rows
+    /// that would be left unreferenced, counted the way a real purge removes them.
+    fn count_removal(&self, ids: &[i64], outcome: &mut PurgeOutcome) -> Result<()> {
+        let run = || -> rusqlite::Result<(Vec<StrategyTally>, u64)> {
+            self.conn.execute_batch(
+                "CREATE TEMP TABLE IF NOT EXISTS cs_gone (id INTEGER PRIMARY KEY); DELETE FROM temp.cs_gone;",
+            )?;
+            {
+                let tx = self.conn.unchecked_transaction()?;
+                let mut ins = tx.prepare("INSERT INTO temp.cs_gone (id) VALUES (?1)")?;
+                for id in ids {
+                    ins.execute([id])?;
+                }
+                drop(ins);
+                tx.commit()?;
+            }
+            let mut by_strategy = self.conn.prepare(
+                "SELECT strategy, count(*), total(value_size) FROM entries WHERE id IN temp.cs_gone GROUP BY 1",
+            )?;
+            let tallies = by_strategy
+                .query_map([], |r| {
+                    Ok((
+                        r.get::<_, String>(0)?,
+                        r.get::<_, i64>(1)? as u64,
+                        r.get::<_, f64>(2)? as u64,
+                    ))
+                })?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            let (dep_sources, dep_users) = if self.has_dependencies {
+                (
+                    " UNION SELECT source_id FROM entry_dependencies WHERE entry_id IN temp.cs_gone",
+                    " AND NOT EXISTS (SELECT 1 FROM entry_dependencies d \
+                       WHERE d.source_id = s.id AND d.entry_id NOT IN temp.cs_gone)",
+                )
+            } else {
+                ("", "")
+            };
+            let orphans: i64 = self.conn.query_row(
+                &format!(
+                    "SELECT count(*) FROM sources s WHERE s.id IN \
+                     (SELECT source_id FROM entries WHERE id IN temp.cs_gone{dep_sources}) \
+                     AND NOT EXISTS (SELECT 1 FROM entries e \
+                       WHERE e.source_id = s.id AND e.id NOT IN temp.cs_gone){dep_users}"
+                ),
+                [],
+                |r| r.get(0),
+            )?;
+            self.conn.execute_batch("DELETE FROM temp.cs_gone")?;
+            Ok((tallies, orphans as u64))
+        };
+        let (tallies, orphans) = run().map_err(|e| self.err(e))?;
+        for (strategy, n, bytes) in tallies {
+            outcome.add(strategy, n, bytes);
+        }
+        outcome.sources_removed = orphans;
         Ok(())
     }
 
@@ -171,7 +239,9 @@ impl Store {
                     }
                     drop(rows);
                     self.conn
-                        .prepare_cached("DELETE FROM entry_dependencies WHERE entry_id IN rarray(?1)")?
+                        .prepare_cached(
+                            "DELETE FROM entry_dependencies WHERE entry_id IN rarray(?1)",
+                        )?
                         .execute([&ids as &dyn ToSql])?;
                 }
                 self.conn
@@ -197,7 +267,8 @@ impl Store {
         let ids: Vec<i64> = candidates.into_iter().collect();
         let mut removed = 0;
         for chunk in ids.chunks(MAX_BATCH) {
-            let values: Rc<Vec<Value>> = Rc::new(chunk.iter().copied().map(Value::Integer).collect());
+            let values: Rc<Vec<Value>> =
+                Rc::new(chunk.iter().copied().map(Value::Integer).collect());
             removed += self.write(|_| {
                 self.conn
                     .execute(&sql, [&values as &dyn ToSql])

@@ -105,7 +105,10 @@ impl Store {
 
     /// Loads per-source verification statuses into a temporary table of this connection, so
     /// status filters, sorting and purges can be evaluated in SQL against current rows.
-    pub fn load_source_statuses(&self, statuses: impl IntoIterator<Item = (i64, Status)>) -> Result<()> {
+    pub fn load_source_statuses(
+        &self,
+        statuses: impl IntoIterator<Item = (i64, Status)>,
+    ) -> Result<()> {
         let run = || -> rusqlite::Result<()> {
             self.conn.execute_batch(
                 "CREATE TEMP TABLE IF NOT EXISTS cs_rank (id INTEGER PRIMARY KEY, rank INTEGER NOT NULL);
@@ -113,7 +116,8 @@ impl Store {
             )?;
             let tx = self.conn.unchecked_transaction()?;
             {
-                let mut ins = tx.prepare("INSERT OR REPLACE INTO temp.cs_rank (id, rank) VALUES (?1, ?2)")?;
+                let mut ins =
+                    tx.prepare("INSERT OR REPLACE INTO temp.cs_rank (id, rank) VALUES (?1, ?2)")?;
                 for (id, status) in statuses {
                     ins.execute([id, status.rank()])?;
                 }
@@ -166,7 +170,11 @@ impl Store {
         self.has_dependencies
             && self
                 .conn
-                .query_row("SELECT EXISTS (SELECT 1 FROM entry_dependencies)", [], |r| r.get(0))
+                .query_row(
+                    "SELECT EXISTS (SELECT 1 FROM entry_dependencies)",
+                    [],
+                    |r| r.get(0),
+                )
                 .unwrap_or(true)
     }
 
@@ -175,8 +183,15 @@ impl Store {
         let mut terms: Vec<String> = Vec::new();
         let mut params: Vec<Box<dyn ToSql>> = Vec::new();
         if !f.strategies.is_empty() {
-            terms.push(format!("e.strategy IN ({})", placeholders(f.strategies.len())));
-            params.extend(f.strategies.iter().map(|s| Box::new(s.clone()) as Box<dyn ToSql>));
+            terms.push(format!(
+                "e.strategy IN ({})",
+                placeholders(f.strategies.len())
+            ));
+            params.extend(
+                f.strategies
+                    .iter()
+                    .map(|s| Box::new(s.clone()) as Box<dyn ToSql>),
+            );
         }
         let status_term = (!f.statuses.is_empty()).then(|| self.status_in_sql(&f.statuses));
         match (status_term, f.or_expired_at) {
@@ -248,7 +263,12 @@ impl Store {
 
     /// Entry ids matching `filter`, in the given order. Eight bytes an entry: a million-entry
     /// group costs 8 MB, and any page of it can then be fetched at once.
-    pub fn entry_ids(&self, filter: &EntryFilter, sort: SortKey, descending: bool) -> Result<Vec<i64>> {
+    pub fn entry_ids(
+        &self,
+        filter: &EntryFilter,
+        sort: SortKey,
+        descending: bool,
+    ) -> Result<Vec<i64>> {
         let (clause, params) = self.where_clause(filter);
         let dir = if descending { "DESC" } else { "ASC" };
         let order = match sort {
@@ -280,9 +300,19 @@ impl Store {
         if filter.statuses.is_empty() || !self.ranks_loaded.get() {
             return self.entry_ids(filter, SortKey::Id, false);
         }
-        let ranks: Vec<String> = filter.statuses.iter().map(|s| s.rank().to_string()).collect();
-        let selected = format!("(SELECT id FROM temp.cs_rank WHERE rank IN ({}))", ranks.join(", "));
-        let mut narrowings = vec![format!("e.source_id IN {selected}"), "e.source_id IS NULL".to_string()];
+        let ranks: Vec<String> = filter
+            .statuses
+            .iter()
+            .map(|s| s.rank().to_string())
+            .collect();
+        let selected = format!(
+            "(SELECT id FROM temp.cs_rank WHERE rank IN ({}))",
+            ranks.join(", ")
+        );
+        let mut narrowings = vec![
+            format!("e.source_id IN {selected}"),
+            "e.source_id IS NULL".to_string(),
+        ];
         if self.has_dependencies {
             narrowings.push(format!(
                 "e.id IN (SELECT entry_id FROM entry_dependencies WHERE source_id IN {selected})"
@@ -342,7 +372,12 @@ impl Store {
 
     /// One page of entries in id order, starting after `after_id`: keyset paging, so a listing
     /// of a million entries never re-reads what it already printed.
-    pub fn entries_page(&self, filter: &EntryFilter, after_id: Option<i64>, limit: i64) -> Result<Vec<EntryRow>> {
+    pub fn entries_page(
+        &self,
+        filter: &EntryFilter,
+        after_id: Option<i64>,
+        limit: i64,
+    ) -> Result<Vec<EntryRow>> {
         let (mut clause, mut params) = self.where_clause(filter);
         if let Some(after) = after_id {
             clause = if clause.is_empty() {
@@ -352,7 +387,11 @@ impl Store {
             };
             params.push(Box::new(after));
         }
-        let status = if self.ranks_loaded.get() { self.rank_sql() } else { "NULL".into() };
+        let status = if self.ranks_loaded.get() {
+            self.rank_sql()
+        } else {
+            "NULL".into()
+        };
         let sql = format!(
             "SELECT {ENTRY_COLUMNS}, {status} FROM entries e{clause} ORDER BY e.id LIMIT {limit}"
         );
@@ -426,7 +465,11 @@ impl Store {
         };
         // With a source, the derivation error does not matter to the status: this query reads
         // the covering index alone (and in its order, when there is no extra dimension).
-        let group = if dimension == Dimension::None { "1, 2" } else { "1, 2, 3" };
+        let group = if dimension == Dimension::None {
+            "1, 2"
+        } else {
+            "1, 2, 3"
+        };
         let with_source = format!(
             "SELECT e.source_id, e.strategy, {dim}, 0, count(*), total(e.value_size) FROM entries e \
              WHERE e.source_id IS NOT NULL{no_deps} GROUP BY {group}"
@@ -451,11 +494,18 @@ impl Store {
                 slot.1 += e.sourceless_bytes;
             }
             let counts = |r: &rusqlite::Row| {
-                Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)? as u64, r.get::<_, f64>(2)? as u64))
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, i64>(1)? as u64,
+                    r.get::<_, f64>(2)? as u64,
+                ))
             };
             for (strategy, n, bytes) in self.collect(totals, [], counts)? {
                 let (fn_, fb) = failed.get(strategy.as_str()).copied().unwrap_or((0, 0));
-                for (has_error, entries, bytes) in [(true, fn_, fb), (false, n - fn_.min(n), bytes - fb.min(bytes))] {
+                for (has_error, entries, bytes) in [
+                    (true, fn_, fb),
+                    (false, n - fn_.min(n), bytes - fb.min(bytes)),
+                ] {
                     if entries > 0 {
                         visit(Cell {
                             source_id: None,
@@ -529,7 +579,11 @@ impl Store {
                 })
             },
         )?;
-        out.sort_by(|a, b| b.entries.cmp(&a.entries).then_with(|| a.error.cmp(&b.error)));
+        out.sort_by(|a, b| {
+            b.entries
+                .cmp(&a.entries)
+                .then_with(|| a.error.cmp(&b.error))
+        });
         Ok(out)
     }
 
@@ -558,7 +612,9 @@ impl Store {
         let source_content = match entry.source_id {
             Some(sid) => self
                 .conn
-                .query_row("SELECT content FROM sources WHERE id = ?1", [sid], |r| r.get(0))
+                .query_row("SELECT content FROM sources WHERE id = ?1", [sid], |r| {
+                    r.get(0)
+                })
                 .optional()
                 .map_err(|e| self.err(e))?
                 .flatten(),
@@ -596,12 +652,17 @@ impl Store {
     /// One source row by id.
     pub fn source(&self, id: i64) -> Result<Option<SourceRow>> {
         let sql = format!("SELECT {SOURCE_COLUMNS} FROM sources WHERE id = ?1");
-        Ok(self.collect(&sql, [id], SourceRow::from_row)?.into_iter().next())
+        Ok(self
+            .collect(&sql, [id], SourceRow::from_row)?
+            .into_iter()
+            .next())
     }
 
     /// The meta table, as key/value pairs.
     pub fn meta(&self) -> Result<Vec<(String, String)>> {
-        self.collect("SELECT key, value FROM meta ORDER BY key", [], |r| Ok((r.get(0)?, r.get(1)?)))
+        self.collect("SELECT key, value FROM meta ORDER BY key", [], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })
     }
 
     pub(crate) fn collect<T, P: rusqlite::Params>(
@@ -624,5 +685,7 @@ fn placeholders(n: usize) -> String {
 }
 
 fn escape_like(s: &str) -> String {
-    s.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_")
+    s.replace('\\', "\\\\")
+        .replace('%', "\\%")
+        .replace('_', "\\_")
 }

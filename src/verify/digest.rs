@@ -26,9 +26,14 @@ impl Algorithm {
     }
 
     fn from_name(name: &str) -> Option<Algorithm> {
-        [Algorithm::Sha224, Algorithm::Sha256, Algorithm::Sha384, Algorithm::Sha512]
-            .into_iter()
-            .find(|a| a.name().eq_ignore_ascii_case(name))
+        [
+            Algorithm::Sha224,
+            Algorithm::Sha256,
+            Algorithm::Sha384,
+            Algorithm::Sha512,
+        ]
+        .into_iter()
+        .find(|a| a.name().eq_ignore_ascii_case(name))
     }
 
     pub fn hasher(self) -> Box<dyn DynDigest + Send> {
@@ -62,14 +67,18 @@ pub enum DigestError {
 
 pub fn parse(recorded: &str) -> Result<Recorded, DigestError> {
     let (algo, hex) = recorded.split_once(':').ok_or(DigestError::Malformed)?;
-    let algorithm =
-        Algorithm::from_name(algo.trim()).ok_or_else(|| DigestError::UnknownAlgorithm(algo.to_string()))?;
+    let algorithm = Algorithm::from_name(algo.trim())
+        .ok_or_else(|| DigestError::UnknownAlgorithm(algo.to_string()))?;
     let hex = hex.trim().to_ascii_lowercase();
     let bytes = match hex::decode(&hex) {
         Ok(b) if !b.is_empty() => b,
         _ => return Err(DigestError::Malformed),
     };
-    Ok(Recorded { algorithm, hex, bytes })
+    Ok(Recorded {
+        algorithm,
+        hex,
+        bytes,
+    })
 }
 
 pub fn hex(algorithm: Algorithm, bytes: &[u8]) -> String {
@@ -134,9 +143,14 @@ impl LineIndex {
 pub enum SpanCheck {
     Fresh,
     /// The same block stands at these lines now.
-    Moved { start: u64, end: u64 },
+    Moved {
+        start: u64,
+        end: u64,
+    },
     /// Not found; the digest of what stands at the recorded lines, if they still exist.
-    Changed { current: Option<String> },
+    Changed {
+        current: Option<String>,
+    },
 }
 
 /// Upper bound on bytes hashed while searching for a moved block, so a hostile store (a huge
@@ -167,7 +181,9 @@ pub fn check_span(
             if first == start {
                 continue;
             }
-            let Some(range) = lines.span(first, first + n as u64 - 1) else { break };
+            let Some(range) = lines.span(first, first + n as u64 - 1) else {
+                break;
+            };
             if block_len.is_some_and(|len| len != range.len() as u64) {
                 continue;
             }
@@ -228,7 +244,10 @@ mod tests {
         let r = sha(b"a\r\n");
         assert_eq!(check_span(b, &idx, (1, 1), &r, None), SpanCheck::Fresh);
         // The same text with LF only is a different block.
-        assert_ne!(check_span(b"a\nb\n", &LineIndex::new(b"a\nb\n"), (1, 1), &r, None), SpanCheck::Fresh);
+        assert_ne!(
+            check_span(b"a\nb\n", &LineIndex::new(b"a\nb\n"), (1, 1), &r, None),
+            SpanCheck::Fresh
+        );
     }
 
     #[test]
@@ -241,7 +260,10 @@ mod tests {
         assert_eq!(empty.line_count(), 0);
         assert_eq!(empty.span(1, 1), None);
         let r = sha(b"x\n");
-        assert_eq!(check_span(b"", &empty, (1, 1), &r, None), SpanCheck::Changed { current: None });
+        assert_eq!(
+            check_span(b"", &empty, (1, 1), &r, None),
+            SpanCheck::Changed { current: None }
+        );
     }
 
     #[test]
@@ -250,11 +272,20 @@ mod tests {
         let r = sha(old);
         let moved = b"import os\n\n\ndef f():\n    return 1\n";
         let idx = LineIndex::new(moved);
-        assert_eq!(check_span(moved, &idx, (1, 2), &r, None), SpanCheck::Moved { start: 4, end: 5 });
+        assert_eq!(
+            check_span(moved, &idx, (1, 2), &r, None),
+            SpanCheck::Moved { start: 4, end: 5 }
+        );
         // Knowing the block's length (from a snapshot) finds it too, and a wrong length cannot.
         let len = Some(old.len() as u64);
-        assert_eq!(check_span(moved, &idx, (1, 2), &r, len), SpanCheck::Moved { start: 4, end: 5 });
-        assert!(matches!(check_span(moved, &idx, (1, 2), &r, Some(3)), SpanCheck::Changed { .. }));
+        assert_eq!(
+            check_span(moved, &idx, (1, 2), &r, len),
+            SpanCheck::Moved { start: 4, end: 5 }
+        );
+        assert!(matches!(
+            check_span(moved, &idx, (1, 2), &r, Some(3)),
+            SpanCheck::Changed { .. }
+        ));
         let edited = b"def f():\n    return 2\n";
         let idx = LineIndex::new(edited);
         assert_eq!(
@@ -270,13 +301,19 @@ mod tests {
         let r = sha(b"x = 1\n");
         // At end of file without a final newline the bytes differ: not the same block.
         let b = b"y = 2\nx = 1";
-        assert!(matches!(check_span(b, &LineIndex::new(b), (1, 1), &r, None), SpanCheck::Changed { .. }));
+        assert!(matches!(
+            check_span(b, &LineIndex::new(b), (1, 1), &r, None),
+            SpanCheck::Changed { .. }
+        ));
     }
 
     #[test]
     fn parses_digests_and_rejects_unknown_algorithms() {
         assert_eq!(parse("SHA256:ABCD").unwrap().hex, "abcd");
-        assert_eq!(parse("md5:abcd"), Err(DigestError::UnknownAlgorithm("md5".into())));
+        assert_eq!(
+            parse("md5:abcd"),
+            Err(DigestError::UnknownAlgorithm("md5".into()))
+        );
         assert_eq!(parse("abcd"), Err(DigestError::Malformed));
         assert_eq!(parse("sha256:xyz"), Err(DigestError::Malformed));
     }

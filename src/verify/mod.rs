@@ -50,7 +50,10 @@ pub fn verify_sources(
     }
     let mut by_file: HashMap<PathBuf, Vec<&SourceRow>> = HashMap::with_capacity(by_recorded.len());
     for (recorded, rows) in by_recorded {
-        by_file.entry(paths.resolve(recorded)).or_default().extend(rows);
+        by_file
+            .entry(paths.resolve(recorded))
+            .or_default()
+            .extend(rows);
     }
     let total = sources.len();
     let done = AtomicUsize::new(0);
@@ -92,7 +95,10 @@ fn check_file(path: &Path, rows: &[&SourceRow]) -> Vec<(i64, SourceCheck)> {
     let mut valid: Vec<(&SourceRow, Recorded)> = Vec::with_capacity(rows.len());
     for row in rows {
         match digest::parse(&row.digest) {
-            _ if row.invalid_span => out.push((row.id, SourceCheck::unreadable(path, "invalid span in the store"))),
+            _ if row.invalid_span => out.push((
+                row.id,
+                SourceCheck::unreadable(path, "invalid span in the store"),
+            )),
             Ok(r) => valid.push((row, r)),
             Err(e) => out.push((row.id, SourceCheck::unreadable(path, e.to_string()))),
         }
@@ -125,21 +131,23 @@ fn check_file(path: &Path, rows: &[&SourceRow]) -> Vec<(i64, SourceCheck)> {
         for (row, recorded) in &valid {
             let same = Some(row.digest.to_ascii_lowercase());
             let check = match row.span {
-                Some(span) => match digest::check_span(&bytes, &lines, span, recorded, row.content_len) {
-                    SpanCheck::Fresh => SourceCheck {
-                        current_digest: same,
-                        ..SourceCheck::new(path, Status::Fresh)
-                    },
-                    SpanCheck::Moved { start, end } => SourceCheck {
-                        current_digest: same,
-                        moved_to: Some((start, end)),
-                        ..SourceCheck::new(path, Status::Moved)
-                    },
-                    SpanCheck::Changed { current } => SourceCheck {
-                        current_digest: current,
-                        ..SourceCheck::new(path, Status::Changed)
-                    },
-                },
+                Some(span) => {
+                    match digest::check_span(&bytes, &lines, span, recorded, row.content_len) {
+                        SpanCheck::Fresh => SourceCheck {
+                            current_digest: same,
+                            ..SourceCheck::new(path, Status::Fresh)
+                        },
+                        SpanCheck::Moved { start, end } => SourceCheck {
+                            current_digest: same,
+                            moved_to: Some((start, end)),
+                            ..SourceCheck::new(path, Status::Moved)
+                        },
+                        SpanCheck::Changed { current } => SourceCheck {
+                            current_digest: current,
+                            ..SourceCheck::new(path, Status::Changed)
+                        },
+                    }
+                }
                 None => whole_file(path, recorded, &digest::hex(recorded.algorithm, &bytes)),
             };
             out.push((row.id, check));
@@ -154,7 +162,9 @@ fn check_file(path: &Path, rows: &[&SourceRow]) -> Vec<(i64, SourceCheck)> {
             hashers.push((recorded.algorithm, recorded.algorithm.hasher()));
         }
     }
-    if let Err(e) = read::stream(&mut file, |chunk| hashers.iter_mut().for_each(|(_, h)| h.update(chunk))) {
+    if let Err(e) = read::stream(&mut file, |chunk| {
+        hashers.iter_mut().for_each(|(_, h)| h.update(chunk))
+    }) {
         out.extend(all(SourceCheck::unreadable(path, e.to_string())));
         return out;
     }
@@ -166,7 +176,10 @@ fn check_file(path: &Path, rows: &[&SourceRow]) -> Vec<(i64, SourceCheck)> {
         let check = match row.span {
             Some(_) => SourceCheck::unreadable(
                 path,
-                format!("file larger than {} MiB: spans are not checked", SPAN_FILE_LIMIT >> 20),
+                format!(
+                    "file larger than {} MiB: spans are not checked",
+                    SPAN_FILE_LIMIT >> 20
+                ),
             ),
             None => {
                 let current = finished

@@ -49,15 +49,24 @@ mod tests {
     #[test]
     fn relative_paths_resolve_against_the_store_directory() {
         let m = PathMap::new("/data/stores", vec![]);
-        assert_eq!(m.resolve("app/mod.py"), PathBuf::from("/data/stores/app/mod.py"));
+        assert_eq!(
+            m.resolve("app/mod.py"),
+            PathBuf::from("/data/stores/app/mod.py")
+        );
         assert_eq!(m.resolve("/abs/mod.py"), PathBuf::from("/abs/mod.py"));
     }
 
     #[test]
     fn remaps_rewrite_whole_component_prefixes() {
         let m = PathMap::new("/base", vec![parse_remap("/srv/app=/home/me/app").unwrap()]);
-        assert_eq!(m.resolve("/srv/app/x.py"), PathBuf::from("/home/me/app/x.py"));
-        assert_eq!(m.resolve("/srv/apple/x.py"), PathBuf::from("/srv/apple/x.py"));
+        assert_eq!(
+            m.resolve("/srv/app/x.py"),
+            PathBuf::from("/home/me/app/x.py")
+        );
+        assert_eq!(
+            m.resolve("/srv/apple/x.py"),
+            PathBuf::from("/srv/apple/x.py")
+        );
         assert!(parse_remap("nope").is_err());
         assert!(parse_remap("=x").is_err());
     }

@@ -34,7 +34,10 @@ pub fn open_regular(path: &Path) -> Opened {
     if !meta.is_file() {
         return Opened::Unreadable(format!("not a regular file ({})", kind_of(&meta)));
     }
-    Opened::File { len: meta.len(), file }
+    Opened::File {
+        len: meta.len(),
+        file,
+    }
 }
 
 fn classify_open_error(e: &std::io::Error) -> Opened {

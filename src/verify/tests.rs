@@ -98,7 +98,15 @@ fn unreadable_permissions_are_reported() {
     if fs::read(&f).is_ok() {
         return; // running as root: permissions do not apply, nothing to observe
     }
-    let r = check(dir.path(), &[row(1, "secret", None, digest::format(Algorithm::Sha256, b"x"))]);
+    let r = check(
+        dir.path(),
+        &[row(
+            1,
+            "secret",
+            None,
+            digest::format(Algorithm::Sha256, b"x"),
+        )],
+    );
     assert_eq!(r[&1].status, Status::Unreadable);
 }
 
@@ -106,8 +114,16 @@ fn unreadable_permissions_are_reported() {
 fn remapped_paths_are_read_from_their_new_place() {
     let dir = tempfile::tempdir().unwrap();
     fs::write(dir.path().join("m.py"), "x\n").unwrap();
-    let map = PathMap::new("/nowhere", vec![("/build/host".into(), dir.path().to_path_buf())]);
-    let rows = [row(1, "/build/host/m.py", None, digest::format(Algorithm::Sha256, b"x\n"))];
+    let map = PathMap::new(
+        "/nowhere",
+        vec![("/build/host".into(), dir.path().to_path_buf())],
+    );
+    let rows = [row(
+        1,
+        "/build/host/m.py",
+        None,
+        digest::format(Algorithm::Sha256, b"x\n"),
+    )];
     let r = verify_sources(&rows, &map, &|_, _| {});
     assert_eq!(r[&1].status, Status::Fresh);
 }
@@ -119,11 +135,18 @@ fn each_file_is_read_once_for_many_rows_and_progress_reaches_the_total() {
     let rows: Vec<_> = (1..=3)
         .map(|i| {
             let line = ["a\n", "b\n", "c\n"][i as usize - 1];
-            row(i, "m.py", Some((i as u64, i as u64)), digest::format(Algorithm::Sha256, line.as_bytes()))
+            row(
+                i,
+                "m.py",
+                Some((i as u64, i as u64)),
+                digest::format(Algorithm::Sha256, line.as_bytes()),
+            )
         })
         .collect();
     let last = std::sync::Mutex::new((0, 0));
-    let r = verify_sources(&rows, &PathMap::new(dir.path(), vec![]), &|d, t| *last.lock().unwrap() = (d, t));
+    let r = verify_sources(&rows, &PathMap::new(dir.path(), vec![]), &|d, t| {
+        *last.lock().unwrap() = (d, t)
+    });
     assert!(r.values().all(|c| c.status == Status::Fresh));
     assert_eq!(*last.lock().unwrap(), (3, 3));
 }
