@@ -29,9 +29,24 @@ pub fn verify_store(
     progress: &(dyn Fn(usize, usize) + Sync),
 ) -> Result<Verified> {
     let sources = store.referenced_sources()?;
-    let checks = verify::verify_sources(&sources, paths, progress);
+    // The worker threads hash while this one looks for references to missing source rows.
+    let (mut checks, dangling) = std::thread::scope(|scope| {
+        let hashing = scope.spawn(|| verify::verify_sources(&sources, paths, progress));
+        let dangling = store.dangling_source_ids();
+        (hashing.join().expect("hashing thread panicked"), dangling)
+    });
+    add_dangling(&mut checks, dangling?);
     store.load_source_statuses(checks.iter().map(|(id, c)| (*id, c.status)))?;
     Ok(Verified { sources, checks })
+}
+
+/// Gives source ids without a source row (see [`Store::dangling_source_ids`]) their check.
+pub fn add_dangling(checks: &mut HashMap<i64, SourceCheck>, ids: impl IntoIterator<Item = i64>) {
+    for id in ids {
+        checks
+            .entry(id)
+            .or_insert_with(|| SourceCheck::not_in_store(id));
+    }
 }
 
 /// The status of the entries in a cell, or `None` while any of their sources is unchecked.
@@ -306,6 +321,15 @@ pub fn summarize(store: &Store, paths: &PathMap, now_ms: i64) -> Result<(Summary
         (hashing.join().expect("hashing thread panicked"), queried)
     });
     let (cells, error_counts, expired_counts) = queried?;
+    let mut checks = checks;
+    let referenced = cells
+        .iter()
+        .flat_map(|c| c.source_id.iter().chain(&c.dependencies));
+    let dangling: Vec<i64> = referenced
+        .filter(|id| !checks.contains_key(id))
+        .copied()
+        .collect();
+    add_dangling(&mut checks, dangling);
     store.load_source_statuses(checks.iter().map(|(id, c)| (*id, c.status)))?;
     let (all, groups) = group_cells(&cells, Grouping::Strategy, &checks, &sources);
     let mut errors: HashMap<String, Vec<ErrorCount>> = HashMap::new();
@@ -382,10 +406,11 @@ pub fn explain(detail: EntryDetail, paths: &PathMap) -> Explained {
         .cloned()
         .collect();
     let checks = verify::verify_sources(&rows, paths, &|_, _| {});
-    let source_check = detail
-        .source
-        .as_ref()
-        .and_then(|s| checks.get(&s.id).cloned());
+    let source_check = match (&detail.source, detail.entry.source_id) {
+        (Some(s), _) => checks.get(&s.id).cloned(),
+        (None, Some(id)) => Some(SourceCheck::not_in_store(id)),
+        (None, None) => None,
+    };
     let dependency_checks: Vec<Option<SourceCheck>> = detail
         .dependencies
         .iter()
@@ -406,6 +431,22 @@ pub fn explain(detail: EntryDetail, paths: &PathMap) -> Explained {
         source_check,
         dependency_checks,
         deciding,
+    }
+}
+
+impl Explained {
+    /// Which file decided the entry's status, in words (untrusted: escape before printing).
+    pub fn decided(&self) -> String {
+        match (&self.deciding, self.detail.entry.source_id) {
+            (Some(s), _) => format!("decided by {}", s.path),
+            (None, Some(id)) if self.detail.source.is_none() => {
+                format!("its fingerprint source (row {id}) is not in the store")
+            }
+            _ if self.status == Status::Failed => {
+                "key derivation failed; no file was fingerprinted".into()
+            }
+            _ => "no fingerprint source was recorded".into(),
+        }
     }
 }
 

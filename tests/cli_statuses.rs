@@ -448,3 +448,47 @@ fn list_status_filters_select_entries_by_their_computed_status() {
     assert_eq!(r.code, 2);
     assert!(r.stderr.contains("unknown status"), "{}", r.stderr);
 }
+
+#[test]
+fn an_entry_whose_source_row_is_not_in_the_store_is_missing_everywhere_and_purged() {
+    let fx = Fixture::new();
+    fx.write("m.py", "x = 1\n");
+    let fresh = fx.record("m.py", None);
+    let kept = fx.put(NewEntry {
+        source_id: Some(fresh),
+        ..entry("kept")
+    });
+    // A producer bug (or a hand-edited store): the entry points at a row that does not exist.
+    // The Rust API enforces the foreign key, so write it as a careless producer would.
+    let dangling = fx.put(entry("dangling"));
+    let sql = fx.sql();
+    sql.execute_batch("PRAGMA foreign_keys = OFF").unwrap();
+    sql.execute(
+        "UPDATE entries SET source_id = 9999 WHERE id = ?1",
+        [dangling],
+    )
+    .unwrap();
+    drop(sql);
+    let store = fx.store.to_str().unwrap();
+
+    assert_eq!(
+        statuses_by_key(&fx.store, &[]),
+        map_of(&[("kept", "fresh"), ("dangling", "missing")])
+    );
+    let summary = run(["summary", store, "--json"]).json();
+    assert_eq!(summary["groups"][0]["statuses"]["missing"], 1);
+    assert_eq!(summary["groups"][0]["statuses"]["fresh"], 1);
+    let show = run(["show", store, &dangling.to_string(), "--json"]).json();
+    assert_eq!(show["status"], "missing");
+    let human = run(["show", store, &dangling.to_string()]);
+    assert!(
+        human.stdout.contains("(row 9999) is not in the store"),
+        "{}",
+        human.stdout
+    );
+
+    let purge = run(["purge", store, "--json"]);
+    assert_eq!(purge.code, 0, "{}", purge.stderr);
+    assert_eq!(purge.json()["removed"], 1);
+    assert_eq!(fx.entry_ids(), [kept].into_iter().collect());
+}

@@ -145,14 +145,7 @@ fn print_human(
     .collect();
     Table::new(&["", ""], &fields, color).print_rows(out, &fields)?;
 
-    let decided = match &x.deciding {
-        Some(s) => format!("decided by {}", escape(&s.path)),
-        None if x.status == Status::Failed => {
-            "key derivation failed and no file was fingerprinted".into()
-        }
-        None => "no fingerprint source was recorded".into(),
-    };
-    writeln!(out, "\nStatus {}: {decided}", x.status)?;
+    writeln!(out, "\nStatus {}: {}", x.status, escape(&x.decided()))?;
 
     if let Some(err) = &e.derivation_error {
         writeln!(out, "\nDerivation error\n  {}", escape(err))?;

@@ -103,6 +103,21 @@ impl Store {
         self.collect(&sql, [], SourceRow::from_row)
     }
 
+    /// Source ids that entries or dependency rows reference but the sources table lacks (a
+    /// producer's bug, or hand-edited stores): their fingerprint source is gone.
+    pub fn dangling_source_ids(&self) -> Result<Vec<i64>> {
+        let deps = if self.has_dependencies {
+            " UNION SELECT source_id FROM entry_dependencies WHERE source_id NOT IN (SELECT id FROM sources)"
+        } else {
+            ""
+        };
+        let sql = format!(
+            "SELECT DISTINCT source_id FROM entries \
+             WHERE source_id IS NOT NULL AND source_id NOT IN (SELECT id FROM sources){deps}"
+        );
+        self.collect(&sql, [], |r| r.get(0))
+    }
+
     /// Loads per-source verification statuses into a temporary table of this connection, so
     /// status filters, sorting and purges can be evaluated in SQL against current rows.
     pub fn load_source_statuses(

@@ -283,6 +283,11 @@ impl State {
                 }
                 self.verifying = false;
                 let Some(store) = &self.store else { return };
+                let mut checks = checks;
+                match store.dangling_source_ids() {
+                    Ok(ids) => model::add_dangling(&mut checks, ids),
+                    Err(e) => return self.send(Msg::VerifyFailed(e.to_string())),
+                }
                 match store.load_source_statuses(checks.iter().map(|(id, c)| (*id, c.status))) {
                     Ok(()) => {
                         let n = sources.len();

@@ -81,6 +81,15 @@ impl SourceCheck {
         }
     }
 
+    /// For a source id that entries reference but the store has no row for: the fingerprint
+    /// source is gone, so the entries are treated as `missing`.
+    pub fn not_in_store(id: i64) -> SourceCheck {
+        SourceCheck {
+            detail: Some(format!("source row {id} is not in the store")),
+            ..SourceCheck::new(Path::new(""), Status::Missing)
+        }
+    }
+
     fn unreadable(path: &Path, why: impl Into<String>) -> SourceCheck {
         SourceCheck {
             detail: Some(why.into()),

@@ -50,13 +50,7 @@ pub fn lines(app: &App) -> Vec<Line<'static>> {
             out.push(Line::raw(format!("{label:<11} {l}")));
         }
     };
-    let decided = match &x.deciding {
-        Some(s) => format!("decided by {}", s.path),
-        None if x.status == Status::Failed => {
-            "key derivation failed; no file was fingerprinted".into()
-        }
-        None => "no fingerprint source was recorded".into(),
-    };
+    let decided = x.decided();
     let mut head = vec![
         Span::raw(format!("{:<11} ", "status")),
         Span::styled(
