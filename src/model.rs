@@ -435,6 +435,42 @@ pub fn explain(detail: EntryDetail, paths: &PathMap) -> Explained {
 }
 
 impl Explained {
+    /// A safe preview of the entry's value.
+    pub fn value_preview(&self) -> crate::preview::Preview {
+        let e = &self.detail.entry;
+        crate::preview::value(
+            e.value_type.as_deref(),
+            self.detail.value_head.as_deref(),
+            e.value_size,
+        )
+    }
+
+    /// What the entry's derivation error means, in plain words, when there is one we know.
+    pub fn derivation_meaning(&self) -> Option<String> {
+        let e = &self.detail.entry;
+        e.derivation_error
+            .as_deref()
+            .and_then(|err| explain_derivation(&e.strategy, err))
+    }
+
+    /// For a changed span whose producer kept a snapshot: the diff from what was fingerprinted
+    /// to what stands at those lines now (escaped lines, without the `---`/`+++` header).
+    pub fn what_changed(&self) -> Option<Vec<String>> {
+        let snapshot = self.detail.source_content.as_ref()?;
+        let check = self
+            .source_check
+            .as_ref()
+            .filter(|c| c.status == Status::Changed)?;
+        let span = self.detail.source.as_ref()?.span?;
+        let now = verify::read_span(&check.resolved, span)?;
+        Some(
+            crate::preview::source_diff(snapshot, &now)
+                .into_iter()
+                .skip(2)
+                .collect(),
+        )
+    }
+
     /// Which file decided the entry's status, in words (untrusted: escape before printing).
     pub fn decided(&self) -> String {
         match (&self.deciding, self.detail.entry.source_id) {

@@ -67,15 +67,8 @@ pub fn run(path: &Path, id: i64, paths: &PathArgs, json: bool) -> Result<Exit> {
         .ok_or_else(|| anyhow!("{}: no entry with id {id}", path.display()))?;
     let x = model::explain(detail, &map);
     let e = &x.detail.entry;
-    let value = preview::value(
-        e.value_type.as_deref(),
-        x.detail.value_head.as_deref(),
-        e.value_size,
-    );
-    let meaning = e
-        .derivation_error
-        .as_deref()
-        .and_then(|err| model::explain_derivation(&e.strategy, err));
+    let value = x.value_preview();
+    let meaning = x.derivation_meaning();
     let now = super::output::now_ms();
     let mut out = std::io::stdout().lock();
     if json {
@@ -156,16 +149,10 @@ fn print_human(
     if let Some(s) = &x.detail.source {
         writeln!(out, "\nSource")?;
         print_source(out, s, x.source_check.as_ref(), color)?;
-        if let (Some(snapshot), Some(check), Some(span)) =
-            (&x.detail.source_content, &x.source_check, s.span)
-        {
-            if check.status == Status::Changed {
-                if let Some(now_bytes) = crate::verify::read_span(&check.resolved, span) {
-                    writeln!(out, "  what changed at lines {}-{}:", span.0, span.1)?;
-                    for line in preview::source_diff(snapshot, &now_bytes).iter().skip(2) {
-                        writeln!(out, "    {line}")?;
-                    }
-                }
+        if let (Some(diff), Some((a, b))) = (x.what_changed(), s.span) {
+            writeln!(out, "  what changed at lines {a}-{b}:")?;
+            for line in diff {
+                writeln!(out, "    {line}")?;
             }
         }
     }
@@ -210,11 +197,7 @@ fn print_source(
         ],
     ];
     if let Some(c) = c {
-        let current = c
-            .current_digest
-            .clone()
-            .or_else(|| c.detail.clone())
-            .unwrap_or_else(|| "-".into());
+        let current = c.current_or_reason();
         rows.push(vec![
             Cell::text(""),
             Cell::text("current"),

@@ -322,13 +322,21 @@ fn ids_filter(ids: Vec<i64>) -> EntryFilter {
 const READ_ONLY: &str =
     "read-only (--read-only, or the file is not writable): nothing is invalidated";
 
+/// Whether an invalidation may start; if not, says why in the footer.
+fn may_invalidate(app: &mut App) -> bool {
+    let refusal = if app.read_only {
+        READ_ONLY
+    } else if app.purging.is_some() {
+        "a purge is already running"
+    } else {
+        return true;
+    };
+    app.message = Some(refusal.into());
+    false
+}
+
 fn invalidate_marked(app: &mut App, fx: &mut Vec<Effect>) {
-    if app.read_only {
-        app.message = Some(READ_ONLY.into());
-        return;
-    }
-    if app.purging.is_some() {
-        app.message = Some("a purge is already running".into());
+    if !may_invalidate(app) {
         return;
     }
     let ids: Vec<i64> = if !app.marked.is_empty() {
@@ -349,12 +357,7 @@ fn invalidate_marked(app: &mut App, fx: &mut Vec<Effect>) {
 }
 
 fn invalidate_stale(app: &mut App, fx: &mut Vec<Effect>) {
-    if app.read_only {
-        app.message = Some(READ_ONLY.into());
-        return;
-    }
-    if app.purging.is_some() {
-        app.message = Some("a purge is already running".into());
+    if !may_invalidate(app) {
         return;
     }
     if !app.verified {

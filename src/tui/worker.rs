@@ -10,7 +10,6 @@ use super::app::PurgeTarget;
 use super::Incoming;
 use crate::model::{self, Explained, Group, Grouping, Verified};
 use crate::preview::{self, Preview};
-use crate::status::Status;
 use crate::store::{EntryFilter, EntryRow, OpenOptions, PurgePlan, SortKey, SourceRow, Store};
 use crate::verify::{self, PathMap, SourceCheck};
 use std::collections::HashMap;
@@ -419,26 +418,9 @@ impl State {
 /// Everything the detail view shows, read and hashed here rather than on the UI thread.
 fn detail(d: crate::store::EntryDetail, paths: &PathMap) -> DetailData {
     let explained = model::explain(d, paths);
-    let e = &explained.detail.entry;
-    let preview = preview::value(
-        e.value_type.as_deref(),
-        explained.detail.value_head.as_deref(),
-        e.value_size,
-    );
-    let meaning = e
-        .derivation_error
-        .as_deref()
-        .and_then(|err| model::explain_derivation(&e.strategy, err));
-    let diff = match (
-        &explained.detail.source_content,
-        &explained.source_check,
-        explained.detail.source.as_ref().and_then(|s| s.span),
-    ) {
-        (Some(snapshot), Some(check), Some(span)) if check.status == Status::Changed => {
-            verify::read_span(&check.resolved, span).map(|now| preview::source_diff(snapshot, &now))
-        }
-        _ => None,
-    };
+    let preview = explained.value_preview();
+    let meaning = explained.derivation_meaning();
+    let diff = explained.what_changed();
     DetailData {
         explained,
         preview,

@@ -81,6 +81,14 @@ impl SourceCheck {
         }
     }
 
+    /// The current digest, or why there is none (unreadable, missing), for display.
+    pub fn current_or_reason(&self) -> String {
+        self.current_digest
+            .clone()
+            .or_else(|| self.detail.clone())
+            .unwrap_or_else(|| "-".into())
+    }
+
     /// For a source id that entries reference but the store has no row for: the fingerprint
     /// source is gone, so the entries are treated as `missing`.
     pub fn not_in_store(id: i64) -> SourceCheck {

@@ -194,11 +194,7 @@ fn source_lines(
     };
     digest("recorded", &s.digest);
     if let Some(c) = c {
-        let current = c
-            .current_digest
-            .clone()
-            .or_else(|| c.detail.clone())
-            .unwrap_or_else(|| "-".into());
+        let current = c.current_or_reason();
         digest("current", &current);
     }
 }
