@@ -45,6 +45,8 @@ pub struct PurgeOutcome {
 }
 
 /// Keep each write transaction about this short, so a producer is never blocked for long.
+/// Shorter batches cost throughput: each batch rewrites pages of every secondary index, and at
+/// 100 ms a million-entry purge wrote about three times what one big DELETE does.
 const BATCH_TARGET: Duration = Duration::from_millis(250);
 const MIN_BATCH: usize = 500;
 const MAX_BATCH: usize = 100_000;
