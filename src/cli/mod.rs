@@ -75,6 +75,7 @@ pub struct PathArgs {
 pub enum Command {
     /// Per strategy: entries, bytes, count per status, the most common derivation errors.
     Summary {
+        /// The cache store: a SQLite file in the cachescope format.
         store: PathBuf,
         #[command(flatten)]
         paths: PathArgs,
@@ -83,7 +84,12 @@ pub enum Command {
         json: bool,
     },
     /// One row per entry, optionally filtered.
+    #[command(after_help = "Examples:\n  \
+        cachescope list cache.db --status changed --status missing\n  \
+        cachescope list cache.db --strategy bytecode --function 'fastmath:*' --json\n  \
+        cachescope list cache.db --older-than 7d --csv > old.csv")]
     List {
+        /// The cache store: a SQLite file in the cachescope format.
         store: PathBuf,
         #[command(flatten)]
         select: Selection,
@@ -101,6 +107,7 @@ pub enum Command {
     },
     /// Every field of one entry, its source and dependencies, and a preview of its value.
     Show {
+        /// The cache store: a SQLite file in the cachescope format.
         store: PathBuf,
         /// The entry's id (see `list`).
         id: i64,
@@ -112,6 +119,7 @@ pub enum Command {
     /// One row per fingerprint source: recorded and current digest, status, entries affected.
     /// Exits 0 when no entry is stale, 1 when some are (changed, missing, failed), 2 on error.
     Verify {
+        /// The cache store: a SQLite file in the cachescope format.
         store: PathBuf,
         #[command(flatten)]
         paths: PathArgs,
@@ -120,7 +128,13 @@ pub enum Command {
     },
     /// Remove entries: by default the changed, missing and failed ones. Safe while a producer
     /// writes the same store: only entries that still match at delete time are removed.
+    #[command(after_help = "Examples:\n  \
+        cachescope purge cache.db --dry-run            what the default purge would remove\n  \
+        cachescope purge cache.db --json               changed + missing + failed, JSON report\n  \
+        cachescope purge cache.db --strategy bytecode --older-than 7d\n  \
+        cachescope purge cache.db --status unverifiable --expired")]
     Purge {
+        /// The cache store: a SQLite file in the cachescope format.
         store: PathBuf,
         #[command(flatten)]
         select: Selection,
