@@ -98,3 +98,6 @@ impl Store {
         StoreError::from_sqlite(&self.path, self.busy_timeout, e)
     }
 }
+
+#[cfg(test)]
+mod tests;

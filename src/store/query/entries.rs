@@ -1,0 +1,218 @@
+//! Listings: sorted id lists, pages of rows, counts, and one entry with its detail.
+
+use super::super::rows::{EntryDetail, EntryRow, SourceRow, ENTRY_COLUMNS, SOURCE_COLUMNS};
+use super::super::{Result, Store};
+use super::EntryFilter;
+use crate::status::Status;
+use rusqlite::{params_from_iter, OptionalExtension};
+use std::collections::HashMap;
+
+/// Columns a listing can be ordered by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SortKey {
+    #[default]
+    Id,
+    Function,
+    Status,
+    Size,
+    Created,
+    Hits,
+    Key,
+    Strategy,
+}
+
+impl Store {
+    /// Entry ids matching `filter`, in the given order. Eight bytes an entry: a million-entry
+    /// group costs 8 MB, and any page of it can then be fetched at once.
+    pub fn entry_ids(
+        &self,
+        filter: &EntryFilter,
+        sort: SortKey,
+        descending: bool,
+    ) -> Result<Vec<i64>> {
+        let (clause, params) = self.where_clause(filter);
+        let dir = if descending { "DESC" } else { "ASC" };
+        let order = match sort {
+            SortKey::Id => String::new(),
+            SortKey::Function => "e.function".into(),
+            SortKey::Status if self.ranks_loaded.get() => self.rank_sql(),
+            SortKey::Status => String::new(),
+            SortKey::Size => "e.value_size".into(),
+            SortKey::Created => "e.created_at".into(),
+            SortKey::Hits => "e.hits".into(),
+            SortKey::Key => "e.key".into(),
+            SortKey::Strategy => "e.strategy".into(),
+        };
+        let order = if order.is_empty() {
+            format!("e.id {dir}")
+        } else {
+            format!("{order} {dir}, e.id {dir}")
+        };
+        let sql = format!("SELECT e.id FROM entries e{clause} ORDER BY {order}");
+        self.collect(&sql, params_from_iter(params), |r| r.get(0))
+    }
+
+    /// The ids matching `filter`, ascending, found through indexes when it selects by status:
+    /// an entry can only have a selected status when its own source has it, when it has no
+    /// source, or when a dependency has it, so only those entries are tested with the full
+    /// condition, not every entry of the store. With `exact` false the status condition is
+    /// left to the caller (a purge re-checks it in each batch): a superset comes back.
+    pub fn matching_ids(&self, filter: &EntryFilter, exact: bool) -> Result<Vec<i64>> {
+        if filter.statuses.is_empty() || !self.ranks_loaded.get() {
+            return self.entry_ids(filter, SortKey::Id, false);
+        }
+        let ranks: Vec<String> = filter
+            .statuses
+            .iter()
+            .map(|s| s.rank().to_string())
+            .collect();
+        let selected = format!(
+            "(SELECT id FROM temp.cs_rank WHERE rank IN ({}))",
+            ranks.join(", ")
+        );
+        let mut narrowings = vec![
+            format!("e.source_id IN {selected}"),
+            "e.source_id IS NULL".to_string(),
+        ];
+        if self.has_dependencies {
+            narrowings.push(format!(
+                "e.id IN (SELECT entry_id FROM entry_dependencies WHERE source_id IN {selected})"
+            ));
+        }
+        if filter.or_expired_at.is_some() {
+            narrowings.push("e.expires_at <= ?".into());
+        }
+        let rest = if exact {
+            filter.clone()
+        } else {
+            EntryFilter {
+                statuses: Vec::new(),
+                or_expired_at: None,
+                ..filter.clone()
+            }
+        };
+        let (clause, _) = self.where_clause(&rest);
+        let mut ids = Vec::new();
+        for narrowing in narrowings {
+            let (_, mut params) = self.where_clause(&rest);
+            if narrowing.contains('?') {
+                params.insert(0, Box::new(filter.or_expired_at));
+            }
+            let sql = match clause.strip_prefix(" WHERE ") {
+                Some(rest) => format!("SELECT e.id FROM entries e WHERE {narrowing} AND {rest}"),
+                None => format!("SELECT e.id FROM entries e WHERE {narrowing}"),
+            };
+            ids.extend(self.collect(&sql, params_from_iter(params), |r| r.get::<_, i64>(0))?);
+        }
+        ids.sort_unstable();
+        ids.dedup();
+        Ok(ids)
+    }
+
+    /// Counts entries and their bytes matching `filter`.
+    pub fn count(&self, filter: &EntryFilter) -> Result<(u64, u64)> {
+        let (clause, params) = self.where_clause(filter);
+        let sql = format!("SELECT count(*), total(e.value_size) FROM entries e{clause}");
+        let rows = self.collect(&sql, params_from_iter(params), |r| {
+            Ok((r.get::<_, i64>(0)? as u64, r.get::<_, f64>(1)? as u64))
+        })?;
+        Ok(rows.into_iter().next().unwrap_or((0, 0)))
+    }
+
+    /// The rows for `ids`, in that order (ids that no longer exist are left out).
+    pub fn entries_by_ids(&self, ids: &[i64]) -> Result<Vec<EntryRow>> {
+        let filter = EntryFilter {
+            ids: Some(ids.to_vec()),
+            ..Default::default()
+        };
+        let mut rows = self.entries_page(&filter, None, ids.len().max(1) as i64)?;
+        let pos: HashMap<i64, usize> = ids.iter().enumerate().map(|(i, id)| (*id, i)).collect();
+        rows.sort_by_key(|r| pos.get(&r.id).copied().unwrap_or(usize::MAX));
+        Ok(rows)
+    }
+
+    /// One page of entries in id order, starting after `after_id`: keyset paging, so a listing
+    /// of a million entries never re-reads what it already printed.
+    pub fn entries_page(
+        &self,
+        filter: &EntryFilter,
+        after_id: Option<i64>,
+        limit: i64,
+    ) -> Result<Vec<EntryRow>> {
+        let (mut clause, mut params) = self.where_clause(filter);
+        if let Some(after) = after_id {
+            clause = if clause.is_empty() {
+                " WHERE e.id > ?".to_string()
+            } else {
+                format!("{clause} AND e.id > ?")
+            };
+            params.push(Box::new(after));
+        }
+        let status = if self.ranks_loaded.get() {
+            self.rank_sql()
+        } else {
+            "NULL".into()
+        };
+        let sql = format!(
+            "SELECT {ENTRY_COLUMNS}, {status} FROM entries e{clause} ORDER BY e.id LIMIT {limit}"
+        );
+        self.collect(&sql, params_from_iter(params), |r| {
+            let mut row = EntryRow::from_row(r)?;
+            row.status = r.get::<_, Option<i64>>(14)?.and_then(Status::from_rank);
+            Ok(row)
+        })
+    }
+
+    /// One entry with its source, dependencies and the first `preview` bytes of its value.
+    pub fn entry_detail(&self, id: i64, preview: usize) -> Result<Option<EntryDetail>> {
+        let filter = EntryFilter {
+            ids: Some(vec![id]),
+            ..Default::default()
+        };
+        let Some(entry) = self.entries_page(&filter, None, 1)?.into_iter().next() else {
+            return Ok(None);
+        };
+        let source = match entry.source_id {
+            Some(sid) => self.source(sid)?,
+            None => None,
+        };
+        let source_content = match entry.source_id {
+            Some(sid) => self
+                .conn
+                .query_row("SELECT content FROM sources WHERE id = ?1", [sid], |r| {
+                    r.get(0)
+                })
+                .optional()
+                .map_err(|e| self.err(e))?
+                .flatten(),
+            None => None,
+        };
+        let dependencies = if self.has_dependencies {
+            let sql = format!(
+                "SELECT {SOURCE_COLUMNS} FROM sources WHERE id IN \
+                 (SELECT source_id FROM entry_dependencies WHERE entry_id = ?1) ORDER BY id"
+            );
+            self.collect(&sql, [id], SourceRow::from_row)?
+        } else {
+            Vec::new()
+        };
+        let value_head = self
+            .conn
+            .query_row(
+                "SELECT CASE WHEN value IS NULL THEN NULL ELSE substr(CAST(value AS BLOB), 1, ?2) END \
+                 FROM entries WHERE id = ?1",
+                [id, preview as i64],
+                |r| r.get::<_, Option<Vec<u8>>>(0),
+            )
+            .optional()
+            .map_err(|e| self.err(e))?
+            .flatten();
+        Ok(Some(EntryDetail {
+            entry,
+            source,
+            source_content,
+            dependencies,
+            value_head,
+        }))
+    }
+}

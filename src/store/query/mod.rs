@@ -1,0 +1,38 @@
+//! Read queries: referenced sources, aggregates for summaries and groupings, paged listings.
+//!
+//! Nothing here loads all entries or a value blob it does not show: counts and sizes are SQL
+//! aggregates (over the covering index on `(source_id, strategy, value_size)` where the store
+//! has it) and listings come a page at a time. Each call is one statement or one short batch, so
+//! no read transaction outlives it and a producer's WAL checkpoints are never held back.
+//!
+//! - `filter`: which entries ([`EntryFilter`]) and the SQL for entry statuses;
+//! - `entries`: listings, id lists, counts and one entry's detail;
+//! - `aggregate`: counts and bytes per source and strategy, derivation errors, expiry;
+//! - `sources`: source rows and the verification statuses loaded into the connection.
+
+mod aggregate;
+mod entries;
+mod filter;
+mod sources;
+
+pub use aggregate::{Cell, Dimension, ErrorRow};
+pub use entries::SortKey;
+pub use filter::EntryFilter;
+
+use super::{Result, Store};
+
+impl Store {
+    pub(crate) fn collect<T, P: rusqlite::Params>(
+        &self,
+        sql: &str,
+        params: P,
+        map: impl FnMut(&rusqlite::Row) -> rusqlite::Result<T>,
+    ) -> Result<Vec<T>> {
+        let run = || -> rusqlite::Result<Vec<T>> {
+            let mut stmt = self.conn.prepare_cached(sql)?;
+            let rows = stmt.query_map(params, map)?;
+            rows.collect()
+        };
+        run().map_err(|e| self.err(e))
+    }
+}

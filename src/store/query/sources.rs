@@ -1,0 +1,79 @@
+//! Source rows, and the verification statuses loaded into the connection for status queries.
+
+use super::super::rows::{SourceRow, SOURCE_COLUMNS};
+use super::super::{Result, Store};
+use crate::status::Status;
+
+impl Store {
+    /// Every source row that an entry or a dependency references (content snapshots left out).
+    pub fn referenced_sources(&self) -> Result<Vec<SourceRow>> {
+        // One index probe per source row: scales with sources, not with entries.
+        let deps = if self.has_dependencies {
+            " OR EXISTS (SELECT 1 FROM entry_dependencies d WHERE d.source_id = s.id)"
+        } else {
+            ""
+        };
+        let sql = format!(
+            "SELECT {SOURCE_COLUMNS} FROM sources s WHERE EXISTS \
+             (SELECT 1 FROM entries e WHERE e.source_id = s.id){deps} ORDER BY id"
+        );
+        self.collect(&sql, [], SourceRow::from_row)
+    }
+
+    /// Source ids that entries or dependency rows reference but the sources table lacks (a
+    /// producer's bug, or hand-edited stores): their fingerprint source is gone.
+    pub fn dangling_source_ids(&self) -> Result<Vec<i64>> {
+        let deps = if self.has_dependencies {
+            " UNION SELECT source_id FROM entry_dependencies WHERE source_id NOT IN (SELECT id FROM sources)"
+        } else {
+            ""
+        };
+        let sql = format!(
+            "SELECT DISTINCT source_id FROM entries \
+             WHERE source_id IS NOT NULL AND source_id NOT IN (SELECT id FROM sources){deps}"
+        );
+        self.collect(&sql, [], |r| r.get(0))
+    }
+
+    /// Loads per-source verification statuses into a temporary table of this connection, so
+    /// status filters, sorting and purges can be evaluated in SQL against current rows.
+    pub fn load_source_statuses(
+        &self,
+        statuses: impl IntoIterator<Item = (i64, Status)>,
+    ) -> Result<()> {
+        let run = || -> rusqlite::Result<()> {
+            self.conn.execute_batch(
+                "CREATE TEMP TABLE IF NOT EXISTS cs_rank (id INTEGER PRIMARY KEY, rank INTEGER NOT NULL);
+                 DELETE FROM temp.cs_rank;",
+            )?;
+            let tx = self.conn.unchecked_transaction()?;
+            {
+                let mut ins =
+                    tx.prepare("INSERT OR REPLACE INTO temp.cs_rank (id, rank) VALUES (?1, ?2)")?;
+                for (id, status) in statuses {
+                    ins.execute([id, status.rank()])?;
+                }
+            }
+            tx.commit()
+        };
+        run().map_err(|e| self.err(e))?;
+        self.ranks_loaded.set(true);
+        Ok(())
+    }
+
+    /// One source row by id.
+    pub fn source(&self, id: i64) -> Result<Option<SourceRow>> {
+        let sql = format!("SELECT {SOURCE_COLUMNS} FROM sources WHERE id = ?1");
+        Ok(self
+            .collect(&sql, [id], SourceRow::from_row)?
+            .into_iter()
+            .next())
+    }
+
+    /// The meta table, as key/value pairs.
+    pub fn meta(&self) -> Result<Vec<(String, String)>> {
+        self.collect("SELECT key, value FROM meta ORDER BY key", [], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })
+    }
+}

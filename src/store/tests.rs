@@ -1,0 +1,205 @@
+//! Unit tests of the store's subtle parts: the two forms of the status SQL agree, candidate
+//! narrowing never misses an entry, whole-file sources are recorded once, aggregates count
+//! entries with dependencies one by one.
+
+use super::*;
+use crate::status::Status;
+use std::collections::HashMap;
+
+struct Fixture {
+    _dir: tempfile::TempDir,
+    store: Store,
+    files: HashMap<&'static str, i64>,
+}
+
+/// A store with three whole-file sources a, b, c and entries over every combination that
+/// matters: own source, no source (with and without an error), dependencies.
+fn fixture() -> Fixture {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::create(&dir.path().join("cache.db")).unwrap();
+    let mut files = HashMap::new();
+    for name in ["a", "b", "c"] {
+        let path = dir.path().join(name);
+        std::fs::write(&path, name).unwrap();
+        files.insert(name, store.record_file(&path, None).unwrap());
+    }
+    let put = |key: &str, source: Option<&str>, error: Option<&str>, deps: &[&str]| {
+        let deps: Vec<i64> = deps.iter().map(|d| files[d]).collect();
+        store
+            .put_entry(&NewEntry {
+                namespace: "data",
+                function: "m:f",
+                key,
+                strategy: "source",
+                derivation_error: error,
+                source_id: source.map(|s| files[s]),
+                value: Some(b"v"),
+                created_at: 1,
+                dependencies: &deps,
+                ..Default::default()
+            })
+            .unwrap()
+    };
+    put("own-a", Some("a"), None, &[]);
+    put("own-b", Some("b"), None, &[]);
+    put("failed", None, Some("TypeError: x"), &[]);
+    put("unverifiable", None, None, &[]);
+    put("a-dep-b", Some("a"), None, &["b"]);
+    put("none-dep-c", None, None, &["c"]);
+    Fixture {
+        _dir: dir,
+        store,
+        files,
+    }
+}
+
+fn keys(store: &Store, ids: &[i64]) -> Vec<String> {
+    let mut k: Vec<String> = store
+        .entries_by_ids(ids)
+        .unwrap()
+        .into_iter()
+        .map(|e| e.key)
+        .collect();
+    k.sort();
+    k
+}
+
+#[test]
+fn status_filters_follow_the_worst_of_source_and_dependencies() {
+    let fx = fixture();
+    // a fresh, b changed, c missing.
+    let ranks = [
+        ("a", Status::Fresh),
+        ("b", Status::Changed),
+        ("c", Status::Missing),
+    ];
+    fx.store
+        .load_source_statuses(ranks.iter().map(|(f, s)| (fx.files[f], *s)))
+        .unwrap();
+    let select = |statuses: Vec<Status>| {
+        let filter = EntryFilter {
+            statuses,
+            ..Default::default()
+        };
+        let exact = fx.store.matching_ids(&filter, true).unwrap();
+        let by_sort = fx.store.entry_ids(&filter, SortKey::Id, false).unwrap();
+        assert_eq!(exact, by_sort, "indexed narrowing and a plain scan agree");
+        let superset = fx.store.matching_ids(&filter, false).unwrap();
+        assert!(
+            exact.iter().all(|id| superset.contains(id)),
+            "narrowing never misses one"
+        );
+        keys(&fx.store, &exact)
+    };
+    assert_eq!(select(vec![Status::Fresh]), ["own-a"]);
+    assert_eq!(select(vec![Status::Changed]), ["a-dep-b", "own-b"]);
+    assert_eq!(select(vec![Status::Missing]), ["none-dep-c"]);
+    assert_eq!(select(vec![Status::Failed]), ["failed"]);
+    assert_eq!(select(vec![Status::Unverifiable]), ["unverifiable"]);
+    assert_eq!(
+        select(Status::DEFAULT_PURGE.to_vec()),
+        ["a-dep-b", "failed", "none-dep-c", "own-b"]
+    );
+}
+
+#[test]
+fn without_dependency_rows_the_fast_status_sql_gives_the_same_answer() {
+    let fx = fixture();
+    fx.store
+        .conn
+        .execute_batch("DELETE FROM entry_dependencies")
+        .unwrap();
+    assert!(!fx.store.any_dependencies());
+    let ranks = [
+        ("a", Status::Fresh),
+        ("b", Status::Changed),
+        ("c", Status::Missing),
+    ];
+    fx.store
+        .load_source_statuses(ranks.iter().map(|(f, s)| (fx.files[f], *s)))
+        .unwrap();
+    let filter = EntryFilter {
+        statuses: vec![Status::Changed, Status::Unverifiable],
+        ..Default::default()
+    };
+    let ids = fx.store.matching_ids(&filter, true).unwrap();
+    // Without its dependency rows, a-dep-b is as fresh as its own source, none-dep-c unverifiable.
+    assert_eq!(
+        keys(&fx.store, &ids),
+        ["none-dep-c", "own-b", "unverifiable"]
+    );
+}
+
+#[test]
+fn a_source_written_after_verification_is_never_selected() {
+    let fx = fixture();
+    fx.store
+        .load_source_statuses(fx.files.values().map(|id| (*id, Status::Changed)))
+        .unwrap();
+    // A producer rewrites own-b against a new source row verification never saw.
+    let new = fx
+        .store
+        .record_source(&NewSource {
+            path: "b",
+            digest: "sha256:00",
+            recorded_at: 2,
+            ..Default::default()
+        })
+        .unwrap();
+    fx.store
+        .put_entry(&NewEntry {
+            namespace: "data",
+            function: "m:f",
+            key: "own-b",
+            strategy: "source",
+            source_id: Some(new),
+            created_at: 2,
+            ..Default::default()
+        })
+        .unwrap();
+    let filter = EntryFilter {
+        statuses: Status::DEFAULT_PURGE.to_vec(),
+        ..Default::default()
+    };
+    let ids = fx.store.matching_ids(&filter, true).unwrap();
+    assert!(!keys(&fx.store, &ids).contains(&"own-b".to_string()));
+}
+
+#[test]
+fn whole_file_sources_are_recorded_once_per_digest() {
+    let fx = fixture();
+    let dir = fx.store.base_dir();
+    assert_eq!(
+        fx.store.record_file(&dir.join("a"), None).unwrap(),
+        fx.files["a"]
+    );
+    std::fs::write(dir.join("a"), "changed").unwrap();
+    let second = fx.store.record_file(&dir.join("a"), None).unwrap();
+    assert_ne!(
+        second, fx.files["a"],
+        "a changed file gets a new row; the old one stays"
+    );
+    assert_eq!(fx.store.source(fx.files["a"]).unwrap().unwrap().path, "a");
+}
+
+#[test]
+fn aggregates_count_every_entry_once_with_its_dependencies() {
+    let fx = fixture();
+    let mut cells = Vec::new();
+    fx.store
+        .aggregate(Dimension::None, |c| cells.push(c))
+        .unwrap();
+    let total: u64 = cells.iter().map(|c| c.entries).sum();
+    assert_eq!(total, 6);
+    let with_deps: Vec<_> = cells
+        .iter()
+        .filter(|c| !c.dependencies.is_empty())
+        .collect();
+    assert_eq!(with_deps.len(), 2);
+    let failed: u64 = cells
+        .iter()
+        .filter(|c| c.source_id.is_none() && c.has_derivation_error)
+        .map(|c| c.entries)
+        .sum();
+    assert_eq!(failed, 1);
+}
