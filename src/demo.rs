@@ -44,16 +44,40 @@ const REPORT: &str = r#"def monthly_report(scores):
 
 /// Where `cachescope` with no store argument puts its demo.
 pub fn default_dir() -> PathBuf {
-    std::env::temp_dir().join("cachescope-demo")
+    // Per user: on a shared server another user's demo directory is not ours to replace.
+    #[cfg(unix)]
+    let name = format!("cachescope-demo-{}", unsafe { libc::getuid() });
+    #[cfg(not(unix))]
+    let name = "cachescope-demo".to_string();
+    std::env::temp_dir().join(name)
 }
 
-/// Writes the demo (store and source files) into `dir`, replacing an earlier demo there, and
-/// returns the store's path.
+/// Marks a directory as holding a demo, so a later demo may replace it.
+const MARKER: &str = "CACHESCOPE-DEMO";
+
+/// Writes the demo (store and source files) into `dir` and returns the store's path. `dir`
+/// must be missing, empty, or hold an earlier demo: nothing else there is ever overwritten.
 pub fn write_demo(dir: &Path) -> Result<PathBuf> {
     let io = |path: &Path| {
         let path = path.to_path_buf();
         move |cause| StoreError::Io { path, cause }
     };
+    let occupied = std::fs::read_dir(dir)
+        .map(|mut entries| entries.next().is_some())
+        .unwrap_or(false);
+    if occupied && !dir.join(MARKER).is_file() {
+        return Err(io(dir)(std::io::Error::new(
+            std::io::ErrorKind::AlreadyExists,
+            "directory is not empty and holds no earlier demo; the demo is written only into an \
+             empty or new directory",
+        )));
+    }
+    fs::create_dir_all(dir).map_err(io(dir))?;
+    fs::write(
+        dir.join(MARKER),
+        "Written by `cachescope demo`; `cachescope demo` may replace everything here.\n",
+    )
+    .map_err(io(dir))?;
     for sub in ["app", "ext", "data", "data/incoming"] {
         fs::create_dir_all(dir.join(sub)).map_err(io(dir))?;
     }

@@ -492,3 +492,25 @@ fn an_entry_whose_source_row_is_not_in_the_store_is_missing_everywhere_and_purge
     assert_eq!(purge.json()["removed"], 1);
     assert_eq!(fx.entry_ids(), [kept].into_iter().collect());
 }
+
+#[test]
+fn the_demo_never_writes_into_a_directory_that_holds_something_else() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("cache.db"), "a user's own file").unwrap();
+    let before = dir_snapshot(dir.path());
+    let r = run(["demo", dir.path().to_str().unwrap()]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert_one_line_naming(&r.stderr, dir.path(), "not empty");
+    assert_eq!(
+        dir_snapshot(dir.path()),
+        before,
+        "nothing in the directory changed"
+    );
+
+    // An earlier demo may be replaced.
+    let demo = dir.path().join("demo");
+    assert_eq!(run(["demo", demo.to_str().unwrap()]).code, 0);
+    let again = run(["demo", demo.to_str().unwrap()]);
+    assert_eq!(again.code, 0, "{}", again.stderr);
+    assert_eq!(again.stdout.trim(), demo.join("cache.db").to_str().unwrap());
+}
