@@ -62,6 +62,12 @@ pub fn write_demo(dir: &Path) -> Result<PathBuf> {
         let path = path.to_path_buf();
         move |cause| StoreError::Io { path, cause }
     };
+    if dir.exists() && !dir.is_dir() {
+        return Err(io(dir)(std::io::Error::new(
+            std::io::ErrorKind::NotADirectory,
+            "not a directory",
+        )));
+    }
     let occupied = std::fs::read_dir(dir)
         .map(|mut entries| entries.next().is_some())
         .unwrap_or(false);
