@@ -120,6 +120,8 @@ pub fn write_demo(dir: &Path) -> Result<PathBuf> {
     store.write(|s| {
         let load_users = s.record_file(&loaders, Some((4, 6)))?;
         let load_orders = s.record_file(&loaders, Some((9, 11)))?;
+        // A bytecode key depends on the whole module file, as the format's table says.
+        let loaders_module = s.record_file(&loaders, None)?;
         let featurize = s.record_file(&features, Some((4, 8)))?;
         let normalise = s.record_file(&features, Some((11, 13)))?;
         let monthly = s.record_file(&report, Some((1, 2)))?;
@@ -273,7 +275,7 @@ pub fn write_demo(dir: &Path) -> Result<PathBuf> {
             "app.loaders:<lambda>",
             "bytecode",
             Some("OSError: could not get source code"),
-            Some(load_users),
+            Some(loaders_module),
             &[],
             pickle(128),
             3,

@@ -167,8 +167,9 @@ impl Group {
     }
 
     fn add(&mut self, status: Option<Status>, entries: u64, bytes: u64) {
-        self.entries += entries;
-        self.bytes += bytes;
+        // Sizes come from the store: a hostile value_size must not wrap the totals.
+        self.entries = self.entries.saturating_add(entries);
+        self.bytes = self.bytes.saturating_add(bytes);
         match status {
             Some(s) => *self.statuses.entry(s).or_default() += entries,
             None => self.unchecked += entries,
@@ -179,9 +180,9 @@ impl Group {
         self.statuses.get(&status).copied().unwrap_or(0)
     }
 
-    /// Changed + missing: entries whose fingerprint source changed.
+    /// Changed + missing + failed: the entries a default purge removes.
     pub fn stale(&self) -> u64 {
-        self.count(Status::Changed) + self.count(Status::Missing)
+        Status::DEFAULT_PURGE.iter().map(|s| self.count(*s)).sum()
     }
 
     pub fn failed(&self) -> u64 {
@@ -416,10 +417,15 @@ pub fn explain(detail: EntryDetail, paths: &PathMap) -> Explained {
         .iter()
         .map(|d| checks.get(&d.id).cloned())
         .collect();
+    let missing = detail.missing_dependencies.iter().map(|_| Status::Missing);
     let status = Status::of_entry(
         source_check.as_ref().map(|c| c.status),
         detail.entry.derivation_error.is_some(),
-        dependency_checks.iter().flatten().map(|c| c.status),
+        dependency_checks
+            .iter()
+            .flatten()
+            .map(|c| c.status)
+            .chain(missing),
     );
     let deciding = rows
         .iter()
@@ -477,6 +483,12 @@ impl Explained {
             (Some(s), _) => format!("decided by {}", s.path),
             (None, Some(id)) if self.detail.source.is_none() => {
                 format!("its fingerprint source (row {id}) is not in the store")
+            }
+            _ if self.status == Status::Missing && !self.detail.missing_dependencies.is_empty() => {
+                format!(
+                    "a dependency (row {}) is not in the store",
+                    self.detail.missing_dependencies[0]
+                )
             }
             _ if self.status == Status::Failed => {
                 "key derivation failed; no file was fingerprinted".into()

@@ -1,6 +1,6 @@
 //! `summary` and `verify`: the store at a glance.
 
-use super::output::{print_json, size, use_color, Cell, Table};
+use super::output::{entries, print_json, size, use_color, Cell, Table};
 use super::{open_store, verify_all, Exit, PathArgs};
 use crate::model::{self, Group};
 use crate::status::Status;
@@ -32,9 +32,9 @@ pub fn print_summary(
 ) -> std::io::Result<()> {
     writeln!(
         out,
-        "{}: {} entries, {}",
+        "{}: {}, {}",
         escape(&path.display().to_string()),
-        summary.entries,
+        entries(summary.entries),
         size(summary.bytes)
     )?;
     let statuses = [
@@ -121,6 +121,8 @@ struct SourceJson<'a> {
 #[derive(Serialize)]
 struct VerifyJson<'a> {
     sources: Vec<SourceJson<'a>>,
+    /// Source ids that entries or dependencies reference but the store has no row for.
+    missing_source_rows: Vec<i64>,
     entries: BTreeMap<&'static str, u64>,
     stale_entries: u64,
 }
@@ -146,9 +148,17 @@ pub fn verify(path: &Path, paths: &PathArgs, json: bool) -> Result<Exit> {
             .cmp(&a.1.status)
             .then_with(|| a.0.path.cmp(&b.0.path))
     });
+    let mut missing_rows: Vec<i64> = verified
+        .checks
+        .keys()
+        .filter(|id| !verified.sources.iter().any(|s| s.id == **id))
+        .copied()
+        .collect();
+    missing_rows.sort_unstable();
     let mut out = std::io::stdout().lock();
     if json {
         let doc = VerifyJson {
+            missing_source_rows: missing_rows,
             sources: sources
                 .iter()
                 .map(|(s, c)| SourceJson {
@@ -200,6 +210,17 @@ pub fn verify(path: &Path, paths: &PathArgs, json: bool) -> Result<Exit> {
             ]
         })
         .collect();
+    let mut rows = rows;
+    rows.extend(missing_rows.iter().map(|id| {
+        vec![
+            Cell::status(Status::Missing, ""),
+            Cell::num(usage.get(id).copied().unwrap_or(0)),
+            Cell::text(&format!("(source row {id} is not in the store)")),
+            Cell::text("-"),
+            Cell::text("-"),
+            Cell::text("-"),
+        ]
+    }));
     let table = Table::new(&headers, &rows, use_color());
     table.print_header(&mut out, &headers)?;
     table.print_rows(&mut out, &rows)?;
@@ -221,8 +242,8 @@ fn entries_line(all: &Group) -> String {
         .map(|s| all.count(*s))
         .sum();
     format!(
-        "{} entries: {}; {stale} stale",
-        all.entries,
+        "{}: {}; {stale} stale",
+        entries(all.entries),
         parts.join(", ")
     )
 }

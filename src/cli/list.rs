@@ -44,7 +44,7 @@ pub struct EntryJson<'a> {
     pub source_path: Option<&'a str>,
     pub value_size: i64,
     pub value_type: Option<&'a str>,
-    pub created_at: String,
+    pub created_at: Option<String>,
     pub accessed_at: Option<String>,
     pub hits: i64,
     pub expires_at: Option<String>,
@@ -65,9 +65,9 @@ impl<'a> EntryJson<'a> {
             value_size: e.value_size,
             value_type: e.value_type.as_deref(),
             created_at: rfc3339(e.created_at),
-            accessed_at: e.accessed_at.map(rfc3339),
+            accessed_at: e.accessed_at.and_then(rfc3339),
             hits: e.hits,
-            expires_at: e.expires_at.map(rfc3339),
+            expires_at: e.expires_at.and_then(rfc3339),
             expired: e.is_expired(now),
         }
     }
@@ -207,10 +207,10 @@ fn csv_record(e: &EntryRow, now: i64) -> Vec<String> {
         o(&e.source_path),
         e.value_size.to_string(),
         o(&e.value_type),
-        rfc3339(e.created_at),
-        e.accessed_at.map(rfc3339).unwrap_or_default(),
+        rfc3339(e.created_at).unwrap_or_default(),
+        e.accessed_at.and_then(rfc3339).unwrap_or_default(),
         e.hits.to_string(),
-        e.expires_at.map(rfc3339).unwrap_or_default(),
+        e.expires_at.and_then(rfc3339).unwrap_or_default(),
         e.is_expired(now).to_string(),
     ]
 }

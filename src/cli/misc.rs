@@ -46,13 +46,14 @@ pub fn tui(store: Option<PathBuf>, args: &TuiArgs) -> Result<Exit> {
             let p = crate::demo::write_demo(&crate::demo::default_dir())
                 .context("could not write the demo store")?;
             eprintln!(
-                "cachescope: no store given; opened the demo store {}",
+                "cachescope: demo store {}",
                 crate::text::escape(&p.display().to_string())
             );
             p
         }
     };
     if !(std::io::stdout().is_terminal() && std::io::stdin().is_terminal()) {
+        eprintln!("cachescope: not a terminal, so the summary instead of the TUI");
         return super::inspect::summary(&path, &args.paths, false);
     }
     let options = crate::tui::TuiOptions {

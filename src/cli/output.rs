@@ -10,6 +10,15 @@ pub fn use_color() -> bool {
     io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
 }
 
+/// "1 entry", "2 entries".
+pub fn entries(n: u64) -> String {
+    if n == 1 {
+        "1 entry".into()
+    } else {
+        format!("{n} entries")
+    }
+}
+
 pub fn size(bytes: u64) -> String {
     humansize::format_size(bytes, humansize::BINARY)
 }
@@ -25,11 +34,11 @@ pub fn local_time(ms: i64) -> String {
         .unwrap_or_else(|| format!("{ms} ms"))
 }
 
-/// Unix ms as RFC 3339 (UTC) for scripts.
-pub fn rfc3339(ms: i64) -> String {
+/// Unix ms as RFC 3339 (UTC) for scripts; `None` for a time no calendar can show (a hostile
+/// store's i64::MIN), which JSON gives as null rather than a string of another shape.
+pub fn rfc3339(ms: i64) -> Option<String> {
     chrono::DateTime::from_timestamp_millis(ms)
         .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
-        .unwrap_or_else(|| ms.to_string())
 }
 
 pub fn now_ms() -> i64 {

@@ -1,6 +1,6 @@
 //! `purge`: remove the selected entries, race-safe against a producer writing the same store.
 
-use super::output::{now_ms, print_json, size, use_color, Cell, Table};
+use super::output::{entries, now_ms, print_json, size, use_color, Cell, Table};
 use super::{open_store, verify_all, Exit, PathArgs, Selection};
 use crate::status::Status;
 use crate::store::{PurgeOutcome, PurgePlan};
@@ -52,8 +52,8 @@ pub fn run(
     }
     match outcome.interrupted {
         Some(e) => Err(anyhow::Error::new(e).context(format!(
-            "purge stopped after removing {} entries",
-            outcome.removed
+            "purge stopped after removing {}",
+            entries(outcome.removed)
         ))),
         None => Ok(Exit::Ok),
     }
@@ -90,8 +90,8 @@ fn print_human(out: &mut impl Write, o: &PurgeOutcome) -> std::io::Result<()> {
     };
     writeln!(
         out,
-        "{verb} {} entries, {}{sources}",
-        o.removed,
+        "{verb} {}, {}{sources}",
+        entries(o.removed),
         size(o.bytes)
     )?;
     let rows: Vec<Vec<Cell>> = o

@@ -26,7 +26,7 @@ struct SourceJson<'a> {
     detail: Option<&'a str>,
     size: Option<i64>,
     mtime_ns: Option<i64>,
-    recorded_at: String,
+    recorded_at: Option<String>,
 }
 
 impl<'a> SourceJson<'a> {
@@ -57,6 +57,8 @@ struct ShowJson<'a> {
     derivation_meaning: Option<String>,
     source: Option<SourceJson<'a>>,
     dependencies: Vec<SourceJson<'a>>,
+    /// Dependency rows that point at source ids the store has no row for.
+    missing_dependency_rows: &'a [i64],
     value_preview: &'a Preview,
 }
 
@@ -91,6 +93,7 @@ pub fn run(path: &Path, id: i64, paths: &PathArgs, json: bool) -> Result<Exit> {
                 .zip(&x.dependency_checks)
                 .map(|(s, c)| SourceJson::new(s, c.as_ref()))
                 .collect(),
+            missing_dependency_rows: &x.detail.missing_dependencies,
             value_preview: &value,
         };
         print_json(&mut out, &doc)?;
@@ -156,10 +159,18 @@ fn print_human(
             }
         }
     }
-    if !x.detail.dependencies.is_empty() {
+    if !x.detail.dependencies.is_empty() || !x.detail.missing_dependencies.is_empty() {
         writeln!(out, "\nDependencies")?;
         for (d, c) in x.detail.dependencies.iter().zip(&x.dependency_checks) {
             print_source(out, d, c.as_ref(), color)?;
+        }
+        for id in &x.detail.missing_dependencies {
+            let row = vec![vec![
+                Cell::text("  "),
+                Cell::status(Status::Missing, ""),
+                Cell::text(&format!("source row {id} is not in the store")),
+            ]];
+            Table::new(&["", "", ""], &row, color).print_rows(out, &row)?;
         }
     }
     writeln!(out, "\nValue: {}", value.kind)?;

@@ -7,6 +7,7 @@
 //! ranks it as never selected) and survives.
 
 use super::query::EntryFilter;
+use super::rows::{int_or, opt_int, text};
 use super::{Result, Store, StoreError};
 use rusqlite::types::Value;
 use rusqlite::ToSql;
@@ -152,12 +153,12 @@ impl Store {
                 tx.commit()?;
             }
             let mut by_strategy = self.conn.prepare(
-                "SELECT strategy, count(*), total(value_size) FROM entries WHERE id IN temp.cs_gone GROUP BY 1",
+                "SELECT strategy, count(*), total(max(value_size, 0)) FROM entries WHERE id IN temp.cs_gone GROUP BY 1",
             )?;
             let tallies = by_strategy
                 .query_map([], |r| {
                     Ok((
-                        r.get::<_, String>(0)?,
+                        text(r, 0)?,
                         r.get::<_, i64>(1)? as u64,
                         r.get::<_, f64>(2)? as u64,
                     ))
@@ -221,8 +222,8 @@ impl Store {
                     let mut rows = stmt.query(rusqlite::params_from_iter(params.iter()))?;
                     while let Some(r) = rows.next()? {
                         removed_ids.push(Value::Integer(r.get(0)?));
-                        removed.push((r.get::<_, String>(1)?, r.get::<_, i64>(2)?.max(0) as u64));
-                        if let Some(sid) = r.get::<_, Option<i64>>(3)? {
+                        removed.push((text(r, 1)?, int_or(r, 2, 0)?.max(0) as u64));
+                        if let Some(sid) = opt_int(r, 3)? {
                             touched_sources.insert(sid);
                         }
                     }
@@ -237,7 +238,9 @@ impl Store {
                     )?;
                     let mut rows = deps.query([&ids as &dyn ToSql])?;
                     while let Some(r) = rows.next()? {
-                        touched_sources.insert(r.get(0)?);
+                        if let Some(sid) = opt_int(r, 0)? {
+                            touched_sources.insert(sid);
+                        }
                     }
                     drop(rows);
                     self.conn
@@ -283,11 +286,11 @@ impl Store {
 
 impl PurgeOutcome {
     fn add(&mut self, strategy: String, entries: u64, bytes: u64) {
-        self.removed += entries;
-        self.bytes += bytes;
+        self.removed = self.removed.saturating_add(entries);
+        self.bytes = self.bytes.saturating_add(bytes);
         let slot = self.by_strategy.entry(strategy).or_default();
-        slot.0 += entries;
-        slot.1 += bytes;
+        slot.0 = slot.0.saturating_add(entries);
+        slot.1 = slot.1.saturating_add(bytes);
     }
 }
 

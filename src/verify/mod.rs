@@ -45,8 +45,17 @@ pub fn verify_sources(
 ) -> HashMap<i64, SourceCheck> {
     // Group by the recorded string first (cheap), then merge strings naming the same file.
     let mut by_recorded: HashMap<&str, Vec<&SourceRow>> = HashMap::new();
+    let mut out: HashMap<i64, SourceCheck> = HashMap::new();
     for s in sources {
-        by_recorded.entry(s.path.as_str()).or_default().push(s);
+        if s.path.trim().is_empty() {
+            // Resolving "" would read the store's own directory.
+            out.insert(
+                s.id,
+                SourceCheck::unreadable(Path::new(""), "empty path in the store"),
+            );
+        } else {
+            by_recorded.entry(s.path.as_str()).or_default().push(s);
+        }
     }
     let mut by_file: HashMap<PathBuf, Vec<&SourceRow>> = HashMap::with_capacity(by_recorded.len());
     for (recorded, rows) in by_recorded {
@@ -56,9 +65,9 @@ pub fn verify_sources(
             .extend(rows);
     }
     let total = sources.len();
-    let done = AtomicUsize::new(0);
-    progress(0, total);
-    by_file
+    let done = AtomicUsize::new(out.len());
+    progress(out.len(), total);
+    let checked: Vec<(i64, SourceCheck)> = by_file
         .into_par_iter()
         .flat_map_iter(|(path, rows)| {
             let checks = check_file(&path, &rows);
@@ -66,7 +75,9 @@ pub fn verify_sources(
             progress(now, total);
             checks
         })
-        .collect()
+        .collect();
+    out.extend(checked);
+    out
 }
 
 impl SourceCheck {

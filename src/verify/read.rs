@@ -1,8 +1,9 @@
 //! Reading fingerprinted files safely: regular files only, with plain reads.
 //!
-//! The file is opened non-blocking and the opened handle is checked, not the path, so a FIFO
-//! never blocks the open, a device such as /dev/zero is never read, and a file swapped for
-//! something else between a check and the open is still caught.
+//! The path is checked first, so a FIFO or a device is reported without being opened at all
+//! (opening a FIFO would release a writer blocked on it; opening some devices has effects).
+//! The file is then opened non-blocking and the opened handle checked again, so a file swapped
+//! for a FIFO between the check and the open neither blocks nor gets read.
 
 use std::fs::File;
 use std::io::Read;
@@ -16,6 +17,13 @@ pub enum Opened {
 }
 
 pub fn open_regular(path: &Path) -> Opened {
+    match std::fs::metadata(path) {
+        Err(e) => return classify_open_error(&e),
+        Ok(meta) if !meta.is_file() => {
+            return Opened::Unreadable(format!("not a regular file ({})", kind_of(&meta)))
+        }
+        Ok(_) => {}
+    }
     let mut options = std::fs::OpenOptions::new();
     options.read(true);
     #[cfg(unix)]

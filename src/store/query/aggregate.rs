@@ -1,6 +1,7 @@
 //! Aggregates: entries and bytes per source and strategy (the covering index), derivation
 //! errors (the partial index), expiry.
 
+use super::super::rows::{opt_int, opt_text, text};
 use super::super::{Result, Store};
 use std::collections::HashMap;
 
@@ -90,9 +91,9 @@ impl Store {
         };
         let cell = |r: &rusqlite::Row| -> rusqlite::Result<Cell> {
             Ok(Cell {
-                source_id: r.get(0)?,
-                strategy: r.get::<_, Option<String>>(1)?.unwrap_or_default(),
-                dimension: r.get(2)?,
+                source_id: opt_int(r, 0)?,
+                strategy: text(r, 1)?,
+                dimension: opt_text(r, 2)?,
                 has_derivation_error: r.get(3)?,
                 dependencies: Vec::new(),
                 entries: r.get::<_, i64>(4)? as u64,
@@ -107,7 +108,7 @@ impl Store {
             "1, 2, 3"
         };
         let with_source = format!(
-            "SELECT e.source_id, e.strategy, {dim}, 0, count(*), total(e.value_size) FROM entries e \
+            "SELECT e.source_id, e.strategy, {dim}, 0, count(*), total(max(e.value_size, 0)) FROM entries e \
              WHERE e.source_id IS NOT NULL{no_deps} GROUP BY {group}"
         );
         for c in self.collect(&with_source, [], cell)? {
@@ -117,7 +118,7 @@ impl Store {
             // Without a source, an entry is failed with a derivation error, unverifiable without.
             // Both counts come from indexes: all of them from the covering index, the failed ones
             // from the partial index on derivation errors.
-            let totals = "SELECT e.strategy, count(*), total(e.value_size) FROM entries e \
+            let totals = "SELECT e.strategy, count(*), total(max(e.value_size, 0)) FROM entries e \
                  WHERE e.source_id IS NULL GROUP BY 1";
             let errors = match errors {
                 Some(fetch) => fetch()?,
@@ -126,12 +127,12 @@ impl Store {
             let mut failed: HashMap<&str, (u64, u64)> = HashMap::new();
             for e in &errors {
                 let slot = failed.entry(e.strategy.as_str()).or_default();
-                slot.0 += e.sourceless;
-                slot.1 += e.sourceless_bytes;
+                slot.0 = slot.0.saturating_add(e.sourceless);
+                slot.1 = slot.1.saturating_add(e.sourceless_bytes);
             }
             let counts = |r: &rusqlite::Row| {
                 Ok((
-                    r.get::<_, String>(0)?,
+                    text(r, 0)?,
                     r.get::<_, i64>(1)? as u64,
                     r.get::<_, f64>(2)? as u64,
                 ))
@@ -157,7 +158,7 @@ impl Store {
             }
         } else {
             let without_source = format!(
-                "SELECT NULL, e.strategy, {dim}, e.derivation_error IS NOT NULL, count(*), total(e.value_size) \
+                "SELECT NULL, e.strategy, {dim}, e.derivation_error IS NOT NULL, count(*), total(max(e.value_size, 0)) \
                  FROM entries e WHERE e.source_id IS NULL{no_deps} GROUP BY 2, 3, 4"
             );
             for c in self.collect(&without_source, [], cell)? {
@@ -202,13 +203,13 @@ impl Store {
         // Grouped in the partial index's own order (strategy, error): no sort, no table reads.
         let mut out = self.collect(
             "SELECT strategy, derivation_error, count(*), sum(source_id IS NULL), \
-             total(CASE WHEN source_id IS NULL THEN value_size ELSE 0 END) \
+             total(CASE WHEN source_id IS NULL THEN max(value_size, 0) ELSE 0 END) \
              FROM entries WHERE derivation_error IS NOT NULL GROUP BY 1, 2",
             [],
             |r| {
                 Ok(ErrorRow {
-                    strategy: r.get(0)?,
-                    error: r.get(1)?,
+                    strategy: text(r, 0)?,
+                    error: text(r, 1)?,
                     entries: r.get::<_, i64>(2)? as u64,
                     sourceless: r.get::<_, i64>(3)? as u64,
                     sourceless_bytes: r.get::<_, f64>(4)? as u64,
@@ -226,9 +227,9 @@ impl Store {
     /// Entries expired at `now_ms`, per strategy: (strategy, entries, bytes).
     pub fn expired_counts(&self, now_ms: i64) -> Result<Vec<(String, u64, u64)>> {
         self.collect(
-            "SELECT strategy, count(*), total(value_size) FROM entries WHERE expires_at <= ?1 GROUP BY 1",
+            "SELECT strategy, count(*), total(max(value_size, 0)) FROM entries WHERE expires_at <= ?1 GROUP BY 1",
             [now_ms],
-            |r| Ok((r.get(0)?, r.get::<_, i64>(1)? as u64, r.get::<_, f64>(2)? as u64)),
+            |r| Ok((text(r, 0)?, r.get::<_, i64>(1)? as u64, r.get::<_, f64>(2)? as u64)),
         )
     }
 }

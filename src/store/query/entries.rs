@@ -112,7 +112,7 @@ impl Store {
     /// Counts entries and their bytes matching `filter`.
     pub fn count(&self, filter: &EntryFilter) -> Result<(u64, u64)> {
         let (clause, params) = self.where_clause(filter);
-        let sql = format!("SELECT count(*), total(e.value_size) FROM entries e{clause}");
+        let sql = format!("SELECT count(*), total(max(e.value_size, 0)) FROM entries e{clause}");
         let rows = self.collect(&sql, params_from_iter(params), |r| {
             Ok((r.get::<_, i64>(0)? as u64, r.get::<_, f64>(1)? as u64))
         })?;
@@ -196,6 +196,17 @@ impl Store {
         } else {
             Vec::new()
         };
+        let missing_dependencies = if self.has_dependencies {
+            let ids = self.collect(
+                "SELECT source_id FROM entry_dependencies WHERE entry_id = ?1 \
+                 AND source_id NOT IN (SELECT id FROM sources) ORDER BY source_id",
+                [id],
+                |r| super::super::rows::opt_int(r, 0),
+            )?;
+            ids.into_iter().flatten().collect()
+        } else {
+            Vec::new()
+        };
         let value_head = self
             .conn
             .query_row(
@@ -212,6 +223,7 @@ impl Store {
             source,
             source_content,
             dependencies,
+            missing_dependencies,
             value_head,
         }))
     }

@@ -1,6 +1,6 @@
 //! Source rows, and the verification statuses loaded into the connection for status queries.
 
-use super::super::rows::{SourceRow, SOURCE_COLUMNS};
+use super::super::rows::{opt_int, text, SourceRow, SOURCE_COLUMNS};
 use super::super::{Result, Store};
 use crate::status::Status;
 
@@ -32,7 +32,8 @@ impl Store {
             "SELECT DISTINCT source_id FROM entries \
              WHERE source_id IS NOT NULL AND source_id NOT IN (SELECT id FROM sources){deps}"
         );
-        self.collect(&sql, [], |r| r.get(0))
+        let ids = self.collect(&sql, [], |r| opt_int(r, 0))?;
+        Ok(ids.into_iter().flatten().collect())
     }
 
     /// Loads per-source verification statuses into a temporary table of this connection, so
@@ -73,7 +74,7 @@ impl Store {
     /// The meta table, as key/value pairs.
     pub fn meta(&self) -> Result<Vec<(String, String)>> {
         self.collect("SELECT key, value FROM meta ORDER BY key", [], |r| {
-            Ok((r.get(0)?, r.get(1)?))
+            Ok((text(r, 0)?, text(r, 1)?))
         })
     }
 }

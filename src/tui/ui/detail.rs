@@ -124,11 +124,16 @@ pub fn lines(app: &App) -> Vec<Line<'static>> {
             }
         }
     }
-    if !x.detail.dependencies.is_empty() {
+    if !x.detail.dependencies.is_empty() || !x.detail.missing_dependencies.is_empty() {
         out.push(Line::raw(""));
         out.push(Line::styled("dependencies", accent(app)));
         for (s, c) in x.detail.dependencies.iter().zip(&x.dependency_checks) {
             source_lines(app, &mut out, s, c.as_ref(), width, x.deciding.as_ref());
+        }
+        for id in &x.detail.missing_dependencies {
+            out.push(Line::raw(format!(
+                "  missing     source row {id} is not in the store"
+            )));
         }
     }
     out.push(Line::raw(""));

@@ -34,14 +34,16 @@ fn widths(w: usize) -> Widths {
         .filter(|x| **x > 0)
         .map(|x| x + 1)
         .sum::<usize>();
-    let fixed = 2 + 13 + 10 + 6 + 6 + 17 + extra;
+    // status fits "unverifiable exp" (an expired entry); keys are opaque, 12 columns tell them
+    // apart well enough.
+    let fixed = 2 + 17 + 10 + 6 + 6 + 13 + extra;
     Widths {
         function: w.saturating_sub(fixed).max(8),
-        status: 12,
+        status: 16,
         size: 9,
         age: 5,
         hits: 5,
-        key: 16,
+        key: 12,
         strategy,
         source,
         error,
@@ -146,11 +148,16 @@ fn row_line(app: &App, row: &EntryRow, w: &Widths, prefix: String) -> Line<'stat
         None if matches!(app.verification, Verification::Running { .. }) => "checking",
         None => "unchecked",
     };
+    let status = if row.is_expired(app.now_ms) {
+        format!("{status} exp")
+    } else {
+        status.to_string()
+    };
     let mut spans = vec![
         Span::raw(prefix),
         Span::raw(fit(&row.function, w.function)),
         Span::raw(" "),
-        Span::styled(fit(status, w.status), status_style(app, row.status)),
+        Span::styled(fit(&status, w.status), status_style(app, row.status)),
         Span::raw(format!(
             " {} {} {} ",
             right(&size(row.value_size.max(0) as u64), w.size),

@@ -1,5 +1,5 @@
 //! Groups pane: `all`, then one row per group of the current grouping, with entries, size,
-//! stale (changed + missing) and failed counts.
+//! stale (changed + missing + failed) and, of those, failed counts.
 
 use super::{fit, right, selection_style};
 use crate::model::Group;

@@ -37,7 +37,7 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
         Verification::Running { .. } => "verifying…".into(),
         Verification::Failed(e) => format!("verification failed: {}", crate::text::escape(e)),
         Verification::Done { sources } => match &app.all {
-            Some(all) if all.stale() + all.failed() == 0 => {
+            Some(all) if all.stale() == 0 => {
                 format!("verified {sources} sources: nothing stale")
             }
             Some(all) => {

@@ -37,7 +37,7 @@ pub fn draw(frame: &mut Frame, area: Rect, _app: &App) {
         .collect();
     lines.push(Line::raw(""));
     lines.push(Line::styled(
-        " stale = changed + missing + failed; statuses are words",
+        " stale = changed + missing + failed; \"exp\" after a status: expired",
         Style::default().add_modifier(Modifier::ITALIC),
     ));
     let block = Block::default().borders(Borders::ALL).title(" help: keys ");
