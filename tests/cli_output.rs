@@ -433,7 +433,7 @@ fn show_escapes_control_characters_in_values_and_in_what_changed() {
     assert_no_escape_bytes("show", &r);
     assert!(r.stdout.contains("hello\\x1b]0;title\\x07"), "{}", r.stdout);
     assert!(
-        r.stdout.contains("what changed"),
+        r.stdout.contains("recorded block against what stands at lines 1-1 now"),
         "the diff is shown: {}",
         r.stdout
     );
@@ -664,4 +664,32 @@ fn demo_into_a_path_that_is_a_file_fails_with_one_line_saying_why_once() {
         r.stderr
     );
     assert_eq!(std::fs::read_to_string(&file).unwrap(), "not a directory");
+}
+
+#[test]
+fn sizes_that_would_overflow_the_totals_saturate_instead_of_wrapping() {
+    let fx = Fixture::new();
+    for key in ["a", "b", "c"] {
+        let id = fx.put(entry(key));
+        fx.sql()
+            .execute(
+                "UPDATE entries SET value_size = ?1 WHERE id = ?2",
+                [i64::MAX, id],
+            )
+            .unwrap();
+    }
+    let summary = run(["summary", fx.store.to_str().unwrap(), "--json"]);
+    assert_eq!(summary.code, 0, "{}", summary.stderr);
+    let bytes = summary.json()["bytes"].as_u64().unwrap();
+    assert!(bytes >= i64::MAX as u64, "the total wrapped to {bytes}");
+    let dry = run([
+        "purge",
+        fx.store.to_str().unwrap(),
+        "--status",
+        "unverifiable",
+        "--dry-run",
+        "--json",
+    ]);
+    assert_eq!(dry.code, 0, "{}", dry.stderr);
+    assert!(dry.json()["bytes"].as_u64().unwrap() >= i64::MAX as u64);
 }

@@ -192,6 +192,7 @@ pub fn verify(path: &Path, paths: &PathArgs, json: bool) -> Result<Exit> {
             let lines = match (s.span, c.moved_to) {
                 (Some((a, b)), Some((x, y))) => format!("{a}-{b} -> {x}-{y}"),
                 (Some((a, b)), None) => format!("{a}-{b}"),
+                (None, _) if s.invalid_span => "invalid".into(),
                 (None, _) => "whole".into(),
             };
             let current = match (&c.current_digest, &c.detail) {
@@ -205,8 +206,8 @@ pub fn verify(path: &Path, paths: &PathArgs, json: bool) -> Result<Exit> {
                 Cell::num(usage.get(&s.id).copied().unwrap_or(0)),
                 Cell::shortened(&s.path, 48),
                 Cell::text(&lines),
-                Cell::shortened(&s.digest, 20),
-                Cell::shortened(&current, 40),
+                Cell::shortened(&s.digest, 30),
+                Cell::shortened(&current, 30),
             ]
         })
         .collect();

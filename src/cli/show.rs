@@ -153,7 +153,10 @@ fn print_human(
         writeln!(out, "\nSource")?;
         print_source(out, s, x.source_check.as_ref(), color)?;
         if let (Some(diff), Some((a, b))) = (x.what_changed(), s.span) {
-            writeln!(out, "  what changed at lines {a}-{b}:")?;
+            writeln!(
+                out,
+                "  recorded block against what stands at lines {a}-{b} now:"
+            )?;
             for line in diff {
                 writeln!(out, "    {line}")?;
             }
@@ -189,6 +192,7 @@ fn print_source(
     let lines = match (s.span, c.and_then(|c| c.moved_to)) {
         (Some((a, b)), Some((x, y))) => format!("lines {a}-{b}, now at {x}-{y}"),
         (Some((a, b)), None) => format!("lines {a}-{b}"),
+        (None, _) if s.invalid_span => "invalid span in the store".into(),
         (None, _) => "whole file".into(),
     };
     let status = match c {

@@ -1,6 +1,7 @@
 use super::*;
 use digest::Algorithm;
 use std::fs;
+use std::os::unix::fs::OpenOptionsExt;
 
 fn row(id: i64, path: &str, span: Option<(u64, u64)>, digest: String) -> SourceRow {
     SourceRow {
@@ -149,4 +150,48 @@ fn each_file_is_read_once_for_many_rows_and_progress_reaches_the_total() {
     });
     assert!(r.values().all(|c| c.status == Status::Fresh));
     assert_eq!(*last.lock().unwrap(), (3, 3));
+}
+
+#[test]
+fn a_fifo_is_never_opened_so_a_writer_waiting_on_it_stays_blocked() {
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("pipe");
+    let c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o644) }, 0);
+    // A writer's open blocks until some reader opens the FIFO.
+    let (tx, rx) = std::sync::mpsc::channel();
+    let writer_path = fifo.clone();
+    let writer = std::thread::spawn(move || {
+        let opened = std::fs::OpenOptions::new().write(true).open(&writer_path);
+        tx.send(opened.is_ok()).unwrap();
+    });
+    let r = check(
+        dir.path(),
+        &[row(1, "pipe", None, digest::format(Algorithm::Sha256, b""))],
+    );
+    assert_eq!(r[&1].status, Status::Unreadable);
+    assert!(
+        rx.recv_timeout(std::time::Duration::from_millis(300))
+            .is_err(),
+        "verification opened the FIFO: the blocked writer was released"
+    );
+    // Release the writer ourselves so the thread ends.
+    let _reader = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(&fifo)
+        .unwrap();
+    assert!(rx.recv().unwrap());
+    writer.join().unwrap();
+}
+
+#[test]
+fn an_empty_recorded_path_is_unreadable_rather_than_the_store_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let r = check(
+        dir.path(),
+        &[row(1, "", None, digest::format(Algorithm::Sha256, b""))],
+    );
+    assert_eq!(r[&1].status, Status::Unreadable);
+    assert_eq!(r[&1].detail.as_deref(), Some("empty path in the store"));
 }

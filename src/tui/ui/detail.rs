@@ -115,7 +115,9 @@ pub fn lines(app: &App) -> Vec<Line<'static>> {
             x.deciding.as_ref(),
         );
         if let (Some(diff), Some((a, b))) = (&d.diff, s.span) {
-            out.push(Line::raw(format!("  what changed at lines {a}-{b}:")));
+            out.push(Line::raw(format!(
+                "  recorded block against lines {a}-{b} now:"
+            )));
             for l in diff.iter().skip(2) {
                 out.push(Line::styled(
                     format!("    {}", crate::text::truncate(l, width.saturating_sub(4))),
@@ -161,6 +163,7 @@ fn source_lines(
     let lines = match (s.span, c.and_then(|c| c.moved_to)) {
         (Some((a, b)), Some((x, y))) => format!("lines {a}-{b}, now at {x}-{y}"),
         (Some((a, b)), None) => format!("lines {a}-{b}"),
+        (None, _) if s.invalid_span => "invalid span in the store".into(),
         (None, _) => "whole file".into(),
     };
     let status = c.map(|c| c.status);
