@@ -433,7 +433,8 @@ fn show_escapes_control_characters_in_values_and_in_what_changed() {
     assert_no_escape_bytes("show", &r);
     assert!(r.stdout.contains("hello\\x1b]0;title\\x07"), "{}", r.stdout);
     assert!(
-        r.stdout.contains("recorded block against what stands at lines 1-1 now"),
+        r.stdout
+            .contains("recorded block against what stands at lines 1-1 now"),
         "the diff is shown: {}",
         r.stdout
     );

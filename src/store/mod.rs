@@ -36,6 +36,8 @@ pub struct Store {
     read_only: bool,
     busy_timeout: Duration,
     has_dependencies: bool,
+    /// Whether an index on `entries` starts with `source_id` (the format's covering index).
+    source_index: bool,
     /// Whether [`Store::load_source_statuses`] has run on this connection.
     ranks_loaded: std::cell::Cell<bool>,
     warnings: Vec<String>,

@@ -106,6 +106,7 @@ impl Store {
             read_only: options.read_only,
             busy_timeout: options.busy_timeout,
             has_dependencies: false,
+            source_index: false,
             ranks_loaded: Default::default(),
             warnings: Vec::new(),
         };
@@ -205,6 +206,15 @@ impl Store {
                 path.display()
             ));
         }
+        self.source_index = self
+            .conn
+            .query_row(
+                "SELECT EXISTS (SELECT 1 FROM pragma_index_list('entries') l \
+                 JOIN pragma_index_info(l.name) i WHERE i.seqno = 0 AND i.name = 'source_id')",
+                [],
+                |r| r.get(0),
+            )
+            .map_err(corrupt)?;
         self.has_dependencies = tables.iter().any(|t| t == "entry_dependencies")
             && self
                 .columns("entry_dependencies")
