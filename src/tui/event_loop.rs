@@ -114,6 +114,22 @@ impl Session {
         }
     }
 
+    /// Handles incoming events until `done` holds for the app, for what arrives unasked (a
+    /// live store's refresh). Returns false on timeout.
+    pub fn wait_until(&mut self, timeout: Duration, done: impl Fn(&App) -> bool) -> bool {
+        let deadline = Instant::now() + timeout;
+        while !done(&self.app) {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.rx.recv_timeout(left) {
+                Ok(incoming) => {
+                    self.handle(incoming);
+                }
+                Err(_) => return done(&self.app),
+            }
+        }
+        true
+    }
+
     /// Waits for the next incoming event (production loop).
     fn recv(&self) -> Option<Incoming> {
         self.rx.recv().ok()

@@ -1,0 +1,66 @@
+//! A live store: while the TUI is open, a producer writes; the view refreshes on its own (the
+//! worker polls `PRAGMA data_version`) without losing the selected group, entry or pane.
+
+use cachescope::store::{NewEntry, Store};
+use cachescope::tui::app::Pane;
+use cachescope::tui::{Session, TuiOptions};
+use ratatui::crossterm::event::KeyCode;
+use std::time::Duration;
+
+const SETTLE: Duration = Duration::from_secs(20);
+
+#[test]
+fn a_producer_writing_refreshes_the_view_and_the_selection_stays() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = cachescope::demo::write_demo(dir.path()).unwrap();
+    let mut s = Session::start(&path, &TuiOptions::default(), (80, 24));
+    assert!(s.settle(SETTLE));
+    let before = s.app.all.as_ref().unwrap().entries;
+
+    // The bytecode group, its entries pane, the fourth entry.
+    for key in [
+        KeyCode::Down,
+        KeyCode::Down,
+        KeyCode::Enter,
+        KeyCode::Down,
+        KeyCode::Down,
+        KeyCode::Down,
+    ] {
+        s.key(key);
+        assert!(s.settle(SETTLE));
+    }
+    let (group, pane, selected) = (s.app.group_sel, s.app.pane, s.app.selected_id());
+    assert_eq!(pane, Pane::Entries);
+    assert!(selected.is_some());
+
+    // Another process (here another connection) writes the store.
+    let producer = Store::create(&path).unwrap();
+    producer
+        .put_entry(&NewEntry {
+            namespace: "data",
+            function: "app.new:thing",
+            key: "written-while-open",
+            strategy: "bytecode",
+            derivation_error: Some("TypeError: x"),
+            value: Some(b"v"),
+            created_at: chrono::Utc::now().timestamp_millis(),
+            ..Default::default()
+        })
+        .unwrap();
+
+    let refreshed = s.wait_until(Duration::from_secs(10), |app| {
+        app.all
+            .as_ref()
+            .is_some_and(|all| all.entries == before + 1)
+    });
+    assert!(refreshed, "the view did not refresh after the write");
+    assert!(s.settle(SETTLE));
+    assert_eq!(s.app.group_sel, group, "the selected group moved");
+    assert_eq!(s.app.pane, pane, "the focused pane changed");
+    assert_eq!(s.app.selected_id(), selected, "the selected entry changed");
+    assert_eq!(
+        s.app.ids.as_ref().map(Vec::len),
+        Some(18),
+        "the bytecode group lists the new entry"
+    );
+}
