@@ -15,12 +15,6 @@ pub struct Verified {
     pub checks: HashMap<i64, SourceCheck>,
 }
 
-impl Verified {
-    pub fn status_of(&self, source_id: i64) -> Option<Status> {
-        self.checks.get(&source_id).map(|c| c.status)
-    }
-}
-
 /// Reads the referenced sources, checks them, and loads the statuses into the store's
 /// connection so status filters work in SQL.
 pub fn verify_store(
