@@ -126,6 +126,9 @@ impl Store {
     fn tune_for_purge(&self) -> rusqlite::Result<()> {
         self.conn
             .pragma_update(None, "cache_size", PURGE_CACHE_KIB)?;
+        // The purge deletes dependency rows itself and only sources nothing references, so the
+        // per-row foreign-key work (the bundled SQLite enforces them by default) adds nothing.
+        self.conn.pragma_update(None, "foreign_keys", false)?;
         let mode: String = self
             .conn
             .query_row("PRAGMA journal_mode", [], |r| r.get(0))?;
