@@ -325,7 +325,6 @@ pub fn summarize(store: &Store, paths: &PathMap, now_ms: i64) -> Result<(Summary
         .copied()
         .collect();
     add_dangling(&mut checks, dangling);
-    store.load_source_statuses(checks.iter().map(|(id, c)| (*id, c.status)))?;
     let (all, groups) = group_cells(&cells, Grouping::Strategy, &checks, &sources);
     let mut errors: HashMap<String, Vec<ErrorCount>> = HashMap::new();
     for row in error_counts {
