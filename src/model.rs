@@ -24,12 +24,23 @@ pub fn verify_store(
 ) -> Result<Verified> {
     let sources = store.referenced_sources()?;
     // The worker threads hash while this one looks for references to missing source rows.
-    let (mut checks, dangling) = std::thread::scope(|scope| {
+    let (checks, dangling) = std::thread::scope(|scope| {
         let hashing = scope.spawn(|| verify::verify_sources(&sources, paths, progress));
         let dangling = store.dangling_source_ids();
         (hashing.join().expect("hashing thread panicked"), dangling)
     });
-    add_dangling(&mut checks, dangling?);
+    finish_verification(store, sources, checks, dangling?)
+}
+
+/// The last step of a verification, wherever the hashing ran: gives dangling source ids their
+/// check and loads every status into the store's connection for status queries.
+pub fn finish_verification(
+    store: &Store,
+    sources: Vec<SourceRow>,
+    mut checks: HashMap<i64, SourceCheck>,
+    dangling: Vec<i64>,
+) -> Result<Verified> {
+    add_dangling(&mut checks, dangling);
     store.load_source_statuses(checks.iter().map(|(id, c)| (*id, c.status)))?;
     Ok(Verified { sources, checks })
 }

@@ -53,6 +53,20 @@ fn fixture() -> Fixture {
     }
 }
 
+impl Fixture {
+    /// Loads verification results as if a was found fresh, b changed and c missing.
+    fn verify_as_a_fresh_b_changed_c_missing(&self) {
+        let ranks = [
+            ("a", Status::Fresh),
+            ("b", Status::Changed),
+            ("c", Status::Missing),
+        ];
+        self.store
+            .load_source_statuses(ranks.iter().map(|(f, s)| (self.files[f], *s)))
+            .unwrap();
+    }
+}
+
 fn keys(store: &Store, ids: &[i64]) -> Vec<String> {
     let mut k: Vec<String> = store
         .entries_by_ids(ids)
@@ -67,15 +81,7 @@ fn keys(store: &Store, ids: &[i64]) -> Vec<String> {
 #[test]
 fn status_filters_follow_the_worst_of_source_and_dependencies() {
     let fx = fixture();
-    // a fresh, b changed, c missing.
-    let ranks = [
-        ("a", Status::Fresh),
-        ("b", Status::Changed),
-        ("c", Status::Missing),
-    ];
-    fx.store
-        .load_source_statuses(ranks.iter().map(|(f, s)| (fx.files[f], *s)))
-        .unwrap();
+    fx.verify_as_a_fresh_b_changed_c_missing();
     let select = |statuses: Vec<Status>| {
         let filter = EntryFilter {
             statuses,
@@ -110,14 +116,7 @@ fn without_dependency_rows_the_fast_status_sql_gives_the_same_answer() {
         .execute_batch("DELETE FROM entry_dependencies")
         .unwrap();
     assert!(!fx.store.any_dependencies());
-    let ranks = [
-        ("a", Status::Fresh),
-        ("b", Status::Changed),
-        ("c", Status::Missing),
-    ];
-    fx.store
-        .load_source_statuses(ranks.iter().map(|(f, s)| (fx.files[f], *s)))
-        .unwrap();
+    fx.verify_as_a_fresh_b_changed_c_missing();
     let filter = EntryFilter {
         statuses: vec![Status::Changed, Status::Unverifiable],
         ..Default::default()

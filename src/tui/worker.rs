@@ -282,15 +282,13 @@ impl State {
                 }
                 self.verifying = false;
                 let Some(store) = &self.store else { return };
-                let mut checks = checks;
-                match store.dangling_source_ids() {
-                    Ok(ids) => model::add_dangling(&mut checks, ids),
-                    Err(e) => return self.send(Msg::VerifyFailed(e.to_string())),
-                }
-                match store.load_source_statuses(checks.iter().map(|(id, c)| (*id, c.status))) {
-                    Ok(()) => {
-                        let n = sources.len();
-                        self.verified = Some(Verified { sources, checks });
+                let finished = store.dangling_source_ids().and_then(|dangling| {
+                    model::finish_verification(store, sources, checks, dangling)
+                });
+                match finished {
+                    Ok(verified) => {
+                        let n = verified.sources.len();
+                        self.verified = Some(verified);
                         self.send(Msg::Verified { sources: n });
                     }
                     Err(e) => self.send(Msg::VerifyFailed(e.to_string())),
