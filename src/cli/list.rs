@@ -107,7 +107,16 @@ pub fn run(
     let now = now_ms();
     let filter = select.filter(now);
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
-    let mut csv_writer = (format == Format::Csv).then(|| csv::Writer::from_writer(Vec::new()));
+    // CSV goes through its own writer (it buffers and quotes); the header comes first, so an
+    // empty listing is still a valid CSV file.
+    let mut csv_writer = match format {
+        Format::Csv => {
+            let mut w = csv::Writer::from_writer(std::io::stdout());
+            w.write_record(CSV_HEADERS).map_err(csv_io)?;
+            Some(w)
+        }
+        _ => None,
+    };
     let mut table: Option<Table> = None;
     let mut after = None;
     let mut printed: u64 = 0;
@@ -133,25 +142,21 @@ pub fn run(
             }
             Format::Csv => {
                 let w = csv_writer.as_mut().expect("csv writer");
-                if printed == 0 {
-                    w.write_record(CSV_HEADERS)?;
-                }
                 for e in &page {
-                    w.write_record(csv_record(e, now))?;
+                    w.write_record(csv_record(e, now)).map_err(csv_io)?;
                     printed += 1;
                 }
-                out.write_all(
-                    &std::mem::replace(w, csv::Writer::from_writer(Vec::new())).into_inner()?,
-                )?;
             }
             Format::Human => {
                 let rows: Vec<Vec<Cell>> = page.iter().map(|e| human_row(e, now)).collect();
-                let t = table.get_or_insert_with(|| {
+                if table.is_none() {
                     let t = Table::new(&HEADERS, &rows, use_color());
-                    let _ = t.print_header(&mut out, &HEADERS);
-                    t
-                });
-                t.print_rows(&mut out, &rows)?;
+                    t.print_header(&mut out, &HEADERS)?;
+                    table = Some(t);
+                }
+                if let Some(t) = &table {
+                    t.print_rows(&mut out, &rows)?;
+                }
                 printed += page.len() as u64;
             }
         }
@@ -162,16 +167,22 @@ pub fn run(
     match format {
         Format::Json if printed == 0 => writeln!(out, "]")?,
         Format::Json => writeln!(out, "\n]")?,
-        Format::Csv if printed == 0 => {
-            let mut w = csv::Writer::from_writer(Vec::new());
-            w.write_record(CSV_HEADERS)?;
-            out.write_all(&w.into_inner()?)?;
-        }
         Format::Human if printed == 0 => writeln!(out, "no entries match")?,
         _ => {}
     }
+    if let Some(mut w) = csv_writer {
+        w.flush()?;
+    }
     out.flush()?;
     Ok(Exit::Ok)
+}
+
+/// The I/O error inside a CSV error, so a closed pipe is recognised like any other output's.
+fn csv_io(e: csv::Error) -> std::io::Error {
+    match e.into_kind() {
+        csv::ErrorKind::Io(io) => io,
+        other => std::io::Error::other(format!("{other:?}")),
+    }
 }
 
 const CSV_HEADERS: [&str; 15] = [
