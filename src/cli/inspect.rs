@@ -148,10 +148,11 @@ pub fn verify(path: &Path, paths: &PathArgs, json: bool) -> Result<Exit> {
             .cmp(&a.1.status)
             .then_with(|| a.0.path.cmp(&b.0.path))
     });
+    let known: std::collections::HashSet<i64> = verified.sources.iter().map(|s| s.id).collect();
     let mut missing_rows: Vec<i64> = verified
         .checks
         .keys()
-        .filter(|id| !verified.sources.iter().any(|s| s.id == **id))
+        .filter(|id| !known.contains(id))
         .copied()
         .collect();
     missing_rows.sort_unstable();
