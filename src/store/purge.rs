@@ -146,15 +146,11 @@ impl Store {
             self.conn.execute_batch(
                 "CREATE TEMP TABLE IF NOT EXISTS cs_gone (id INTEGER PRIMARY KEY); DELETE FROM temp.cs_gone;",
             )?;
-            {
-                let tx = self.conn.unchecked_transaction()?;
-                let mut ins = tx.prepare("INSERT INTO temp.cs_gone (id) VALUES (?1)")?;
-                for id in ids {
-                    ins.execute([id])?;
-                }
-                drop(ins);
-                tx.commit()?;
-            }
+            let ids: Rc<Vec<Value>> = Rc::new(ids.iter().copied().map(Value::Integer).collect());
+            self.conn.execute(
+                "INSERT INTO temp.cs_gone (id) SELECT value FROM rarray(?1)",
+                [&ids as &dyn ToSql],
+            )?;
             let mut by_strategy = self.conn.prepare(
                 "SELECT strategy, count(*), total(max(value_size, 0)) FROM entries WHERE id IN temp.cs_gone GROUP BY 1",
             )?;
