@@ -3,14 +3,19 @@
 //! [`store`] speaks SQL, [`verify`] hashes files, [`model`] joins the two into what the CLI and
 //! the TUI show.
 
+pub mod backend;
+#[cfg(feature = "cli")]
 pub mod cli;
 pub mod demo;
+pub mod digest;
 pub mod model;
 pub mod preview;
 pub mod status;
 pub mod store;
 pub mod text;
+#[cfg(feature = "tui")]
 pub mod tui;
 pub mod verify;
+pub mod view;
 
 pub use status::Status;

@@ -7,7 +7,7 @@ use crate::text::escape;
 pub const PREVIEW_BYTES: usize = 4096;
 
 /// A value preview: a one-line description and the lines to show.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
 pub struct Preview {
     pub kind: String,
     pub lines: Vec<String>,

@@ -76,6 +76,47 @@ fn take_width(chars: impl Iterator<Item = char>, width: usize) -> String {
     out
 }
 
+/// Word-wraps untrusted `s` (escaped first) to `width` columns.
+pub fn wrap(s: &str, width: usize) -> Vec<String> {
+    let s = escape(s);
+    let width = width.max(8);
+    let mut out = Vec::new();
+    let mut line = String::new();
+    for word in s.split(' ') {
+        let mut word = word;
+        while word.width() > width {
+            if !line.is_empty() {
+                out.push(std::mem::take(&mut line));
+            }
+            let cut = split_at_width(word, width);
+            out.push(word[..cut].to_string());
+            word = &word[cut..];
+        }
+        if !line.is_empty() && line.width() + 1 + word.width() > width {
+            out.push(std::mem::take(&mut line));
+        }
+        if !line.is_empty() {
+            line.push(' ');
+        }
+        line.push_str(word);
+    }
+    out.push(line);
+    out
+}
+
+/// The byte index where `s` reaches `width` columns (at least one character).
+fn split_at_width(s: &str, width: usize) -> usize {
+    let mut used = 0;
+    for (i, c) in s.char_indices() {
+        let w = unicode_width::UnicodeWidthChar::width(c).unwrap_or(0);
+        if used + w > width && i > 0 {
+            return i;
+        }
+        used += w;
+    }
+    s.len()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

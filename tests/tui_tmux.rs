@@ -73,6 +73,7 @@ fn ids(store: &Store, statuses: &[Status]) -> BTreeSet<i64> {
         .entry_ids(&filter, SortKey::Id, false)
         .unwrap()
         .into_iter()
+        .map(|id| id.0)
         .collect()
 }
 

@@ -1,10 +1,12 @@
 //! `summary` and `verify`: the store at a glance.
 
-use super::output::{entries, print_json, size, use_color, Cell, Table};
+use super::output::{print_json, use_color, Cell, Table};
 use super::{open_store, verify_all, Exit, PathArgs};
-use crate::model::{self, Group};
+use crate::backend::SourceId;
+use crate::model;
 use crate::status::Status;
 use crate::text::escape;
+use crate::view::{entries, size, span_label, SpanLabel};
 use anyhow::Result;
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -13,7 +15,7 @@ use std::path::Path;
 
 pub fn summary(path: &Path, paths: &PathArgs, json: bool) -> Result<Exit> {
     let (store, map) = open_store(path, paths, true)?;
-    let (summary, _) = model::summarize(&store, &map, super::output::now_ms())?;
+    let (summary, _) = model::summarize(store.as_ref(), &map, super::output::now_ms())?;
     let mut out = std::io::stdout().lock();
     if json {
         print_json(&mut out, &summary)?;
@@ -106,7 +108,7 @@ pub fn print_summary(
 
 #[derive(Serialize)]
 struct SourceJson<'a> {
-    id: i64,
+    id: SourceId,
     path: &'a str,
     resolved_path: String,
     span: Option<(u64, u64)>,
@@ -122,20 +124,16 @@ struct SourceJson<'a> {
 struct VerifyJson<'a> {
     sources: Vec<SourceJson<'a>>,
     /// Source ids that entries or dependencies reference but the store has no row for.
-    missing_source_rows: Vec<i64>,
+    missing_source_rows: Vec<SourceId>,
     entries: BTreeMap<&'static str, u64>,
     stale_entries: u64,
 }
 
 pub fn verify(path: &Path, paths: &PathArgs, json: bool) -> Result<Exit> {
     let (store, map) = open_store(path, paths, true)?;
-    let verified = verify_all(&store, &map)?;
-    let (usage, all) = model::source_usage(&store, &verified)?;
-    let stale: u64 = Status::ALL
-        .iter()
-        .filter(|s| s.is_stale())
-        .map(|s| all.count(*s))
-        .sum();
+    let verified = verify_all(store.as_ref(), &map)?;
+    let (usage, all) = model::source_usage(store.as_ref(), &verified)?;
+    let stale = all.stale();
     let exit = if stale > 0 { Exit::Stale } else { Exit::Ok };
     let mut sources: Vec<_> = verified
         .sources
@@ -148,8 +146,9 @@ pub fn verify(path: &Path, paths: &PathArgs, json: bool) -> Result<Exit> {
             .cmp(&a.1.status)
             .then_with(|| a.0.path.cmp(&b.0.path))
     });
-    let known: std::collections::HashSet<i64> = verified.sources.iter().map(|s| s.id).collect();
-    let mut missing_rows: Vec<i64> = verified
+    let known: std::collections::HashSet<SourceId> =
+        verified.sources.iter().map(|s| s.id).collect();
+    let mut missing_rows: Vec<SourceId> = verified
         .checks
         .keys()
         .filter(|id| !known.contains(id))
@@ -190,12 +189,7 @@ pub fn verify(path: &Path, paths: &PathArgs, json: bool) -> Result<Exit> {
     let rows: Vec<Vec<Cell>> = sources
         .iter()
         .map(|(s, c)| {
-            let lines = match (s.span, c.moved_to) {
-                (Some((a, b)), Some((x, y))) => format!("{a}-{b} -> {x}-{y}"),
-                (Some((a, b)), None) => format!("{a}-{b}"),
-                (None, _) if s.invalid_span => "invalid".into(),
-                (None, _) => "whole".into(),
-            };
+            let lines = span_label(s, c.moved_to, SpanLabel::Short);
             let current = match (&c.current_digest, &c.detail) {
                 (_, Some(detail)) => detail.clone(),
                 (Some(d), None) if d.eq_ignore_ascii_case(&s.digest) => "(same)".into(),
@@ -226,26 +220,6 @@ pub fn verify(path: &Path, paths: &PathArgs, json: bool) -> Result<Exit> {
     let table = Table::new(&headers, &rows, use_color());
     table.print_header(&mut out, &headers)?;
     table.print_rows(&mut out, &rows)?;
-    writeln!(out, "\n{}", entries_line(&all))?;
+    writeln!(out, "\n{}", crate::view::status_line(&all))?;
     Ok(exit)
-}
-
-/// "63 entries: 20 fresh, 3 moved, ...; 15 stale"
-fn entries_line(all: &Group) -> String {
-    let parts: Vec<String> = Status::ALL
-        .iter()
-        .rev()
-        .filter(|s| all.count(**s) > 0)
-        .map(|s| format!("{} {s}", all.count(*s)))
-        .collect();
-    let stale: u64 = Status::ALL
-        .iter()
-        .filter(|s| s.is_stale())
-        .map(|s| all.count(*s))
-        .sum();
-    format!(
-        "{}: {}; {stale} stale",
-        entries(all.entries),
-        parts.join(", ")
-    )
 }

@@ -1,12 +1,13 @@
 //! `list`: one row per entry, streamed a page at a time.
 
 use super::output::{
-    json_line, local_time, now_ms, rfc3339, size, status_suffix, use_color, Cell, Table,
+    json_line, local_time, now_ms, rfc3339, status_suffix, use_color, Cell, Table,
 };
 use super::{open_store, verify_all, Exit, PathArgs, Selection};
+use crate::backend::{EntryId, EntryRow};
 use crate::status::Status;
-use crate::store::EntryRow;
 use crate::text::escape;
+use crate::view::size_of;
 use anyhow::Result;
 use serde::Serialize;
 use std::io::Write;
@@ -34,7 +35,7 @@ impl Format {
 /// The JSON shape scripts rely on.
 #[derive(Serialize)]
 pub struct EntryJson<'a> {
-    pub id: i64,
+    pub id: EntryId,
     pub namespace: &'a str,
     pub function: &'a str,
     pub key: &'a str,
@@ -88,7 +89,7 @@ fn human_row(e: &EntryRow, now: i64) -> Vec<Cell> {
         Cell::text(&e.strategy),
         Cell::shortened(&e.function, 40),
         Cell::shortened(&e.key, 18),
-        Cell::num(size(e.value_size.max(0) as u64)),
+        Cell::num(size_of(e.value_size)),
         Cell::text(&local_time(e.created_at)),
         Cell::num(e.hits),
         Cell::shortened(e.source_path.as_deref().unwrap_or("-"), 40),
@@ -103,7 +104,7 @@ pub fn run(
     format: Format,
 ) -> Result<Exit> {
     let (store, map) = open_store(path, paths, true)?;
-    verify_all(&store, &map)?;
+    let verified = verify_all(store.as_ref(), &map)?;
     let now = now_ms();
     let filter = select.filter(now);
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
@@ -129,7 +130,7 @@ pub fn run(
         if want == 0 {
             break;
         }
-        let page = store.entries_page(&filter, after, want)?;
+        let page = store.entries_page(&filter, verified.loaded, after, want)?;
         let Some(last) = page.last() else { break };
         after = Some(last.id);
         match format {

@@ -52,10 +52,19 @@ pub fn tui(store: Option<PathBuf>, args: &TuiArgs) -> Result<Exit> {
             p
         }
     };
+    if !cfg!(feature = "tui") {
+        eprintln!("cachescope: built without the TUI (feature `tui`), so the summary instead");
+        return super::inspect::summary(&path, &args.paths, false);
+    }
     if !(std::io::stdout().is_terminal() && std::io::stdin().is_terminal()) {
         eprintln!("cachescope: not a terminal, so the summary instead of the TUI");
         return super::inspect::summary(&path, &args.paths, false);
     }
+    run_tui(path, args)
+}
+
+#[cfg(feature = "tui")]
+fn run_tui(path: PathBuf, args: &TuiArgs) -> Result<Exit> {
     let options = crate::tui::TuiOptions {
         read_only: args.read_only,
         mouse: args.mouse,
@@ -63,5 +72,11 @@ pub fn tui(store: Option<PathBuf>, args: &TuiArgs) -> Result<Exit> {
         remap: args.paths.remap.clone(),
         busy_timeout: args.paths.busy_timeout,
     };
-    crate::tui::run(path, options)
+    crate::tui::run(path, options)?;
+    Ok(Exit::Ok)
+}
+
+#[cfg(not(feature = "tui"))]
+fn run_tui(_: PathBuf, _: &TuiArgs) -> Result<Exit> {
+    unreachable!("the TUI is only started when built with it")
 }

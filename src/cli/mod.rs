@@ -11,8 +11,9 @@ mod show;
 
 pub use exit::Exit;
 
+use crate::backend::Backend;
 use crate::status::Status;
-use crate::store::{OpenOptions, Store};
+use crate::store::OpenOptions;
 use crate::verify::{parse_remap, PathMap};
 use anyhow::{Context, Result};
 use clap::{Args, Parser, Subcommand};
@@ -218,7 +219,7 @@ pub fn run() -> Result<Exit> {
             id,
             paths,
             json,
-        }) => show::run(&store, id, &paths, json),
+        }) => show::run(&store, crate::backend::EntryId(id), &paths, json),
         Some(Command::Purge {
             store,
             select,
@@ -234,9 +235,13 @@ pub fn run() -> Result<Exit> {
     }
 }
 
-/// Opens a store for a command and reports its warnings on stderr.
-fn open_store(path: &Path, paths: &PathArgs, read_only: bool) -> Result<(Store, PathMap)> {
-    let store = Store::open(
+/// Opens a cache for a command and reports its warnings on stderr.
+fn open_store(
+    path: &Path,
+    paths: &PathArgs,
+    read_only: bool,
+) -> Result<(Box<dyn Backend>, PathMap)> {
+    let store = crate::backend::open(
         path,
         &OpenOptions {
             read_only,
@@ -251,7 +256,7 @@ fn open_store(path: &Path, paths: &PathArgs, read_only: bool) -> Result<(Store, 
 }
 
 /// Runs the full verification of an opened store, with the store named in errors.
-fn verify_all(store: &Store, map: &PathMap) -> Result<crate::model::Verified> {
+fn verify_all(store: &dyn Backend, map: &PathMap) -> Result<crate::model::Verified> {
     crate::model::verify_store(store, map, &|_, _| {})
         .with_context(|| "verification failed".to_string())
 }

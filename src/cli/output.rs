@@ -2,25 +2,13 @@
 
 use crate::status::Status;
 use crate::text::escape;
+use crate::view::{status_tone, Tone};
 use std::io::{self, IsTerminal, Write};
 use unicode_width::UnicodeWidthStr;
 
 /// Colour only on a terminal, never with NO_COLOR set (to anything but the empty string).
 pub fn use_color() -> bool {
     io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
-}
-
-/// "1 entry", "2 entries".
-pub fn entries(n: u64) -> String {
-    if n == 1 {
-        "1 entry".into()
-    } else {
-        format!("{n} entries")
-    }
-}
-
-pub fn size(bytes: u64) -> String {
-    humansize::format_size(bytes, humansize::BINARY)
 }
 
 /// Unix ms as local time for people.
@@ -45,15 +33,15 @@ pub fn now_ms() -> i64 {
     chrono::Utc::now().timestamp_millis()
 }
 
-/// ANSI colour of a status (SGR parameter).
-fn status_sgr(s: Status) -> &'static str {
-    match s {
-        Status::Fresh => "32",
-        Status::Moved => "36",
-        Status::Changed => "33",
-        Status::Missing => "31",
-        Status::Failed => "35",
-        Status::Unreadable | Status::Unverifiable => "2",
+/// ANSI colour (SGR parameter) of a tone of the view layer.
+pub fn tone_sgr(tone: Tone) -> &'static str {
+    match tone {
+        Tone::Good => "32",
+        Tone::Calm => "36",
+        Tone::Warn => "33",
+        Tone::Bad => "31",
+        Tone::Failed => "35",
+        Tone::Muted => "2",
     }
 }
 
@@ -86,7 +74,7 @@ impl Cell {
     pub fn status(s: Status, suffix: &str) -> Cell {
         Cell {
             text: format!("{s}{suffix}"),
-            sgr: Some(status_sgr(s)),
+            sgr: Some(tone_sgr(status_tone(Some(s)))),
             right: false,
         }
     }

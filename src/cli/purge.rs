@@ -1,9 +1,10 @@
 //! `purge`: remove the selected entries, race-safe against a producer writing the same store.
 
-use super::output::{entries, now_ms, print_json, size, use_color, Cell, Table};
+use super::output::{now_ms, print_json, use_color, Cell, Table};
 use super::{open_store, verify_all, Exit, PathArgs, Selection};
 use crate::status::Status;
 use crate::store::{PurgeOutcome, PurgePlan};
+use crate::view::{entries, size};
 use anyhow::Result;
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -34,7 +35,7 @@ pub fn run(
     json: bool,
 ) -> Result<Exit> {
     let (store, map) = open_store(path, paths, dry_run)?;
-    verify_all(&store, &map)?;
+    verify_all(store.as_ref(), &map)?;
     let now = now_ms();
     let mut filter = select.filter(now);
     if filter.statuses.is_empty() {
@@ -43,7 +44,7 @@ pub fn run(
     if expired {
         filter.or_expired_at = Some(now);
     }
-    let outcome = store.purge(&PurgePlan { filter, dry_run }, |_| {})?;
+    let outcome = store.purge(&PurgePlan { filter, dry_run }, &mut |_| {})?;
     let mut out = std::io::stdout().lock();
     if json {
         print_json(&mut out, &to_json(&outcome))?;

@@ -1,13 +1,14 @@
 //! `show`: one entry, every field, why it has its status, and a preview of its value.
 
-use super::output::{local_time, print_json, rfc3339, size, status_suffix, use_color, Cell, Table};
+use super::output::{local_time, print_json, rfc3339, status_suffix, use_color, Cell, Table};
 use super::{open_store, Exit, PathArgs};
+use crate::backend::{EntryId, SourceId, SourceRow};
 use crate::model::{self, Explained};
 use crate::preview::{self, Preview};
 use crate::status::Status;
-use crate::store::SourceRow;
 use crate::text::escape;
 use crate::verify::SourceCheck;
+use crate::view::{diff_heading, size_of, span_label, value_type, SpanLabel};
 use anyhow::{anyhow, Result};
 use serde::Serialize;
 use std::io::Write;
@@ -15,7 +16,7 @@ use std::path::Path;
 
 #[derive(Serialize)]
 struct SourceJson<'a> {
-    id: i64,
+    id: SourceId,
     path: &'a str,
     resolved_path: Option<String>,
     span: Option<(u64, u64)>,
@@ -58,19 +59,19 @@ struct ShowJson<'a> {
     source: Option<SourceJson<'a>>,
     dependencies: Vec<SourceJson<'a>>,
     /// Dependency rows that point at source ids the store has no row for.
-    missing_dependency_rows: &'a [i64],
+    missing_dependency_rows: &'a [SourceId],
     value_preview: &'a Preview,
 }
 
-pub fn run(path: &Path, id: i64, paths: &PathArgs, json: bool) -> Result<Exit> {
+pub fn run(path: &Path, id: EntryId, paths: &PathArgs, json: bool) -> Result<Exit> {
     let (store, map) = open_store(path, paths, true)?;
     let detail = store
         .entry_detail(id, preview::PREVIEW_BYTES)?
         .ok_or_else(|| anyhow!("{}: no entry with id {id}", path.display()))?;
     let x = model::explain(detail, &map);
     let e = &x.detail.entry;
-    let value = x.value_preview();
-    let meaning = x.derivation_meaning();
+    let value = &x.preview;
+    let meaning = x.meaning.clone();
     let now = super::output::now_ms();
     let mut out = std::io::stdout().lock();
     if json {
@@ -94,12 +95,12 @@ pub fn run(path: &Path, id: i64, paths: &PathArgs, json: bool) -> Result<Exit> {
                 .map(|(s, c)| SourceJson::new(s, c.as_ref()))
                 .collect(),
             missing_dependency_rows: &x.detail.missing_dependencies,
-            value_preview: &value,
+            value_preview: value,
         };
         print_json(&mut out, &doc)?;
         return Ok(Exit::Ok);
     }
-    print_human(&mut out, &x, meaning.as_deref(), &value, now)?;
+    print_human(&mut out, &x, meaning.as_deref(), value, now)?;
     Ok(Exit::Ok)
 }
 
@@ -127,8 +128,8 @@ fn print_human(
             "value",
             format!(
                 "{} ({})",
-                size(e.value_size.max(0) as u64),
-                e.value_type.as_deref().unwrap_or("type not recorded")
+                size_of(e.value_size),
+                value_type(e.value_type.as_deref())
             ),
         ),
         ("created", local_time(e.created_at)),
@@ -152,11 +153,8 @@ fn print_human(
     if let Some(s) = &x.detail.source {
         writeln!(out, "\nSource")?;
         print_source(out, s, x.source_check.as_ref(), color)?;
-        if let (Some(diff), Some((a, b))) = (x.what_changed(), s.span) {
-            writeln!(
-                out,
-                "  recorded block against what stands at lines {a}-{b} now:"
-            )?;
+        if let (Some(diff), Some(span)) = (&x.diff, s.span) {
+            writeln!(out, "  {}", diff_heading(span))?;
             for line in diff {
                 writeln!(out, "    {line}")?;
             }
@@ -189,12 +187,7 @@ fn print_source(
     c: Option<&SourceCheck>,
     color: bool,
 ) -> std::io::Result<()> {
-    let lines = match (s.span, c.and_then(|c| c.moved_to)) {
-        (Some((a, b)), Some((x, y))) => format!("lines {a}-{b}, now at {x}-{y}"),
-        (Some((a, b)), None) => format!("lines {a}-{b}"),
-        (None, _) if s.invalid_span => "invalid span in the store".into(),
-        (None, _) => "whole file".into(),
-    };
+    let lines = span_label(s, c.and_then(|c| c.moved_to), SpanLabel::Long);
     let status = match c {
         Some(c) => Cell::status(c.status, ""),
         None => Cell::text("unchecked"),

@@ -12,9 +12,12 @@ mod rows;
 pub use error::{Result, StoreError};
 pub use open::OpenOptions;
 pub use producer::{NewEntry, NewSource};
-pub use purge::{PurgeOutcome, PurgePlan, PurgeProgress};
-pub use query::{Cell, Dimension, EntryFilter, ErrorRow, SortKey};
-pub use rows::{EntryDetail, EntryRow, SourceRow};
+// The rows, filters and reports every backend shares, re-exported where the store's callers
+// have always found them.
+pub use crate::backend::types::{
+    Cell, Dimension, EntryDetail, EntryFilter, EntryId, EntryRow, ErrorRow, PurgeOutcome,
+    PurgePlan, PurgeProgress, SortKey, SourceId, SourceRow, StatusesLoaded,
+};
 
 use rusqlite::Connection;
 use std::path::{Path, PathBuf};
@@ -38,8 +41,6 @@ pub struct Store {
     has_dependencies: bool,
     /// Whether an index on `entries` starts with `source_id` (the format's covering index).
     source_index: bool,
-    /// Whether [`Store::load_source_statuses`] has run on this connection.
-    ranks_loaded: std::cell::Cell<bool>,
     warnings: Vec<String>,
 }
 

@@ -107,7 +107,6 @@ impl Store {
             busy_timeout: options.busy_timeout,
             has_dependencies: false,
             source_index: false,
-            ranks_loaded: Default::default(),
             warnings: Vec::new(),
         };
         store.identify()?;

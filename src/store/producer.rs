@@ -4,7 +4,7 @@
 use super::{
     OpenOptions, Result, Store, StoreError, CONTENT_SNAPSHOT_LIMIT, FORMAT_VERSION, SCHEMA_SQL,
 };
-use crate::verify::digest::{self, Algorithm};
+use crate::digest::{self, Algorithm};
 use rusqlite::{params, Connection, OptionalExtension};
 use std::path::Path;
 use std::time::Duration;

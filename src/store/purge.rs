@@ -6,44 +6,18 @@
 //! rewritten meanwhile no longer matches (its new source is unknown to the verification, which
 //! ranks it as never selected) and survives.
 
-use super::query::EntryFilter;
 use super::rows::{int_or, opt_int, text};
-use super::{Result, Store, StoreError};
+use super::{
+    EntryFilter, EntryId, PurgeOutcome, PurgePlan, PurgeProgress, Result, Store, StoreError,
+};
 use rusqlite::types::Value;
 use rusqlite::ToSql;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 /// (strategy, entries, bytes)
 type StrategyTally = (String, u64, u64);
-
-/// What to remove.
-#[derive(Debug, Clone, Default)]
-pub struct PurgePlan {
-    pub filter: EntryFilter,
-    pub dry_run: bool,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct PurgeProgress {
-    pub done: u64,
-    pub total: u64,
-}
-
-/// What a purge removed (or, on a dry run, would remove).
-#[derive(Debug, Default)]
-pub struct PurgeOutcome {
-    pub dry_run: bool,
-    pub removed: u64,
-    pub bytes: u64,
-    /// strategy -> (entries, bytes)
-    pub by_strategy: BTreeMap<String, (u64, u64)>,
-    pub sources_removed: u64,
-    /// Set when a batch failed (busy past the timeout, say) after earlier batches committed:
-    /// the counts above are what was removed before it.
-    pub interrupted: Option<StoreError>,
-}
 
 /// Keep each write transaction about this short, so a producer is never blocked for long.
 /// Shorter batches cost throughput: each batch rewrites pages of every secondary index, and at
@@ -141,12 +115,12 @@ impl Store {
 
     /// Fills a dry run's outcome: what removing `ids` would remove, entries and the source rows
     /// that would be left unreferenced, counted the way a real purge removes them.
-    fn count_removal(&self, ids: &[i64], outcome: &mut PurgeOutcome) -> Result<()> {
+    fn count_removal(&self, ids: &[EntryId], outcome: &mut PurgeOutcome) -> Result<()> {
         let run = || -> rusqlite::Result<(Vec<StrategyTally>, u64)> {
             self.conn.execute_batch(
                 "CREATE TEMP TABLE IF NOT EXISTS cs_gone (id INTEGER PRIMARY KEY); DELETE FROM temp.cs_gone;",
             )?;
-            let ids: Rc<Vec<Value>> = Rc::new(ids.iter().copied().map(Value::Integer).collect());
+            let ids: Rc<Vec<Value>> = Rc::new(ids.iter().map(|id| Value::Integer(id.0)).collect());
             self.conn.execute(
                 "INSERT INTO temp.cs_gone (id) SELECT value FROM rarray(?1)",
                 [&ids as &dyn ToSql],
@@ -198,7 +172,7 @@ impl Store {
     fn delete_batch(
         &self,
         filter: &EntryFilter,
-        ids: &[i64],
+        ids: &[EntryId],
         touched_sources: &mut BTreeSet<i64>,
     ) -> Result<Vec<(String, u64)>> {
         let scoped = EntryFilter {

@@ -1,24 +1,8 @@
 //! Plain rows as read from the store.
 
-use crate::status::Status;
-use rusqlite::Row;
-
-/// A fingerprint source row (without its content snapshot).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SourceRow {
-    pub id: i64,
-    pub path: String,
-    /// 1-based inclusive line span; `None` = the whole file.
-    pub span: Option<(u64, u64)>,
-    pub digest: String,
-    pub size: Option<i64>,
-    pub mtime_ns: Option<i64>,
-    pub recorded_at: i64,
-    /// Byte length of the content snapshot, when the producer kept one (the block's length).
-    pub content_len: Option<u64>,
-    /// Set when the row's span columns break the format (one NULL, start > end, start < 1).
-    pub invalid_span: bool,
-}
+use crate::backend::types::{EntryId, EntryRow, SourceId, SourceRow};
+use rusqlite::types::{FromSql, FromSqlResult, ToSqlOutput, ValueRef};
+use rusqlite::{Row, ToSql};
 
 // `length(content)` comes from the record header: the snapshot itself is not read.
 pub(crate) const SOURCE_COLUMNS: &str =
@@ -34,7 +18,7 @@ impl SourceRow {
             _ => (None, true),
         };
         Ok(SourceRow {
-            id: r.get(0)?,
+            id: SourceId(r.get(0)?),
             path: text(r, 1)?,
             span,
             digest: text(r, 4)?,
@@ -47,27 +31,6 @@ impl SourceRow {
     }
 }
 
-/// One entry as listed: every column but the value blob.
-#[derive(Debug, Clone, PartialEq)]
-pub struct EntryRow {
-    pub id: i64,
-    pub namespace: String,
-    pub function: String,
-    pub key: String,
-    pub strategy: String,
-    pub derivation_error: Option<String>,
-    pub source_id: Option<i64>,
-    pub source_path: Option<String>,
-    pub value_size: i64,
-    pub value_type: Option<String>,
-    pub created_at: i64,
-    pub accessed_at: Option<i64>,
-    pub hits: i64,
-    pub expires_at: Option<i64>,
-    /// The entry's status when verification results were loaded into the store connection.
-    pub status: Option<Status>,
-}
-
 // A derivation error longer than 4 KiB (a hostile or runaway producer) is cut when listed.
 pub(crate) const ENTRY_COLUMNS: &str = "e.id, e.namespace, e.function, e.key, e.strategy, \
      CASE WHEN length(e.derivation_error) > 4096 \
@@ -77,13 +40,13 @@ pub(crate) const ENTRY_COLUMNS: &str = "e.id, e.namespace, e.function, e.key, e.
 impl EntryRow {
     pub(crate) fn from_row(r: &Row) -> rusqlite::Result<EntryRow> {
         Ok(EntryRow {
-            id: r.get(0)?,
+            id: EntryId(r.get(0)?),
             namespace: text(r, 1)?,
             function: text(r, 2)?,
             key: text(r, 3)?,
             strategy: text(r, 4)?,
             derivation_error: opt_text(r, 5)?,
-            source_id: opt_int(r, 6)?,
+            source_id: opt_int(r, 6)?.map(SourceId),
             source_path: opt_text(r, 7)?,
             value_size: int_or(r, 8, 0)?,
             value_type: opt_text(r, 9)?,
@@ -93,10 +56,6 @@ impl EntryRow {
             expires_at: opt_int(r, 13)?,
             status: None,
         })
-    }
-
-    pub fn is_expired(&self, now_ms: i64) -> bool {
-        self.expires_at.is_some_and(|t| t <= now_ms)
     }
 }
 
@@ -157,16 +116,22 @@ pub(crate) fn opt_text(r: &Row, idx: usize) -> rusqlite::Result<Option<String>> 
     }
 }
 
-/// Everything `show` and the detail pane need about one entry.
-#[derive(Debug, Clone)]
-pub struct EntryDetail {
-    pub entry: EntryRow,
-    pub source: Option<SourceRow>,
-    /// Content snapshot of the source, when the producer kept one.
-    pub source_content: Option<Vec<u8>>,
-    pub dependencies: Vec<SourceRow>,
-    /// Dependency rows pointing at source ids the store has no row for.
-    pub missing_dependencies: Vec<i64>,
-    /// The first bytes of the value (at most the preview limit asked for).
-    pub value_head: Option<Vec<u8>>,
+// Ids go to and come from SQLite as the integers they are.
+macro_rules! sql_id {
+    ($t:ident) => {
+        impl ToSql for $t {
+            fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
+                self.0.to_sql()
+            }
+        }
+
+        impl FromSql for $t {
+            fn column_result(value: ValueRef<'_>) -> FromSqlResult<Self> {
+                i64::column_result(value).map($t)
+            }
+        }
+    };
 }
+
+sql_id!(EntryId);
+sql_id!(SourceId);

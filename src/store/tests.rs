@@ -62,14 +62,14 @@ impl Fixture {
             ("c", Status::Missing),
         ];
         self.store
-            .load_source_statuses(ranks.iter().map(|(f, s)| (self.files[f], *s)))
+            .load_source_statuses(ranks.iter().map(|(f, s)| (SourceId(self.files[f]), *s)))
             .unwrap();
     }
 }
 
-fn keys(store: &Store, ids: &[i64]) -> Vec<String> {
+fn keys(store: &Store, ids: &[EntryId]) -> Vec<String> {
     let mut k: Vec<String> = store
-        .entries_by_ids(ids)
+        .entries_by_ids(ids, None)
         .unwrap()
         .into_iter()
         .map(|e| e.key)
@@ -133,7 +133,7 @@ fn without_dependency_rows_the_fast_status_sql_gives_the_same_answer() {
 fn a_source_written_after_verification_is_never_selected() {
     let fx = fixture();
     fx.store
-        .load_source_statuses(fx.files.values().map(|id| (*id, Status::Changed)))
+        .load_source_statuses(fx.files.values().map(|id| (SourceId(*id), Status::Changed)))
         .unwrap();
     // A producer rewrites own-b against a new source row verification never saw.
     let new = fx
@@ -178,7 +178,14 @@ fn whole_file_sources_are_recorded_once_per_digest() {
         second, fx.files["a"],
         "a changed file gets a new row; the old one stays"
     );
-    assert_eq!(fx.store.source(fx.files["a"]).unwrap().unwrap().path, "a");
+    assert_eq!(
+        fx.store
+            .source(SourceId(fx.files["a"]))
+            .unwrap()
+            .unwrap()
+            .path,
+        "a"
+    );
 }
 
 #[test]

@@ -1,8 +1,8 @@
 //! Plain application state: no I/O, no terminal. [`super::update`] changes it; `ui` draws it.
 
+use crate::backend::{EntryId, EntryRow, SortKey, StatusesLoaded};
+use crate::model::Explained;
 use crate::model::{Group, GroupKey, Grouping};
-use crate::store::{EntryRow, SortKey};
-use crate::tui::worker::DetailData;
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 /// Rows fetched per page request.
@@ -54,10 +54,13 @@ impl Column {
         Column::Strategy,
     ];
 
-    pub fn sort_key(self) -> SortKey {
+    /// The backend's order for this column. Statuses sort only once they are loaded; until
+    /// then the list keeps its id order (the footer says so) and is sorted again when
+    /// verification completes.
+    pub fn sort_key(self, statuses: Option<StatusesLoaded>) -> SortKey {
         match self {
             Column::Function => SortKey::Function,
-            Column::Status => SortKey::Status,
+            Column::Status => statuses.map_or(SortKey::Id, SortKey::Status),
             Column::Size => SortKey::Size,
             Column::Age => SortKey::Created,
             Column::Hits => SortKey::Hits,
@@ -91,7 +94,7 @@ pub enum Verification {
 #[derive(Debug, Clone, PartialEq)]
 pub enum PurgeTarget {
     /// These entries, whatever their status (marked, or the selected one).
-    Ids(Vec<i64>),
+    Ids(Vec<EntryId>),
     /// The stale (changed, missing, failed) entries of a group.
     Stale(GroupKey),
 }
@@ -145,21 +148,23 @@ pub struct App {
     /// Request generation of the current id list; answers for older ones are dropped.
     pub ids_gen: u64,
     /// The sorted ids of the selected group; `None` while loading.
-    pub ids: Option<Vec<i64>>,
-    pub rows: HashMap<i64, EntryRow>,
+    pub ids: Option<Vec<EntryId>>,
+    pub rows: HashMap<EntryId, EntryRow>,
     pub pages_requested: HashSet<usize>,
     pub pages_loaded: HashSet<usize>,
     pub entry_sel: usize,
     pub entry_offset: usize,
     /// The id to put the selection back on when a refreshed id list arrives.
-    pub keep_selected: Option<i64>,
+    pub keep_selected: Option<EntryId>,
 
     /// Marked entry ids and their sizes.
-    pub marked: BTreeMap<i64, u64>,
+    pub marked: BTreeMap<EntryId, u64>,
 
-    pub detail_id: Option<i64>,
-    pub detail: Option<Box<DetailData>>,
+    pub detail_id: Option<EntryId>,
+    pub detail: Option<Box<Explained>>,
     pub detail_scroll: usize,
+    /// Lines of the detail at the current width, counted when the entry or the width changes.
+    pub detail_len: usize,
 
     pub confirm: Option<Confirm>,
     pub purging: Option<Purging>,
@@ -201,6 +206,7 @@ impl App {
             detail_id: None,
             detail: None,
             detail_scroll: 0,
+            detail_len: 0,
             confirm: None,
             purging: None,
             message: None,
@@ -247,7 +253,7 @@ impl App {
         self.ids.as_ref().map_or(0, Vec::len)
     }
 
-    pub fn selected_id(&self) -> Option<i64> {
+    pub fn selected_id(&self) -> Option<EntryId> {
         self.ids.as_ref()?.get(self.entry_sel).copied()
     }
 

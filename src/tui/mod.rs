@@ -9,7 +9,9 @@
 
 pub mod action;
 pub mod app;
+pub mod detail_text;
 mod event_loop;
+pub mod theme;
 pub mod ui;
 pub mod update;
 pub mod worker;
@@ -19,7 +21,6 @@ mod tests;
 
 pub use event_loop::{run_loop, Session};
 
-use crate::cli::Exit;
 use crate::store::{OpenOptions, Store};
 use anyhow::{Context, Result};
 use ratatui::crossterm::event::{self, DisableMouseCapture, EnableMouseCapture};
@@ -73,7 +74,7 @@ pub fn writable(path: &Path) -> bool {
 }
 
 /// Runs the TUI on the terminal until the user quits.
-pub fn run(store: PathBuf, options: TuiOptions) -> Result<Exit> {
+pub fn run(store: PathBuf, options: TuiOptions) -> Result<()> {
     let mut options = options;
     // Open once before the screen switches, so a wrong file is reported as plainly as by the
     // other commands. The worker opens its own connection.
@@ -107,7 +108,7 @@ pub fn run(store: PathBuf, options: TuiOptions) -> Result<Exit> {
     drop(session);
     let _ = term.show_cursor();
     drop(guard);
-    result.map(|()| Exit::Ok)
+    result
 }
 
 /// Leaves raw mode and the alternate screen when dropped (also on an early error).

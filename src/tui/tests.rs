@@ -5,11 +5,15 @@ use super::action::{key_action, Action};
 use super::app::{App, Column, Mode, Pane, PurgeTarget, PAGE};
 use super::update::update;
 use super::worker::{Effect, Msg};
+use crate::backend::{EntryId, EntryRow};
 use crate::model::{Group, GroupKey, Grouping};
 use crate::status::Status;
-use crate::store::{EntryRow, SortKey};
 use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use std::collections::BTreeMap;
+
+fn ids(raw: &[i64]) -> Vec<EntryId> {
+    raw.iter().copied().map(EntryId).collect()
+}
 
 fn app() -> App {
     let mut a = App::new("demo/cache.db".into(), false, false);
@@ -28,7 +32,7 @@ fn msg(a: &mut App, m: Msg) -> Vec<Effect> {
 
 fn row(id: i64, function: &str, size: i64) -> EntryRow {
     EntryRow {
-        id,
+        id: EntryId(id),
         namespace: "data".into(),
         function: function.into(),
         key: format!("key{id}"),
@@ -76,7 +80,7 @@ fn loaded(n: i64) -> App {
         &mut a,
         Msg::Ids {
             gen,
-            ids: (1..=n).collect(),
+            ids: (1..=n).map(EntryId).collect(),
         },
     );
     let rows = (1..=n.min(PAGE as i64))
@@ -102,7 +106,7 @@ fn start_asks_for_verification_groups_and_the_first_id_list() {
         }
     );
     assert!(
-        matches!(&fx[2], Effect::Ids { gen: 1, sort: SortKey::Function, descending: false, filter } if *filter == Default::default())
+        matches!(&fx[2], Effect::Ids { gen: 1, sort: Column::Function, descending: false, filter } if *filter == Default::default())
     );
     assert_eq!(a.pane, Pane::Groups);
     assert_eq!(a.group_sel, 0);
@@ -116,19 +120,19 @@ fn an_id_list_fetches_only_the_pages_around_the_viewport() {
         &mut a,
         Msg::Ids {
             gen: 1,
-            ids: (1..=1_000_000).collect(),
+            ids: (1..=1_000_000).map(EntryId).collect(),
         },
     );
     assert_eq!(fx.len(), 1);
     assert!(
-        matches!(&fx[0], Effect::Rows { page: 0, ids, .. } if ids.len() == PAGE && ids[0] == 1)
+        matches!(&fx[0], Effect::Rows { page: 0, ids, .. } if ids.len() == PAGE && ids[0] == EntryId(1))
     );
     // An answer for an older list is dropped.
     assert!(msg(
         &mut a,
         Msg::Ids {
             gen: 0,
-            ids: vec![5]
+            ids: ids(&[5])
         }
     )
     .is_empty());
@@ -211,7 +215,7 @@ fn space_marks_and_counts_bytes_to_free() {
     key(&mut a, KeyCode::Tab);
     key(&mut a, KeyCode::Char(' '));
     key(&mut a, KeyCode::Char(' '));
-    assert_eq!(a.marked.keys().copied().collect::<Vec<_>>(), vec![1, 2]);
+    assert_eq!(a.marked.keys().copied().collect::<Vec<_>>(), ids(&[1, 2]));
     assert_eq!(a.marked_bytes(), 300);
     assert_eq!(a.entry_sel, 2);
     key(&mut a, KeyCode::Up);
@@ -233,8 +237,8 @@ fn d_confirms_the_marked_entries_and_anything_but_y_cancels() {
     let Some(Effect::Count { target, filter }) = fx.first() else {
         panic!("{fx:?}")
     };
-    assert_eq!(*target, PurgeTarget::Ids(vec![1, 2]));
-    assert_eq!(filter.ids, Some(vec![1, 2]));
+    assert_eq!(*target, PurgeTarget::Ids(ids(&[1, 2])));
+    assert_eq!(filter.ids, Some(ids(&[1, 2])));
     assert!(
         filter.statuses.is_empty(),
         "marked entries go whatever their status"
@@ -257,13 +261,13 @@ fn d_confirms_the_marked_entries_and_anything_but_y_cancels() {
     msg(
         &mut a,
         Msg::Counted {
-            target: PurgeTarget::Ids(vec![1, 2]),
+            target: PurgeTarget::Ids(ids(&[1, 2])),
             count: 2,
             bytes: 300,
         },
     );
     let fx = key(&mut a, KeyCode::Char('y'));
-    assert!(matches!(&fx[..], [Effect::Purge { filter }] if filter.ids == Some(vec![1, 2])));
+    assert!(matches!(&fx[..], [Effect::Purge { filter }] if filter.ids == Some(ids(&[1, 2]))));
     assert!(a.purging.is_some());
 }
 
@@ -274,7 +278,7 @@ fn d_without_marks_takes_the_selected_entry() {
     key(&mut a, KeyCode::Down);
     let fx = key(&mut a, KeyCode::Char('d'));
     assert!(
-        matches!(&fx[..], [Effect::Count { target: PurgeTarget::Ids(ids), .. }] if *ids == vec![2])
+        matches!(&fx[..], [Effect::Count { target: PurgeTarget::Ids(got), .. }] if *got == ids(&[2]))
     );
 }
 
@@ -366,7 +370,7 @@ fn number_keys_sort_and_repeating_reverses() {
     assert!(matches!(
         ids_effect(&fx),
         Some(Effect::Ids {
-            sort: SortKey::Size,
+            sort: Column::Size,
             descending: false,
             ..
         })
@@ -375,7 +379,7 @@ fn number_keys_sort_and_repeating_reverses() {
     assert!(matches!(
         ids_effect(&fx),
         Some(Effect::Ids {
-            sort: SortKey::Size,
+            sort: Column::Size,
             descending: true,
             ..
         })
@@ -415,7 +419,7 @@ fn a_refresh_keeps_the_selected_entry_where_it_moved() {
     for _ in 0..5 {
         key(&mut a, KeyCode::Down);
     }
-    assert_eq!(a.selected_id(), Some(6));
+    assert_eq!(a.selected_id(), Some(EntryId(6)));
     let fx = msg(&mut a, Msg::StoreChanged);
     let Some(Effect::Ids { gen, .. }) = ids_effect(&fx).cloned() else {
         panic!()
@@ -426,10 +430,10 @@ fn a_refresh_keeps_the_selected_entry_where_it_moved() {
         &mut a,
         Msg::Ids {
             gen,
-            ids: vec![3, 4, 5, 6, 7, 8, 9, 10],
+            ids: ids(&[3, 4, 5, 6, 7, 8, 9, 10]),
         },
     );
-    assert_eq!(a.selected_id(), Some(6));
+    assert_eq!(a.selected_id(), Some(EntryId(6)));
     assert_eq!(a.entry_sel, 3);
     // The selected entry itself is gone: the selection stays at its index.
     let fx = msg(
@@ -452,10 +456,10 @@ fn a_refresh_keeps_the_selected_entry_where_it_moved() {
         &mut a,
         Msg::Ids {
             gen,
-            ids: vec![3, 4, 5, 7, 8, 9, 10],
+            ids: ids(&[3, 4, 5, 7, 8, 9, 10]),
         },
     );
-    assert_eq!(a.selected_id(), Some(7));
+    assert_eq!(a.selected_id(), Some(EntryId(7)));
 }
 
 #[test]
@@ -463,7 +467,7 @@ fn enter_opens_the_detail_and_esc_goes_back() {
     let mut a = loaded(10);
     key(&mut a, KeyCode::Enter);
     let fx = key(&mut a, KeyCode::Enter);
-    assert_eq!(fx, vec![Effect::Detail { id: 1 }]);
+    assert_eq!(fx, vec![Effect::Detail { id: EntryId(1) }]);
     assert_eq!(a.mode, Mode::Detail);
     key(&mut a, KeyCode::Down);
     assert_eq!(a.detail_scroll, 0, "nothing to scroll while loading");
@@ -513,8 +517,9 @@ fn hostile_text_is_drawn_escaped() {
     use ratatui::backend::TestBackend;
     use ratatui::Terminal;
     let mut a = loaded(1);
-    a.rows.insert(1, row(1, "evil\x1b]0;pwned\x07\x1b[2J", 1));
-    a.rows.get_mut(&1).unwrap().key = "k\x1b[2Jk".into();
+    a.rows
+        .insert(EntryId(1), row(1, "evil\x1b]0;pwned\x07\x1b[2J", 1));
+    a.rows.get_mut(&EntryId(1)).unwrap().key = "k\x1b[2Jk".into();
     let mut t = Terminal::new(TestBackend::new(80, 24)).unwrap();
     t.draw(|f| super::ui::draw(f, &a)).unwrap();
     let text: String = t

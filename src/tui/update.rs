@@ -2,11 +2,11 @@
 //! work ([`Effect`]s) the event loop hands to the worker. No I/O.
 
 use super::action::Action;
-use super::app::{App, Confirm, Mode, Pane, PurgeTarget, Purging, Verification, PAGE};
+use super::app::{App, Column, Confirm, Mode, Pane, PurgeTarget, Purging, Verification, PAGE};
 use super::worker::{Effect, Msg};
+use crate::backend::{EntryFilter, EntryId};
 use crate::model::GroupKey;
 use crate::status::Status;
-use crate::store::EntryFilter;
 use std::collections::HashSet;
 
 /// Applies `action` to `app` and returns the work to hand to the worker.
@@ -17,6 +17,7 @@ pub fn update(app: &mut App, action: Action) -> Vec<Effect> {
         Action::None => {}
         Action::Resize(w, h) => {
             app.width = w;
+            count_detail_lines(app);
             app.height = h;
             scroll_to_selection(app);
             clamp_detail(app);
@@ -150,6 +151,10 @@ fn on_key(app: &mut App, action: Action, fx: &mut Vec<Effect>) {
                 app.sort = col;
                 app.descending = false;
             }
+            if col == Column::Status && !app.verified {
+                app.message =
+                    Some("statuses are still being checked: sorted by status once they are".into());
+            }
             select_group(app, fx);
         }
         Action::Worker(_) | Action::None | Action::Resize(..) => {}
@@ -223,7 +228,10 @@ fn on_msg(app: &mut App, msg: Msg, fx: &mut Vec<Effect>) {
         Msg::Detail { id, data } => {
             if app.mode == Mode::Detail && app.detail_id == Some(id) {
                 match data {
-                    Some(d) => app.detail = Some(d),
+                    Some(d) => {
+                        app.detail = Some(d);
+                        count_detail_lines(app);
+                    }
                     None => {
                         app.mode = Mode::Normal;
                         app.message = Some(format!("entry {id} no longer exists"));
@@ -258,7 +266,10 @@ fn on_msg(app: &mut App, msg: Msg, fx: &mut Vec<Effect>) {
         } => {
             app.purging = None;
             app.marked.clear();
-            let mut text = format!("removed {removed} entries, {} freed", size(bytes));
+            let mut text = format!(
+                "removed {removed} entries, {} freed",
+                crate::view::size(bytes)
+            );
             if let Some(e) = error {
                 text.push_str(&format!("; stopped early: {e}"));
             }
@@ -277,11 +288,6 @@ fn on_msg(app: &mut App, msg: Msg, fx: &mut Vec<Effect>) {
         Msg::Error(e) => app.message = Some(format!("error: {e}")),
         Msg::Idle { .. } => {}
     }
-}
-
-/// Human bytes, the way every pane shows them.
-pub fn size(bytes: u64) -> String {
-    humansize::format_size(bytes, humansize::BINARY)
 }
 
 fn group_name(key: &GroupKey) -> String {
@@ -312,7 +318,7 @@ pub fn stale_filter(key: &GroupKey) -> Option<EntryFilter> {
     (!f.statuses.is_empty()).then_some(f)
 }
 
-fn ids_filter(ids: Vec<i64>) -> EntryFilter {
+fn ids_filter(ids: Vec<EntryId>) -> EntryFilter {
     EntryFilter {
         ids: Some(ids),
         ..Default::default()
@@ -339,7 +345,7 @@ fn invalidate_marked(app: &mut App, fx: &mut Vec<Effect>) {
     if !may_invalidate(app) {
         return;
     }
-    let ids: Vec<i64> = if !app.marked.is_empty() {
+    let ids: Vec<EntryId> = if !app.marked.is_empty() {
         app.marked.keys().copied().collect()
     } else if let (Pane::Entries, Some(id)) = (app.pane, app.selected_id()) {
         vec![id]
@@ -453,11 +459,16 @@ pub fn detail_visible(app: &App) -> usize {
     (app.height as usize).saturating_sub(6).max(1)
 }
 
+/// Counts the detail's lines at the current width (done when the entry or the width changes,
+/// not on every scroll key).
+fn count_detail_lines(app: &mut App) {
+    app.detail_len = super::detail_text::lines(app).len();
+}
+
 fn clamp_detail(app: &mut App) {
-    let lines = super::ui::detail::lines(app).len();
     app.detail_scroll = app
         .detail_scroll
-        .min(lines.saturating_sub(detail_visible(app)));
+        .min(app.detail_len.saturating_sub(detail_visible(app)));
 }
 
 /// A new group, filter or sort: a new id list, from the top.
@@ -473,7 +484,7 @@ fn select_group(app: &mut App, fx: &mut Vec<Effect>) {
     fx.push(Effect::Ids {
         gen: app.ids_gen,
         filter: list_filter(app),
-        sort: app.sort.sort_key(),
+        sort: app.sort,
         descending: app.descending,
     });
 }
@@ -488,7 +499,7 @@ fn refresh_keeping_selection(app: &mut App, fx: &mut Vec<Effect>) {
     fx.push(Effect::Ids {
         gen: app.ids_gen,
         filter: list_filter(app),
-        sort: app.sort.sort_key(),
+        sort: app.sort,
         descending: app.descending,
     });
 }
@@ -529,7 +540,7 @@ fn evict_far_rows(app: &mut App) {
     let Some(ids) = &app.ids else { return };
     let start = (first * PAGE).min(ids.len());
     let end = ((last + 1) * PAGE).min(ids.len());
-    let keep: HashSet<i64> = ids[start..end].iter().copied().collect();
+    let keep: HashSet<EntryId> = ids[start..end].iter().copied().collect();
     app.rows.retain(|id, _| keep.contains(id));
     app.pages_requested.retain(|p| (first..=last).contains(p));
     app.pages_loaded.retain(|p| (first..=last).contains(p));

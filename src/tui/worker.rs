@@ -6,11 +6,14 @@
 //! instant while a large store is verified; its result comes back to the worker, which loads
 //! the statuses into its connection (status filters, sorting by status and purges need them).
 
-use super::app::PurgeTarget;
+use super::app::{Column, PurgeTarget};
 use super::Incoming;
+use crate::backend::{
+    self, Backend, EntryFilter, EntryId, EntryRow, PurgePlan, SourceId, SourceRow,
+};
 use crate::model::{self, Explained, Group, Grouping, Verified};
-use crate::preview::{self, Preview};
-use crate::store::{EntryFilter, EntryRow, OpenOptions, PurgePlan, SortKey, SourceRow, Store};
+use crate::preview;
+use crate::store::OpenOptions;
 use crate::verify::{self, PathMap, SourceCheck};
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -35,17 +38,17 @@ pub enum Effect {
     Ids {
         gen: u64,
         filter: EntryFilter,
-        sort: SortKey,
+        sort: Column,
         descending: bool,
     },
     /// One page of rows, by id.
     Rows {
         gen: u64,
         page: usize,
-        ids: Vec<i64>,
+        ids: Vec<EntryId>,
     },
     Detail {
-        id: i64,
+        id: EntryId,
     },
     /// Count what an invalidation would remove, to ask for confirmation.
     Count {
@@ -55,17 +58,6 @@ pub enum Effect {
     Purge {
         filter: EntryFilter,
     },
-}
-
-/// Everything the detail view shows about one entry, computed off the UI thread.
-#[derive(Debug, Clone)]
-pub struct DetailData {
-    pub explained: Explained,
-    pub preview: Preview,
-    /// What a derivation error means, in plain words.
-    pub meaning: Option<String>,
-    /// A diff of the recorded snapshot against what stands at the span now (changed sources).
-    pub diff: Option<Vec<String>>,
 }
 
 /// Answers from the worker.
@@ -86,7 +78,7 @@ pub enum Msg {
     },
     Ids {
         gen: u64,
-        ids: Vec<i64>,
+        ids: Vec<EntryId>,
     },
     Rows {
         gen: u64,
@@ -94,8 +86,9 @@ pub enum Msg {
         rows: Vec<EntryRow>,
     },
     Detail {
-        id: i64,
-        data: Option<Box<DetailData>>,
+        id: EntryId,
+        /// The entry explained (read and hashed here, not on the UI thread); `None`: gone.
+        data: Option<Box<Explained>>,
     },
     Counted {
         target: PurgeTarget,
@@ -125,7 +118,7 @@ enum Job {
     VerifyDone {
         run: u64,
         sources: Vec<SourceRow>,
-        checks: HashMap<i64, SourceCheck>,
+        checks: HashMap<SourceId, SourceCheck>,
     },
     Shutdown,
 }
@@ -173,7 +166,7 @@ impl Drop for Worker {
 }
 
 struct State {
-    store: Option<Store>,
+    store: Option<Box<dyn Backend>>,
     paths: PathMap,
     out: Sender<Incoming>,
     self_tx: Sender<Job>,
@@ -192,7 +185,7 @@ impl State {
         out: Sender<Incoming>,
         self_tx: Sender<Job>,
     ) -> State {
-        let opened = Store::open(
+        let opened = backend::open(
             &path,
             &OpenOptions {
                 read_only: options.read_only,
@@ -208,8 +201,8 @@ impl State {
         };
         let base = store
             .as_ref()
-            .map_or_else(|| PathBuf::from("."), Store::base_dir);
-        let data_version = store.as_ref().and_then(|s| s.data_version().ok());
+            .map_or_else(|| PathBuf::from("."), |s| s.base_dir());
+        let data_version = store.as_ref().and_then(|s| s.change_token().ok());
         State {
             store,
             paths: PathMap::new(base, options.remap),
@@ -261,7 +254,7 @@ impl State {
     fn poll(&mut self) {
         self.last_poll = Instant::now();
         let Some(store) = &self.store else { return };
-        if let Ok(v) = store.data_version() {
+        if let Ok(v) = store.change_token() {
             if self.data_version.is_some_and(|old| old != v) {
                 self.send(Msg::StoreChanged);
             }
@@ -283,7 +276,7 @@ impl State {
                 self.verifying = false;
                 let Some(store) = &self.store else { return };
                 let finished = store.dangling_source_ids().and_then(|dangling| {
-                    model::finish_verification(store, sources, checks, dangling)
+                    model::finish_verification(store.as_ref(), sources, checks, dangling)
                 });
                 match finished {
                     Ok(verified) => {
@@ -344,7 +337,7 @@ impl State {
             }
             Effect::Groups { grouping } => {
                 let (all, groups) =
-                    model::groups(store, grouping, self.verified.as_ref()).map_err(err)?;
+                    model::groups(store.as_ref(), grouping, self.verified.as_ref()).map_err(err)?;
                 self.send(Msg::Groups {
                     grouping,
                     all,
@@ -357,18 +350,22 @@ impl State {
                 sort,
                 descending,
             } => {
-                let ids = store.entry_ids(&filter, sort, descending).map_err(err)?;
+                let loaded = self.verified.as_ref().and_then(|v| v.loaded);
+                let ids = store
+                    .entry_ids(&filter, sort.sort_key(loaded), descending)
+                    .map_err(err)?;
                 self.send(Msg::Ids { gen, ids });
             }
             Effect::Rows { gen, page, ids } => {
-                let rows = store.entries_by_ids(&ids).map_err(err)?;
+                let loaded = self.verified.as_ref().and_then(|v| v.loaded);
+                let rows = store.entries_by_ids(&ids, loaded).map_err(err)?;
                 self.send(Msg::Rows { gen, page, rows });
             }
             Effect::Detail { id } => {
                 let data = store
                     .entry_detail(id, preview::PREVIEW_BYTES)
                     .map_err(err)?
-                    .map(|d| Box::new(detail(d, &self.paths)));
+                    .map(|d| Box::new(model::explain(d, &self.paths)));
                 self.send(Msg::Detail { id, data });
             }
             Effect::Count { target, filter } => {
@@ -386,7 +383,7 @@ impl State {
                     filter,
                     dry_run: false,
                 };
-                let result = store.purge(&plan, |p| {
+                let result = store.purge(&plan, &mut |p| {
                     if throttle(&last, p.done == p.total) {
                         let _ = out.send(Incoming::Worker(Msg::PurgeProgress {
                             done: p.done,
@@ -410,20 +407,6 @@ impl State {
             }
         }
         Ok(())
-    }
-}
-
-/// Everything the detail view shows, read and hashed here rather than on the UI thread.
-fn detail(d: crate::store::EntryDetail, paths: &PathMap) -> DetailData {
-    let explained = model::explain(d, paths);
-    let preview = explained.value_preview();
-    let meaning = explained.derivation_meaning();
-    let diff = explained.what_changed();
-    DetailData {
-        explained,
-        preview,
-        meaning,
-        diff,
     }
 }
 

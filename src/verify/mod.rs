@@ -2,15 +2,14 @@
 //! row a status. Nothing is written. Each distinct file is read once, however many source rows
 //! (spans, digests) and entries share it, and files are checked in parallel across cores.
 
-pub mod digest;
 mod paths;
 mod read;
 
 pub use paths::{parse_remap, PathMap};
 
+use crate::backend::{SourceId, SourceRow};
+use crate::digest::{self, LineIndex, Recorded, SpanCheck};
 use crate::status::Status;
-use crate::store::SourceRow;
-use digest::{LineIndex, Recorded, SpanCheck};
 use rayon::prelude::*;
 use read::Opened;
 use std::collections::HashMap;
@@ -42,10 +41,10 @@ pub fn verify_sources(
     sources: &[SourceRow],
     paths: &PathMap,
     progress: &(dyn Fn(usize, usize) + Sync),
-) -> HashMap<i64, SourceCheck> {
+) -> HashMap<SourceId, SourceCheck> {
     // Group by the recorded string first (cheap), then merge strings naming the same file.
     let mut by_recorded: HashMap<&str, Vec<&SourceRow>> = HashMap::new();
-    let mut out: HashMap<i64, SourceCheck> = HashMap::new();
+    let mut out: HashMap<SourceId, SourceCheck> = HashMap::new();
     for s in sources {
         if s.path.trim().is_empty() {
             // Resolving "" would read the store's own directory.
@@ -67,7 +66,7 @@ pub fn verify_sources(
     let total = sources.len();
     let done = AtomicUsize::new(out.len());
     progress(out.len(), total);
-    let checked: Vec<(i64, SourceCheck)> = by_file
+    let checked: Vec<(SourceId, SourceCheck)> = by_file
         .into_par_iter()
         .flat_map_iter(|(path, rows)| {
             let checks = check_file(&path, &rows);
@@ -102,7 +101,7 @@ impl SourceCheck {
 
     /// For a source id that entries reference but the store has no row for: the fingerprint
     /// source is gone, so the entries are treated as `missing`.
-    pub fn not_in_store(id: i64) -> SourceCheck {
+    pub fn not_in_store(id: SourceId) -> SourceCheck {
         SourceCheck {
             detail: Some(format!("source row {id} is not in the store")),
             ..SourceCheck::new(Path::new(""), Status::Missing)
@@ -118,7 +117,7 @@ impl SourceCheck {
 }
 
 /// Checks all source rows recorded against one file.
-fn check_file(path: &Path, rows: &[&SourceRow]) -> Vec<(i64, SourceCheck)> {
+fn check_file(path: &Path, rows: &[&SourceRow]) -> Vec<(SourceId, SourceCheck)> {
     let mut out = Vec::with_capacity(rows.len());
     let mut valid: Vec<(&SourceRow, Recorded)> = Vec::with_capacity(rows.len());
     for row in rows {

@@ -1,11 +1,11 @@
 use super::*;
-use digest::Algorithm;
+use crate::digest::Algorithm;
 use std::fs;
 use std::os::unix::fs::OpenOptionsExt;
 
 fn row(id: i64, path: &str, span: Option<(u64, u64)>, digest: String) -> SourceRow {
     SourceRow {
-        id,
+        id: SourceId(id),
         path: path.into(),
         span,
         digest,
@@ -17,8 +17,12 @@ fn row(id: i64, path: &str, span: Option<(u64, u64)>, digest: String) -> SourceR
     }
 }
 
+/// The checks by raw row id, so assertions read `r[&1]`.
 fn check(dir: &Path, rows: &[SourceRow]) -> HashMap<i64, SourceCheck> {
     verify_sources(rows, &PathMap::new(dir, vec![]), &|_, _| {})
+        .into_iter()
+        .map(|(id, c)| (id.0, c))
+        .collect()
 }
 
 #[test]
@@ -126,7 +130,7 @@ fn remapped_paths_are_read_from_their_new_place() {
         digest::format(Algorithm::Sha256, b"x\n"),
     )];
     let r = verify_sources(&rows, &map, &|_, _| {});
-    assert_eq!(r[&1].status, Status::Fresh);
+    assert_eq!(r[&SourceId(1)].status, Status::Fresh);
 }
 
 #[test]

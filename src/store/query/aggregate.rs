@@ -2,7 +2,7 @@
 //! errors (the partial index), expiry.
 
 use super::super::rows::{opt_int, opt_text, text};
-use super::super::{Result, Store};
+use super::super::{Cell, Dimension, ErrorRow, Result, SourceId, Store};
 use std::collections::HashMap;
 
 const PAGE: i64 = 10_000;
@@ -11,37 +11,6 @@ const PAGE: i64 = 10_000;
 // clamping each row at 0: a per-row max() costs 15% of the summary on a million entries. A
 // negative size, which the format does not allow, only lowers its group's total, which the
 // conversion to u64 keeps at 0 or above.
-
-/// An extra column to split aggregates by, for groupings the covering index cannot serve.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Dimension {
-    None,
-    Function,
-    DerivationError,
-}
-
-/// Entries that share a source, strategy, dimension value and dependency set, counted.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Cell {
-    pub source_id: Option<i64>,
-    pub strategy: String,
-    pub dimension: Option<String>,
-    pub has_derivation_error: bool,
-    pub dependencies: Vec<i64>,
-    pub entries: u64,
-    pub bytes: u64,
-}
-
-/// How often one derivation error occurs in one strategy.
-#[derive(Debug, Clone, PartialEq)]
-pub struct ErrorRow {
-    pub strategy: String,
-    pub error: String,
-    pub entries: u64,
-    /// Of those, entries without a source (they are `failed`), and their bytes.
-    pub sourceless: u64,
-    pub sourceless_bytes: u64,
-}
 
 impl Store {
     /// Streams aggregate cells: entry counts and bytes per (source, strategy[, dimension]).
@@ -96,7 +65,7 @@ impl Store {
         };
         let cell = |r: &rusqlite::Row| -> rusqlite::Result<Cell> {
             Ok(Cell {
-                source_id: opt_int(r, 0)?,
+                source_id: opt_int(r, 0)?.map(SourceId),
                 strategy: text(r, 1)?,
                 dimension: opt_text(r, 2)?,
                 has_derivation_error: r.get(3)?,
@@ -187,7 +156,7 @@ impl Store {
                 c.dependencies = deps
                     .unwrap_or_default()
                     .split(',')
-                    .filter_map(|s| s.parse().ok())
+                    .filter_map(|s| s.parse().ok().map(SourceId))
                     .collect();
                 Ok((r.get::<_, i64>(6)?, c))
             })?;

@@ -1,25 +1,13 @@
 //! Listings: sorted id lists, pages of rows, counts, and one entry with its detail.
 
-use super::super::rows::{EntryDetail, EntryRow, SourceRow, ENTRY_COLUMNS, SOURCE_COLUMNS};
-use super::super::{Result, Store};
-use super::EntryFilter;
+use super::super::rows::{ENTRY_COLUMNS, SOURCE_COLUMNS};
+use super::super::{
+    EntryDetail, EntryFilter, EntryId, EntryRow, Result, SortKey, SourceId, SourceRow,
+    StatusesLoaded, Store,
+};
 use crate::status::Status;
 use rusqlite::{params_from_iter, OptionalExtension};
 use std::collections::HashMap;
-
-/// Columns a listing can be ordered by.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum SortKey {
-    #[default]
-    Id,
-    Function,
-    Status,
-    Size,
-    Created,
-    Hits,
-    Key,
-    Strategy,
-}
 
 impl Store {
     /// Entry ids matching `filter`, in the given order. Eight bytes an entry: a million-entry
@@ -29,14 +17,13 @@ impl Store {
         filter: &EntryFilter,
         sort: SortKey,
         descending: bool,
-    ) -> Result<Vec<i64>> {
+    ) -> Result<Vec<EntryId>> {
         let (clause, params) = self.where_clause(filter);
         let dir = if descending { "DESC" } else { "ASC" };
         let order = match sort {
             SortKey::Id => String::new(),
             SortKey::Function => "e.function".into(),
-            SortKey::Status if self.ranks_loaded.get() => self.rank_sql(),
-            SortKey::Status => String::new(),
+            SortKey::Status(_) => self.rank_sql(),
             SortKey::Size => "e.value_size".into(),
             SortKey::Created => "e.created_at".into(),
             SortKey::Hits => "e.hits".into(),
@@ -57,8 +44,8 @@ impl Store {
     /// source, or when a dependency has it, so only those entries are tested with the full
     /// condition, not every entry of the store. With `exact` false the status condition is
     /// left to the caller (a purge re-checks it in each batch): a superset comes back.
-    pub fn matching_ids(&self, filter: &EntryFilter, exact: bool) -> Result<Vec<i64>> {
-        if filter.statuses.is_empty() || !self.ranks_loaded.get() {
+    pub fn matching_ids(&self, filter: &EntryFilter, exact: bool) -> Result<Vec<EntryId>> {
+        if filter.statuses.is_empty() {
             return self.entry_ids(filter, SortKey::Id, false);
         }
         let ranks: Vec<String> = filter
@@ -102,7 +89,7 @@ impl Store {
                 Some(rest) => format!("SELECT e.id FROM entries e WHERE {narrowing} AND {rest}"),
                 None => format!("SELECT e.id FROM entries e WHERE {narrowing}"),
             };
-            ids.extend(self.collect(&sql, params_from_iter(params), |r| r.get::<_, i64>(0))?);
+            ids.extend(self.collect(&sql, params_from_iter(params), |r| r.get::<_, EntryId>(0))?);
         }
         ids.sort_unstable();
         ids.dedup();
@@ -120,13 +107,17 @@ impl Store {
     }
 
     /// The rows for `ids`, in that order (ids that no longer exist are left out).
-    pub fn entries_by_ids(&self, ids: &[i64]) -> Result<Vec<EntryRow>> {
+    pub fn entries_by_ids(
+        &self,
+        ids: &[EntryId],
+        statuses: Option<StatusesLoaded>,
+    ) -> Result<Vec<EntryRow>> {
         let filter = EntryFilter {
             ids: Some(ids.to_vec()),
             ..Default::default()
         };
-        let mut rows = self.entries_page(&filter, None, ids.len().max(1) as i64)?;
-        let pos: HashMap<i64, usize> = ids.iter().enumerate().map(|(i, id)| (*id, i)).collect();
+        let mut rows = self.entries_page(&filter, statuses, None, ids.len().max(1) as i64)?;
+        let pos: HashMap<EntryId, usize> = ids.iter().enumerate().map(|(i, id)| (*id, i)).collect();
         rows.sort_by_key(|r| pos.get(&r.id).copied().unwrap_or(usize::MAX));
         Ok(rows)
     }
@@ -136,7 +127,8 @@ impl Store {
     pub fn entries_page(
         &self,
         filter: &EntryFilter,
-        after_id: Option<i64>,
+        statuses: Option<StatusesLoaded>,
+        after_id: Option<EntryId>,
         limit: i64,
     ) -> Result<Vec<EntryRow>> {
         let (mut clause, mut params) = self.where_clause(filter);
@@ -148,10 +140,9 @@ impl Store {
             };
             params.push(Box::new(after));
         }
-        let status = if self.ranks_loaded.get() {
-            self.rank_sql()
-        } else {
-            "NULL".into()
+        let status = match statuses {
+            Some(_) => self.rank_sql(),
+            None => "NULL".into(),
         };
         let sql = format!(
             "SELECT {ENTRY_COLUMNS}, {status} FROM entries e{clause} ORDER BY e.id LIMIT {limit}"
@@ -164,12 +155,16 @@ impl Store {
     }
 
     /// One entry with its source, dependencies and the first `preview` bytes of its value.
-    pub fn entry_detail(&self, id: i64, preview: usize) -> Result<Option<EntryDetail>> {
+    pub fn entry_detail(&self, id: EntryId, preview: usize) -> Result<Option<EntryDetail>> {
         let filter = EntryFilter {
             ids: Some(vec![id]),
             ..Default::default()
         };
-        let Some(entry) = self.entries_page(&filter, None, 1)?.into_iter().next() else {
+        let Some(entry) = self
+            .entries_page(&filter, None, None, 1)?
+            .into_iter()
+            .next()
+        else {
             return Ok(None);
         };
         let source = match entry.source_id {
@@ -203,7 +198,7 @@ impl Store {
                 [id],
                 |r| super::super::rows::opt_int(r, 0),
             )?;
-            ids.into_iter().flatten().collect()
+            ids.into_iter().flatten().map(SourceId).collect()
         } else {
             Vec::new()
         };
@@ -212,7 +207,7 @@ impl Store {
             .query_row(
                 "SELECT CASE WHEN value IS NULL THEN NULL ELSE substr(CAST(value AS BLOB), 1, ?2) END \
                  FROM entries WHERE id = ?1",
-                [id, preview as i64],
+                rusqlite::params![id, preview as i64],
                 |r| r.get::<_, Option<Vec<u8>>>(0),
             )
             .optional()

@@ -1,7 +1,7 @@
 //! Which entries a query selects, and the SQL for an entry's status from the verification
 //! results loaded into the connection.
 
-use super::super::Store;
+use super::super::{EntryFilter, Store};
 use crate::status::Status;
 use rusqlite::types::Value;
 use rusqlite::ToSql;
@@ -9,31 +9,6 @@ use std::rc::Rc;
 
 /// Rank of a source that verification has not seen (written after it ran): never selected.
 const UNKNOWN_RANK: i64 = 99;
-
-/// Which entries to look at. Empty fields select everything.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct EntryFilter {
-    pub strategies: Vec<String>,
-    /// Needs verification results loaded with [`Store::load_source_statuses`].
-    pub statuses: Vec<Status>,
-    /// Also select entries expired at this Unix ms time (OR-ed with `statuses`).
-    pub or_expired_at: Option<i64>,
-    /// Only entries expired at this Unix ms time.
-    pub expired_at: Option<i64>,
-    /// Shell glob over `module:qualname` (SQLite GLOB: `*`, `?`, `[...]`, case-sensitive).
-    pub function_glob: Option<String>,
-    pub function: Option<String>,
-    /// Only entries created before this Unix ms time.
-    pub created_before: Option<i64>,
-    /// Only entries whose own source has this recorded path (`Some(None)`: entries without one).
-    pub source_path: Option<Option<String>>,
-    /// Only entries with this derivation error (`Some(None)`: entries without one).
-    pub derivation_error: Option<Option<String>>,
-    /// Case-insensitive substring over function, key, source path and derivation error.
-    pub text: Option<String>,
-    /// Only these entry ids.
-    pub ids: Option<Vec<i64>>,
-}
 
 impl Store {
     /// The SQL expression for an entry's status rank (alias `e`), from the loaded statuses.
@@ -157,7 +132,7 @@ impl Store {
         }
         if let Some(ids) = &f.ids {
             terms.push("e.id IN rarray(?)".into());
-            let ids: Vec<Value> = ids.iter().copied().map(Value::Integer).collect();
+            let ids: Vec<Value> = ids.iter().map(|id| Value::Integer(id.0)).collect();
             params.push(Box::new(Rc::new(ids)));
         }
         let sql = if terms.is_empty() {

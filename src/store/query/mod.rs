@@ -15,10 +15,6 @@ mod entries;
 mod filter;
 mod sources;
 
-pub use aggregate::{Cell, Dimension, ErrorRow};
-pub use entries::SortKey;
-pub use filter::EntryFilter;
-
 use super::{Result, Store};
 
 impl Store {

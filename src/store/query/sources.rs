@@ -1,7 +1,7 @@
 //! Source rows, and the verification statuses loaded into the connection for status queries.
 
-use super::super::rows::{opt_int, text, SourceRow, SOURCE_COLUMNS};
-use super::super::{Result, Store};
+use super::super::rows::{opt_int, text, SOURCE_COLUMNS};
+use super::super::{Result, SourceId, SourceRow, StatusesLoaded, Store};
 use crate::status::Status;
 
 impl Store {
@@ -22,7 +22,7 @@ impl Store {
 
     /// Source ids that entries or dependency rows reference but the sources table lacks (a
     /// producer's bug, or hand-edited stores): their fingerprint source is gone.
-    pub fn dangling_source_ids(&self) -> Result<Vec<i64>> {
+    pub fn dangling_source_ids(&self) -> Result<Vec<SourceId>> {
         // With an index led by source_id, hop from one distinct id to the next (one seek per
         // source) instead of reading every entry; without one, each hop would scan the table.
         let referenced = if self.source_index {
@@ -41,15 +41,15 @@ impl Store {
             ""
         };
         let ids = self.collect(&format!("{referenced}{deps}"), [], |r| opt_int(r, 0))?;
-        Ok(ids.into_iter().flatten().collect())
+        Ok(ids.into_iter().flatten().map(SourceId).collect())
     }
 
     /// Loads per-source verification statuses into a temporary table of this connection, so
     /// status filters, sorting and purges can be evaluated in SQL against current rows.
     pub fn load_source_statuses(
         &self,
-        statuses: impl IntoIterator<Item = (i64, Status)>,
-    ) -> Result<()> {
+        statuses: impl IntoIterator<Item = (SourceId, Status)>,
+    ) -> Result<StatusesLoaded> {
         let run = || -> rusqlite::Result<()> {
             self.conn.execute_batch(
                 "CREATE TEMP TABLE IF NOT EXISTS cs_rank (id INTEGER PRIMARY KEY, rank INTEGER NOT NULL);
@@ -60,18 +60,17 @@ impl Store {
                 let mut ins =
                     tx.prepare("INSERT OR REPLACE INTO temp.cs_rank (id, rank) VALUES (?1, ?2)")?;
                 for (id, status) in statuses {
-                    ins.execute([id, status.rank()])?;
+                    ins.execute(rusqlite::params![id, status.rank()])?;
                 }
             }
             tx.commit()
         };
         run().map_err(|e| self.err(e))?;
-        self.ranks_loaded.set(true);
-        Ok(())
+        Ok(StatusesLoaded(()))
     }
 
     /// One source row by id.
-    pub fn source(&self, id: i64) -> Result<Option<SourceRow>> {
+    pub fn source(&self, id: SourceId) -> Result<Option<SourceRow>> {
         let sql = format!("SELECT {SOURCE_COLUMNS} FROM sources WHERE id = ?1");
         Ok(self
             .collect(&sql, [id], SourceRow::from_row)?

@@ -3,7 +3,7 @@
 use super::{accent, centered, wrap};
 use crate::model::GroupKey;
 use crate::tui::app::{App, PurgeTarget};
-use crate::tui::update::size;
+use crate::view::size;
 use ratatui::layout::Rect;
 use ratatui::text::Line;
 use ratatui::widgets::{Block, Borders, Clear, Paragraph};

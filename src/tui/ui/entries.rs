@@ -4,7 +4,7 @@
 use super::{age, dim, fit, fit_middle, right, selection_style, status_style};
 use crate::store::EntryRow;
 use crate::tui::app::{App, Column, Pane, Verification, PAGE};
-use crate::tui::update::size;
+use crate::view::size;
 use ratatui::layout::Rect;
 use ratatui::style::{Modifier, Style};
 use ratatui::text::{Line, Span};

@@ -2,7 +2,7 @@
 
 use super::{accent, dim};
 use crate::tui::app::{App, Mode, Pane};
-use crate::tui::update::size;
+use crate::view::size;
 use ratatui::layout::Rect;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;

@@ -4,7 +4,7 @@
 use super::{fit, right, selection_style};
 use crate::model::Group;
 use crate::tui::app::{App, Pane};
-use crate::tui::update::size;
+use crate::view::size;
 use ratatui::layout::Rect;
 use ratatui::style::{Modifier, Style};
 use ratatui::text::Line;

@@ -2,7 +2,7 @@
 
 use super::{accent, dim};
 use crate::tui::app::{App, Verification};
-use crate::tui::update::size;
+use crate::view::size;
 use ratatui::layout::Rect;
 use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::{Line, Span};

@@ -10,11 +10,15 @@ pub mod help;
 pub mod too_small;
 
 use super::app::{App, Mode, GROUPS_HEIGHT};
-use crate::status::Status;
 use ratatui::layout::{Constraint, Layout, Rect};
-use ratatui::style::{Color, Modifier, Style};
 use ratatui::Frame;
 use unicode_width::UnicodeWidthStr;
+
+// What the panes share from the rooms that own it: styles (the theme), wrapping (text),
+// ages and sizes (the view layer shared with the CLI).
+pub use crate::text::wrap;
+pub use crate::tui::theme::{accent, dim, selection_style, status_style};
+pub use crate::view::age;
 
 /// Draws the whole screen from the state.
 pub fn draw(frame: &mut Frame, app: &App) {
@@ -49,50 +53,6 @@ pub fn draw(frame: &mut Frame, app: &App) {
     }
 }
 
-/// A status's style: colour only when allowed; the word is always shown too.
-pub fn status_style(app: &App, status: Option<Status>) -> Style {
-    if !app.color {
-        return Style::default();
-    }
-    let c = match status {
-        Some(Status::Fresh) => Color::Green,
-        Some(Status::Moved) => Color::Cyan,
-        Some(Status::Changed | Status::Missing) => Color::Red,
-        Some(Status::Failed) => Color::Magenta,
-        Some(Status::Unreadable) => Color::Yellow,
-        Some(Status::Unverifiable) | None => Color::Gray,
-    };
-    Style::default().fg(c)
-}
-
-/// The selected row: reverse video when its pane has the focus, bold otherwise (plus the `>`
-/// marker, so it stays visible without colour).
-pub fn selection_style(focused: bool) -> Style {
-    if focused {
-        Style::default().add_modifier(Modifier::REVERSED)
-    } else {
-        Style::default().add_modifier(Modifier::BOLD)
-    }
-}
-
-pub fn dim(app: &App) -> Style {
-    if app.color {
-        Style::default().fg(Color::DarkGray)
-    } else {
-        Style::default()
-    }
-}
-
-pub fn accent(app: &App) -> Style {
-    if app.color {
-        Style::default()
-            .fg(Color::Yellow)
-            .add_modifier(Modifier::BOLD)
-    } else {
-        Style::default().add_modifier(Modifier::BOLD)
-    }
-}
-
 /// Untrusted `s`, escaped, cut and padded to exactly `width` columns.
 pub fn fit(s: &str, width: usize) -> String {
     let t = crate::text::truncate(s, width);
@@ -112,59 +72,6 @@ pub fn right(s: &str, width: usize) -> String {
     let t = crate::text::truncate(s, width);
     let pad = width.saturating_sub(t.width());
     format!("{}{t}", " ".repeat(pad))
-}
-
-/// Word-wraps untrusted `s` (escaped first) to `width` columns.
-pub fn wrap(s: &str, width: usize) -> Vec<String> {
-    let s = crate::text::escape(s);
-    let width = width.max(8);
-    let mut out = Vec::new();
-    let mut line = String::new();
-    for word in s.split(' ') {
-        let mut word = word;
-        while word.width() > width {
-            if !line.is_empty() {
-                out.push(std::mem::take(&mut line));
-            }
-            let cut = split_at_width(word, width);
-            out.push(word[..cut].to_string());
-            word = &word[cut..];
-        }
-        if !line.is_empty() && line.width() + 1 + word.width() > width {
-            out.push(std::mem::take(&mut line));
-        }
-        if !line.is_empty() {
-            line.push(' ');
-        }
-        line.push_str(word);
-    }
-    out.push(line);
-    out
-}
-
-/// The byte index where `s` reaches `width` columns (at least one character).
-fn split_at_width(s: &str, width: usize) -> usize {
-    let mut used = 0;
-    for (i, c) in s.char_indices() {
-        let w = unicode_width::UnicodeWidthChar::width(c).unwrap_or(0);
-        if used + w > width && i > 0 {
-            return i;
-        }
-        used += w;
-    }
-    s.len()
-}
-
-/// Age of a Unix ms time relative to `now`: `45m`, `30h`, `12d`. Whole units, rounded down.
-pub fn age(now_ms: i64, t_ms: i64) -> String {
-    let mins = (now_ms - t_ms).max(0) / 60_000;
-    if mins < 60 {
-        format!("{mins}m")
-    } else if mins < 48 * 60 {
-        format!("{}h", mins / 60)
-    } else {
-        format!("{}d", mins / (24 * 60))
-    }
 }
 
 /// A rectangle of `w` x `h` centred in `area`.

@@ -1,0 +1,107 @@
+//! The seam between caches and everything that shows them. A [`Backend`] is one opened cache
+//! of some kind; the model (grouping, summaries, explanations) and both front ends talk only to
+//! this trait, so a new kind of cache is one new module here and touches nothing in the CLI or
+//! the TUI. Statuses, their precedence and the verification of fingerprint sources stay shared
+//! ([`crate::status`], [`crate::verify`]): a backend says which sources its entries depend on,
+//! verification checks them, and the backend takes the statuses back for its status filters.
+//!
+//! Kinds today:
+//! - `store`: a cachescope store ([`crate::store::Store`]), the format's own SQLite file.
+
+mod store;
+pub mod types;
+
+pub use types::{
+    Cell, Dimension, EntryDetail, EntryFilter, EntryId, EntryRow, ErrorRow, PurgeOutcome,
+    PurgePlan, PurgeProgress, SortKey, SourceId, SourceRow, StatusesLoaded,
+};
+
+use crate::status::Status;
+use crate::store::{OpenOptions, Result, Store};
+use std::path::{Path, PathBuf};
+
+/// One opened cache. Every method is one short read (or, for [`Backend::purge`], the kind's
+/// own safe write protocol); nothing loads a whole cache into memory.
+pub trait Backend: Send {
+    /// What kind of cache this is, for headers and `summary`: "cachescope store", ...
+    fn kind(&self) -> &'static str;
+    /// The path the user gave.
+    fn path(&self) -> &Path;
+    /// The directory relative source paths resolve against.
+    fn base_dir(&self) -> PathBuf;
+    fn is_read_only(&self) -> bool;
+    /// Things worth telling the user that did not stop the cache from opening.
+    fn warnings(&self) -> &[String];
+    /// Changes when another process writes the cache (polled to refresh the TUI).
+    fn change_token(&self) -> Result<i64>;
+    /// A second, read-only handle on the same cache, for work on another thread.
+    fn reopen_read_only(&self) -> Result<Box<dyn Backend>>;
+
+    /// The fingerprint sources entries reference (as their own source or a dependency).
+    fn referenced_sources(&self) -> Result<Vec<SourceRow>>;
+    /// Source ids that entries reference but that have no source row.
+    fn dangling_source_ids(&self) -> Result<Vec<SourceId>>;
+    /// Takes verification's per-source statuses, for status filters, status sorting and
+    /// purges; returns the proof that they are loaded.
+    fn load_statuses(
+        &self,
+        statuses: &mut dyn Iterator<Item = (SourceId, Status)>,
+    ) -> Result<StatusesLoaded>;
+
+    /// Streams aggregate cells: entry counts and bytes per (source, strategy[, dimension]).
+    fn aggregate(&self, dimension: Dimension, visit: &mut dyn FnMut(Cell)) -> Result<()>;
+    /// [`Backend::aggregate`] without a dimension, for `summary`: `errors` is called once and
+    /// may be collected meanwhile on another handle; its rows are returned. A backend may use
+    /// them for its failed counts.
+    fn aggregate_then_errors(
+        &self,
+        errors: &mut dyn FnMut() -> Result<Vec<ErrorRow>>,
+        visit: &mut dyn FnMut(Cell),
+    ) -> Result<Vec<ErrorRow>> {
+        self.aggregate(Dimension::None, visit)?;
+        errors()
+    }
+    /// How often each derivation error occurs, per strategy, most common first.
+    fn derivation_errors(&self) -> Result<Vec<ErrorRow>>;
+    /// Per strategy: (strategy, expired entries, their bytes) at `now_ms`.
+    fn expired_counts(&self, now_ms: i64) -> Result<Vec<(String, u64, u64)>>;
+
+    /// Entries and bytes matching `filter`.
+    fn count(&self, filter: &EntryFilter) -> Result<(u64, u64)>;
+    /// Entry ids matching `filter`, in the given order.
+    fn entry_ids(
+        &self,
+        filter: &EntryFilter,
+        sort: SortKey,
+        descending: bool,
+    ) -> Result<Vec<EntryId>>;
+    /// The rows of these ids, in the order given; with their statuses when loaded.
+    fn entries_by_ids(
+        &self,
+        ids: &[EntryId],
+        statuses: Option<StatusesLoaded>,
+    ) -> Result<Vec<EntryRow>>;
+    /// A page of rows matching `filter` in id order, after `after`.
+    fn entries_page(
+        &self,
+        filter: &EntryFilter,
+        statuses: Option<StatusesLoaded>,
+        after: Option<EntryId>,
+        limit: i64,
+    ) -> Result<Vec<EntryRow>>;
+    /// One entry with its sources and the first `preview` bytes of its value.
+    fn entry_detail(&self, id: EntryId, preview: usize) -> Result<Option<EntryDetail>>;
+
+    /// Removes (or counts, on a dry run) the entries `plan` selects, by the kind's own safe
+    /// protocol. Status filters need [`Backend::load_statuses`] first.
+    fn purge(
+        &self,
+        plan: &PurgePlan,
+        progress: &mut dyn FnMut(PurgeProgress),
+    ) -> Result<PurgeOutcome>;
+}
+
+/// Opens the cache at `path`, whatever its kind, recognised by its content.
+pub fn open(path: &Path, options: &OpenOptions) -> Result<Box<dyn Backend>> {
+    Ok(Box::new(Store::open(path, options)?))
+}

@@ -1,0 +1,225 @@
+//! Grouping: aggregate cells joined with verification results into the groups both front ends
+//! show (by strategy, status, function, source file or derivation error).
+
+use crate::backend::{Backend, Cell, Dimension, EntryFilter, SourceId, SourceRow};
+use crate::status::Status;
+use crate::store::Result;
+use crate::verify::SourceCheck;
+use std::collections::{BTreeMap, HashMap};
+
+use super::Verified;
+
+/// The status of the entries in a cell, or `None` while any of their sources is unchecked.
+pub fn cell_status(cell: &Cell, checks: &HashMap<SourceId, SourceCheck>) -> Option<Status> {
+    let own = match cell.source_id {
+        Some(id) => Some(checks.get(&id)?.status),
+        None => None,
+    };
+    let mut deps = Vec::with_capacity(cell.dependencies.len());
+    for d in &cell.dependencies {
+        deps.push(checks.get(d)?.status);
+    }
+    Some(Status::of_entry(own, cell.has_derivation_error, deps))
+}
+
+/// How the groups pane splits the entries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Grouping {
+    #[default]
+    Strategy,
+    Status,
+    Function,
+    SourceFile,
+    DerivationError,
+}
+
+impl Grouping {
+    pub fn next(self) -> Grouping {
+        match self {
+            Grouping::Strategy => Grouping::Status,
+            Grouping::Status => Grouping::Function,
+            Grouping::Function => Grouping::SourceFile,
+            Grouping::SourceFile => Grouping::DerivationError,
+            Grouping::DerivationError => Grouping::Strategy,
+        }
+    }
+
+    pub fn label(self) -> &'static str {
+        match self {
+            Grouping::Strategy => "strategy",
+            Grouping::Status => "status",
+            Grouping::Function => "function",
+            Grouping::SourceFile => "source file",
+            Grouping::DerivationError => "derivation error",
+        }
+    }
+
+    fn dimension(self) -> Dimension {
+        match self {
+            Grouping::Function => Dimension::Function,
+            Grouping::DerivationError => Dimension::DerivationError,
+            _ => Dimension::None,
+        }
+    }
+}
+
+/// Which entries a group holds.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum GroupKey {
+    All,
+    Strategy(String),
+    Status(Status),
+    Function(String),
+    /// The recorded path of the entries' own source; `None`: entries without a source.
+    SourceFile(Option<String>),
+    DerivationError(Option<String>),
+}
+
+impl GroupKey {
+    /// The store filter that lists this group's entries.
+    pub fn filter(&self) -> EntryFilter {
+        let mut f = EntryFilter::default();
+        match self {
+            GroupKey::All => {}
+            GroupKey::Strategy(s) => f.strategies = vec![s.clone()],
+            GroupKey::Status(s) => f.statuses = vec![*s],
+            GroupKey::Function(func) => f.function = Some(func.clone()),
+            GroupKey::SourceFile(p) => f.source_path = Some(p.clone()),
+            GroupKey::DerivationError(e) => f.derivation_error = Some(e.clone()),
+        }
+        f
+    }
+
+    pub fn label(&self) -> String {
+        match self {
+            GroupKey::All => "all".into(),
+            GroupKey::Strategy(s) => s.clone(),
+            GroupKey::Status(s) => s.as_str().into(),
+            GroupKey::Function(f) => f.clone(),
+            GroupKey::SourceFile(Some(p)) => p.clone(),
+            GroupKey::SourceFile(None) => "(no source)".into(),
+            GroupKey::DerivationError(Some(e)) => e.clone(),
+            GroupKey::DerivationError(None) => "(no error)".into(),
+        }
+    }
+}
+
+/// Entries, bytes and statuses of one group.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Group {
+    pub key: GroupKey,
+    pub entries: u64,
+    pub bytes: u64,
+    pub statuses: BTreeMap<Status, u64>,
+    /// Entries whose status is not known yet (verification still running).
+    pub unchecked: u64,
+}
+
+impl Group {
+    pub(super) fn new(key: GroupKey) -> Group {
+        Group {
+            key,
+            entries: 0,
+            bytes: 0,
+            statuses: BTreeMap::new(),
+            unchecked: 0,
+        }
+    }
+
+    pub(super) fn add(&mut self, status: Option<Status>, entries: u64, bytes: u64) {
+        // Sizes come from the store: a hostile value_size must not wrap the totals.
+        self.entries = self.entries.saturating_add(entries);
+        self.bytes = self.bytes.saturating_add(bytes);
+        match status {
+            Some(s) => *self.statuses.entry(s).or_default() += entries,
+            None => self.unchecked += entries,
+        }
+    }
+
+    pub fn count(&self, status: Status) -> u64 {
+        self.statuses.get(&status).copied().unwrap_or(0)
+    }
+
+    /// Changed + missing + failed: the entries a default purge removes.
+    pub fn stale(&self) -> u64 {
+        Status::DEFAULT_PURGE.iter().map(|s| self.count(*s)).sum()
+    }
+
+    pub fn failed(&self) -> u64 {
+        self.count(Status::Failed)
+    }
+}
+
+/// The `all` group and one group per key of `grouping`, in display order. `verified` is `None`
+/// while verification runs: statuses are then unchecked.
+pub fn groups(
+    backend: &dyn Backend,
+    grouping: Grouping,
+    verified: Option<&Verified>,
+) -> Result<(Group, Vec<Group>)> {
+    let mut cells = Vec::new();
+    backend.aggregate(grouping.dimension(), &mut |c| cells.push(c))?;
+    let fetched;
+    let sources = match verified {
+        Some(v) => &v.sources,
+        None if grouping == Grouping::SourceFile => {
+            fetched = backend.referenced_sources()?;
+            &fetched
+        }
+        None => &Vec::new(),
+    };
+    let empty = HashMap::new();
+    let checks = verified.map_or(&empty, |v| &v.checks);
+    Ok(group_cells(&cells, grouping, checks, sources))
+}
+
+/// Groups aggregate cells by `grouping`, with the statuses `checks` gives them.
+pub fn group_cells(
+    cells: &[Cell],
+    grouping: Grouping,
+    checks: &HashMap<SourceId, SourceCheck>,
+    sources: &[SourceRow],
+) -> (Group, Vec<Group>) {
+    let paths: HashMap<SourceId, &str> = sources.iter().map(|s| (s.id, s.path.as_str())).collect();
+    let mut all = Group::new(GroupKey::All);
+    let mut by_key: BTreeMap<GroupKey, Group> = BTreeMap::new();
+    for cell in cells {
+        let status = cell_status(cell, checks);
+        all.add(status, cell.entries, cell.bytes);
+        let key = match grouping {
+            Grouping::Strategy => GroupKey::Strategy(cell.strategy.clone()),
+            Grouping::Status => match status {
+                Some(s) => GroupKey::Status(s),
+                None => continue,
+            },
+            Grouping::Function => GroupKey::Function(cell.dimension.clone().unwrap_or_default()),
+            Grouping::SourceFile => GroupKey::SourceFile(
+                cell.source_id
+                    .and_then(|id| paths.get(&id).map(|p| p.to_string())),
+            ),
+            Grouping::DerivationError => GroupKey::DerivationError(cell.dimension.clone()),
+        };
+        by_key
+            .entry(key.clone())
+            .or_insert_with(|| Group::new(key))
+            .add(status, cell.entries, cell.bytes);
+    }
+    let mut groups: Vec<Group> = by_key.into_values().collect();
+    match grouping {
+        Grouping::Strategy => groups.sort_by_key(|g| match &g.key {
+            GroupKey::Strategy(s) => (strategy_order(s), s.clone()),
+            _ => (usize::MAX, String::new()),
+        }),
+        Grouping::Status => groups.sort_by_key(|g| std::cmp::Reverse(g.key.clone())),
+        _ => groups.sort_by(|a, b| b.entries.cmp(&a.entries).then_with(|| a.key.cmp(&b.key))),
+    }
+    (all, groups)
+}
+
+/// The four strategies of the format first, in its order, then any other value.
+pub fn strategy_order(strategy: &str) -> usize {
+    ["source", "bytecode", "custom", "name"]
+        .iter()
+        .position(|s| *s == strategy)
+        .unwrap_or(4)
+}

@@ -1,0 +1,20 @@
+//! Joins backend aggregates with verification results into what both front ends show: groups,
+//! counts, bytes, statuses and the file that decided an entry's status. The CLI and the TUI
+//! both draw from here, so they never disagree. One file per concern:
+//! - `verification`: verify a whole cache, statuses back to the backend;
+//! - `groups`: groupings and their counts;
+//! - `summary`: the per-strategy summary;
+//! - `usage`: entries per source;
+//! - `explain`: one entry's status, explained.
+
+mod explain;
+mod groups;
+mod summary;
+mod usage;
+mod verification;
+
+pub use explain::{explain, explain_derivation, Explained};
+pub use groups::{cell_status, group_cells, groups, strategy_order, Group, GroupKey, Grouping};
+pub use summary::{summarize, ErrorCount, StrategySummary, Summary, TOP_ERRORS};
+pub use usage::source_usage;
+pub use verification::{add_dangling, finish_verification, verify_store, Verified};

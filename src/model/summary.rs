@@ -1,0 +1,130 @@
+//! `summary`: per strategy, entries, bytes, statuses, expiry and the most common derivation
+//! errors, with hashing, aggregates and error counts running at once.
+
+use super::groups::{group_cells, Grouping};
+use super::verification::add_dangling;
+use super::Verified;
+use crate::backend::{Backend, SourceId};
+use crate::status::Status;
+use crate::store::Result;
+use crate::verify::{self, PathMap};
+use serde::Serialize;
+use std::collections::{BTreeMap, HashMap};
+
+/// One strategy's line of `summary`.
+#[derive(Debug, Clone, Serialize)]
+pub struct StrategySummary {
+    pub strategy: String,
+    pub entries: u64,
+    pub bytes: u64,
+    /// Every status, with zero counts too, so scripts can index it blindly.
+    pub statuses: BTreeMap<&'static str, u64>,
+    pub expired: u64,
+    /// The most common derivation errors, most common first.
+    pub derivation_errors: Vec<ErrorCount>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ErrorCount {
+    pub error: String,
+    pub entries: u64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Summary {
+    pub entries: u64,
+    pub bytes: u64,
+    pub groups: Vec<StrategySummary>,
+}
+
+/// How many derivation errors `summary` names per strategy.
+pub const TOP_ERRORS: usize = 5;
+
+/// Verifies the store and summarises it per strategy. Hashing the sources runs on the worker
+/// threads while this thread runs the aggregate queries: neither waits for the other.
+pub fn summarize(
+    backend: &dyn Backend,
+    paths: &PathMap,
+    now_ms: i64,
+) -> Result<(Summary, Verified)> {
+    let sources = backend.referenced_sources()?;
+    let other = backend.reopen_read_only()?;
+    // Three things at once: the worker threads hash the sources, a second connection counts
+    // derivation errors and expired entries, and this one runs the big aggregate.
+    let (checks, queried) = std::thread::scope(|scope| {
+        let hashing = scope.spawn(|| verify::verify_sources(&sources, paths, &|_, _| {}));
+        let counting = scope.spawn(move || -> Result<_> {
+            Ok((other.derivation_errors()?, other.expired_counts(now_ms)?))
+        });
+        let mut expired = None;
+        let queried = (|| -> Result<_> {
+            let mut cells = Vec::new();
+            let mut counting = Some(counting);
+            let errors = backend.aggregate_then_errors(
+                &mut || {
+                    let counted = counting.take().expect("errors are asked for once");
+                    let (errors, exp) = counted.join().expect("counting thread panicked")?;
+                    expired = Some(exp);
+                    Ok(errors)
+                },
+                &mut |c| cells.push(c),
+            )?;
+            Ok((cells, errors))
+        })();
+        let queried = queried.map(|(cells, errors)| (cells, errors, expired.unwrap_or_default()));
+        (hashing.join().expect("hashing thread panicked"), queried)
+    });
+    let (cells, error_counts, expired_counts) = queried?;
+    let mut checks = checks;
+    let referenced = cells
+        .iter()
+        .flat_map(|c| c.source_id.iter().chain(&c.dependencies));
+    let dangling: Vec<SourceId> = referenced
+        .filter(|id| !checks.contains_key(id))
+        .copied()
+        .collect();
+    add_dangling(&mut checks, dangling);
+    let (all, groups) = group_cells(&cells, Grouping::Strategy, &checks, &sources);
+    let mut errors: HashMap<String, Vec<ErrorCount>> = HashMap::new();
+    for row in error_counts {
+        let list = errors.entry(row.strategy).or_default();
+        if list.len() < TOP_ERRORS {
+            list.push(ErrorCount {
+                error: row.error,
+                entries: row.entries,
+            });
+        }
+    }
+    let expired: HashMap<String, u64> =
+        expired_counts.into_iter().map(|(s, n, _)| (s, n)).collect();
+    let groups = groups
+        .into_iter()
+        .map(|g| {
+            let strategy = g.key.label();
+            StrategySummary {
+                statuses: Status::ALL
+                    .iter()
+                    .map(|s| (s.as_str(), g.count(*s)))
+                    .collect(),
+                expired: expired.get(&strategy).copied().unwrap_or(0),
+                derivation_errors: errors.remove(&strategy).unwrap_or_default(),
+                entries: g.entries,
+                bytes: g.bytes,
+                strategy,
+            }
+        })
+        .collect();
+    let summary = Summary {
+        entries: all.entries,
+        bytes: all.bytes,
+        groups,
+    };
+    Ok((
+        summary,
+        Verified {
+            sources,
+            checks,
+            loaded: None,
+        },
+    ))
+}
