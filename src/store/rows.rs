@@ -4,13 +4,42 @@ use crate::backend::types::{EntryId, EntryRow, SourceId, SourceRow};
 use rusqlite::types::{FromSql, FromSqlResult, ToSqlOutput, ValueRef};
 use rusqlite::{Row, ToSql};
 
-// `length(content)` comes from the record header: the snapshot itself is not read.
-pub(crate) const SOURCE_COLUMNS: &str =
-    "id, path, span_start, span_end, digest, size, mtime_ns, recorded_at, length(content)";
+/// Declares a row's columns once: the SQL select list and an index constant per column, so a
+/// reader names the columns it reads instead of counting positions.
+macro_rules! columns {
+    ($module:ident, $list:ident: $first:ident = $first_sql:expr $(, $name:ident = $sql:expr)* $(,)?) => {
+        #[allow(dead_code)]
+        pub(crate) mod $module {
+            columns!(@index 0usize; $first $(, $name)*);
+            /// How many columns the list has: the index of a column appended after it.
+            pub const COUNT: usize = [stringify!($first) $(, stringify!($name))*].len();
+        }
+        pub(crate) const $list: &str = concat!($first_sql $(, ", ", $sql)*);
+    };
+    (@index $n:expr; $head:ident $(, $tail:ident)*) => {
+        pub const $head: usize = $n;
+        columns!(@index $n + 1; $($tail),*);
+    };
+    (@index $n:expr;) => {};
+}
+
+columns!(source_col, SOURCE_COLUMNS:
+    ID = "id",
+    PATH = "path",
+    SPAN_START = "span_start",
+    SPAN_END = "span_end",
+    DIGEST = "digest",
+    SIZE = "size",
+    MTIME_NS = "mtime_ns",
+    RECORDED_AT = "recorded_at",
+    // From the record header: the snapshot itself is not read.
+    CONTENT_LEN = "length(content)",
+);
 
 impl SourceRow {
     pub(crate) fn from_row(r: &Row) -> rusqlite::Result<SourceRow> {
-        let (span, invalid_span) = match (int(r, 2)?, int(r, 3)?) {
+        use source_col::*;
+        let (span, invalid_span) = match (int(r, SPAN_START)?, int(r, SPAN_END)?) {
             (Int::Null, Int::Null) => (None, false),
             (Int::Value(s), Int::Value(e)) if s >= 1 && s <= e => {
                 (Some((s as u64, e as u64)), false)
@@ -18,42 +47,56 @@ impl SourceRow {
             _ => (None, true),
         };
         Ok(SourceRow {
-            id: SourceId(r.get(0)?),
-            path: text(r, 1)?,
+            id: SourceId(r.get(ID)?),
+            path: text(r, PATH)?,
             span,
-            digest: text(r, 4)?,
-            size: opt_int(r, 5)?,
-            mtime_ns: opt_int(r, 6)?,
-            recorded_at: int_or(r, 7, 0)?,
-            content_len: opt_int(r, 8)?.map(|n| n.max(0) as u64),
+            digest: text(r, DIGEST)?,
+            size: opt_int(r, SIZE)?,
+            mtime_ns: opt_int(r, MTIME_NS)?,
+            recorded_at: int_or(r, RECORDED_AT, 0)?,
+            content_len: opt_int(r, CONTENT_LEN)?.map(|n| n.max(0) as u64),
             invalid_span,
         })
     }
 }
 
-// A derivation error longer than 4 KiB (a hostile or runaway producer) is cut when listed.
-pub(crate) const ENTRY_COLUMNS: &str = "e.id, e.namespace, e.function, e.key, e.strategy, \
-     CASE WHEN length(e.derivation_error) > 4096 \
-          THEN substr(e.derivation_error, 1, 4096) || '…' ELSE e.derivation_error END, e.source_id, (SELECT path FROM sources WHERE id = e.source_id), \
-     e.value_size, e.value_type, e.created_at, e.accessed_at, e.hits, e.expires_at";
+columns!(entry_col, ENTRY_COLUMNS:
+    ID = "e.id",
+    NAMESPACE = "e.namespace",
+    FUNCTION = "e.function",
+    KEY = "e.key",
+    STRATEGY = "e.strategy",
+    // A derivation error longer than 4 KiB (a hostile or runaway producer) is cut when listed.
+    DERIVATION_ERROR = "CASE WHEN length(e.derivation_error) > 4096 \
+        THEN substr(e.derivation_error, 1, 4096) || '…' ELSE e.derivation_error END",
+    SOURCE_ID = "e.source_id",
+    SOURCE_PATH = "(SELECT path FROM sources WHERE id = e.source_id)",
+    VALUE_SIZE = "e.value_size",
+    VALUE_TYPE = "e.value_type",
+    CREATED_AT = "e.created_at",
+    ACCESSED_AT = "e.accessed_at",
+    HITS = "e.hits",
+    EXPIRES_AT = "e.expires_at",
+);
 
 impl EntryRow {
     pub(crate) fn from_row(r: &Row) -> rusqlite::Result<EntryRow> {
+        use entry_col::*;
         Ok(EntryRow {
-            id: EntryId(r.get(0)?),
-            namespace: text(r, 1)?,
-            function: text(r, 2)?,
-            key: text(r, 3)?,
-            strategy: text(r, 4)?,
-            derivation_error: opt_text(r, 5)?,
-            source_id: opt_int(r, 6)?.map(SourceId),
-            source_path: opt_text(r, 7)?,
-            value_size: int_or(r, 8, 0)?,
-            value_type: opt_text(r, 9)?,
-            created_at: int_or(r, 10, 0)?,
-            accessed_at: opt_int(r, 11)?,
-            hits: int_or(r, 12, 0)?,
-            expires_at: opt_int(r, 13)?,
+            id: EntryId(r.get(ID)?),
+            namespace: text(r, NAMESPACE)?,
+            function: text(r, FUNCTION)?,
+            key: text(r, KEY)?,
+            strategy: text(r, STRATEGY)?,
+            derivation_error: opt_text(r, DERIVATION_ERROR)?,
+            source_id: opt_int(r, SOURCE_ID)?.map(SourceId),
+            source_path: opt_text(r, SOURCE_PATH)?,
+            value_size: int_or(r, VALUE_SIZE, 0)?,
+            value_type: opt_text(r, VALUE_TYPE)?,
+            created_at: int_or(r, CREATED_AT, 0)?,
+            accessed_at: opt_int(r, ACCESSED_AT)?,
+            hits: int_or(r, HITS, 0)?,
+            expires_at: opt_int(r, EXPIRES_AT)?,
             status: None,
         })
     }

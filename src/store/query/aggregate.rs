@@ -7,6 +7,25 @@ use std::collections::HashMap;
 
 const PAGE: i64 = 10_000;
 
+/// Where each aggregate SELECT puts the columns of a [`Cell`]: [`cell_columns`] writes them in
+/// this order and the one reader reads them by these names.
+mod cell_col {
+    pub const SOURCE_ID: usize = 0;
+    pub const STRATEGY: usize = 1;
+    pub const DIMENSION: usize = 2;
+    pub const HAS_ERROR: usize = 3;
+    pub const ENTRIES: usize = 4;
+    pub const BYTES: usize = 5;
+    /// The first column a query may add after the cell's own.
+    pub const COUNT: usize = 6;
+}
+
+/// The select list of a cell, from the expressions of one query (the strategy is always
+/// `e.strategy`).
+fn cell_columns(source_id: &str, dim: &str, has_error: &str, entries: &str, bytes: &str) -> String {
+    format!("{source_id}, e.strategy, {dim}, {has_error}, {entries}, {bytes}")
+}
+
 // Sizes are summed as SQL `total()` (a float: a hostile size cannot overflow it) without
 // clamping each row at 0: a per-row max() costs 15% of the summary on a million entries. A
 // negative size, which the format does not allow, only lowers its group's total, which the
@@ -64,14 +83,15 @@ impl Store {
             ""
         };
         let cell = |r: &rusqlite::Row| -> rusqlite::Result<Cell> {
+            use cell_col::*;
             Ok(Cell {
-                source_id: opt_int(r, 0)?.map(SourceId),
-                strategy: text(r, 1)?,
-                dimension: opt_text(r, 2)?,
-                has_derivation_error: r.get(3)?,
+                source_id: opt_int(r, SOURCE_ID)?.map(SourceId),
+                strategy: text(r, STRATEGY)?,
+                dimension: opt_text(r, DIMENSION)?,
+                has_derivation_error: r.get(HAS_ERROR)?,
                 dependencies: Vec::new(),
-                entries: r.get::<_, i64>(4)? as u64,
-                bytes: r.get::<_, f64>(5)? as u64,
+                entries: r.get::<_, i64>(ENTRIES)? as u64,
+                bytes: r.get::<_, f64>(BYTES)? as u64,
             })
         };
         // With a source, the derivation error does not matter to the status: this query reads
@@ -82,8 +102,8 @@ impl Store {
             "1, 2, 3"
         };
         let with_source = format!(
-            "SELECT e.source_id, e.strategy, {dim}, 0, count(*), total(e.value_size) FROM entries e \
-             WHERE e.source_id IS NOT NULL{no_deps} GROUP BY {group}"
+            "SELECT {} FROM entries e WHERE e.source_id IS NOT NULL{no_deps} GROUP BY {group}",
+            cell_columns("e.source_id", dim, "0", "count(*)", "total(e.value_size)")
         );
         for c in self.collect(&with_source, [], cell)? {
             visit(c);
@@ -132,8 +152,14 @@ impl Store {
             }
         } else {
             let without_source = format!(
-                "SELECT NULL, e.strategy, {dim}, e.derivation_error IS NOT NULL, count(*), total(e.value_size) \
-                 FROM entries e WHERE e.source_id IS NULL{no_deps} GROUP BY 2, 3, 4"
+                "SELECT {} FROM entries e WHERE e.source_id IS NULL{no_deps} GROUP BY 2, 3, 4",
+                cell_columns(
+                    "NULL",
+                    dim,
+                    "e.derivation_error IS NOT NULL",
+                    "count(*)",
+                    "total(e.value_size)"
+                )
             );
             for c in self.collect(&without_source, [], cell)? {
                 visit(c);
@@ -143,22 +169,29 @@ impl Store {
             return Ok(());
         }
         let sql = format!(
-            "SELECT e.source_id, e.strategy, {dim}, e.derivation_error IS NOT NULL, 1, e.value_size, e.id, \
+            "SELECT {}, e.id, \
              (SELECT group_concat(source_id) FROM entry_dependencies WHERE entry_id = e.id) \
              FROM entries e WHERE e.id IN (SELECT entry_id FROM entry_dependencies) AND e.id > ?1 \
-             ORDER BY e.id LIMIT {PAGE}"
+             ORDER BY e.id LIMIT {PAGE}",
+            cell_columns(
+                "e.source_id",
+                dim,
+                "e.derivation_error IS NOT NULL",
+                "1",
+                "e.value_size"
+            )
         );
         let mut after = i64::MIN;
         loop {
             let page = self.collect(&sql, [after], |r| {
                 let mut c = cell(r)?;
-                let deps: Option<String> = r.get(7)?;
+                let deps: Option<String> = r.get(cell_col::COUNT + 1)?;
                 c.dependencies = deps
                     .unwrap_or_default()
                     .split(',')
                     .filter_map(|s| s.parse().ok().map(SourceId))
                     .collect();
-                Ok((r.get::<_, i64>(6)?, c))
+                Ok((r.get::<_, i64>(cell_col::COUNT)?, c))
             })?;
             let Some((last, _)) = page.last() else { break };
             after = *last;

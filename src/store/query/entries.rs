@@ -1,6 +1,6 @@
 //! Listings: sorted id lists, pages of rows, counts, and one entry with its detail.
 
-use super::super::rows::{ENTRY_COLUMNS, SOURCE_COLUMNS};
+use super::super::rows::{entry_col, ENTRY_COLUMNS, SOURCE_COLUMNS};
 use super::super::{
     EntryDetail, EntryFilter, EntryId, EntryRow, Result, SortKey, SourceId, SourceRow,
     StatusesLoaded, Store,
@@ -149,7 +149,10 @@ impl Store {
         );
         self.collect(&sql, params_from_iter(params), |r| {
             let mut row = EntryRow::from_row(r)?;
-            row.status = r.get::<_, Option<i64>>(14)?.and_then(Status::from_rank);
+            // The status comes right after the entry's own columns.
+            row.status = r
+                .get::<_, Option<i64>>(entry_col::COUNT)?
+                .and_then(Status::from_rank);
             Ok(row)
         })
     }
