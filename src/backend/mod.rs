@@ -8,6 +8,7 @@
 //! Kinds today:
 //! - `store`: a cachescope store ([`crate::store::Store`]), the format's own SQLite file.
 
+pub mod catalog;
 mod store;
 pub mod types;
 
@@ -101,7 +102,52 @@ pub trait Backend: Send {
     ) -> Result<PurgeOutcome>;
 }
 
-/// Opens the cache at `path`, whatever its kind, recognised by its content.
-pub fn open(path: &Path, options: &OpenOptions) -> Result<Box<dyn Backend>> {
-    Ok(Box::new(Store::open(path, options)?))
+/// How to open a cache, whatever its kind.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    /// Read-only, and how long to wait for a busy SQLite file.
+    pub open: OpenOptions,
+    /// Where module files are looked up by dotted module name (foreign caches record modules,
+    /// not paths); empty: the current directory.
+    pub source_roots: Vec<PathBuf>,
+    /// A Streamlit app's entry script, to map `.memo` files to functions.
+    pub app: Option<PathBuf>,
+}
+
+impl Options {
+    /// The source roots, or the current directory when none were given.
+    pub fn roots(&self) -> Vec<PathBuf> {
+        if self.source_roots.is_empty() {
+            vec![std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."))]
+        } else {
+            self.source_roots.clone()
+        }
+    }
+}
+
+/// A kind of cache that lives in a directory: it recognises its own tree by content and opens
+/// it, or says `None` (not mine).
+type DirectoryKind = fn(&Path, &Options) -> Result<Option<Box<dyn Backend>>>;
+
+/// Every directory kind, tried in order; the first that recognises the tree opens it.
+const DIRECTORY_KINDS: &[(&str, DirectoryKind)] = &[];
+
+/// Opens the cache at `path`, whatever its kind, recognised by its content (never by its name
+/// alone). A directory that no kind recognises is refused with what was looked for.
+pub fn open(path: &Path, options: &Options) -> Result<Box<dyn Backend>> {
+    if std::fs::metadata(path).is_ok_and(|m| m.is_dir()) {
+        for (_, kind) in DIRECTORY_KINDS {
+            if let Some(backend) = kind(path, options)? {
+                return Ok(backend);
+            }
+        }
+        if !DIRECTORY_KINDS.is_empty() {
+            let looked_for: Vec<&str> = DIRECTORY_KINDS.iter().map(|(what, _)| *what).collect();
+            return Err(crate::store::StoreError::UnknownCache {
+                path: path.to_path_buf(),
+                looked_for: looked_for.join(", "),
+            });
+        }
+    }
+    Ok(Box::new(Store::open(path, &options.open)?))
 }

@@ -190,3 +190,14 @@ pub struct PurgeOutcome {
     /// the counts above are what was removed before it.
     pub interrupted: Option<StoreError>,
 }
+
+impl PurgeOutcome {
+    /// Counts `entries` removed entries of `strategy` and their bytes (saturating).
+    pub(crate) fn add(&mut self, strategy: String, entries: u64, bytes: u64) {
+        self.removed = self.removed.saturating_add(entries);
+        self.bytes = self.bytes.saturating_add(bytes);
+        let slot = self.by_strategy.entry(strategy).or_default();
+        slot.0 = slot.0.saturating_add(entries);
+        slot.1 = slot.1.saturating_add(bytes);
+    }
+}

@@ -34,8 +34,9 @@ pub fn print_summary(
 ) -> std::io::Result<()> {
     writeln!(
         out,
-        "{}: {}, {}",
+        "{} ({}): {}, {}",
         escape(&path.display().to_string()),
+        summary.kind,
         entries(summary.entries),
         size(summary.bytes)
     )?;

@@ -71,6 +71,8 @@ fn run_tui(path: PathBuf, args: &TuiArgs) -> Result<Exit> {
         color: std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()),
         remap: args.paths.remap.clone(),
         busy_timeout: args.paths.busy_timeout,
+        source_roots: args.paths.source_root.clone(),
+        app: args.paths.app.clone(),
     };
     crate::tui::run(path, options)?;
     Ok(Exit::Ok)

@@ -70,6 +70,30 @@ pub struct PathArgs {
     /// How long to wait while a producer holds the store's lock: 500ms, 5s, 1m.
     #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = parse_duration)]
     pub busy_timeout: Duration,
+
+    /// Where a foreign cache's module files are looked up by dotted module name, and joblib's
+    /// scripts by the path its folder name encodes (repeatable; default: the current directory).
+    #[arg(long, value_name = "DIR")]
+    pub source_root: Vec<PathBuf>,
+
+    /// A Streamlit app's entry script: maps `.memo` files to the functions whose keys they hold
+    /// (its pages/ and the local modules it imports come along). Nothing is imported or run.
+    #[arg(long, value_name = "SCRIPT")]
+    pub app: Option<PathBuf>,
+}
+
+impl PathArgs {
+    /// How to open a cache with these arguments.
+    pub fn backend_options(&self, read_only: bool) -> crate::backend::Options {
+        crate::backend::Options {
+            open: OpenOptions {
+                read_only,
+                busy_timeout: self.busy_timeout,
+            },
+            source_roots: self.source_root.clone(),
+            app: self.app.clone(),
+        }
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -241,13 +265,7 @@ fn open_store(
     paths: &PathArgs,
     read_only: bool,
 ) -> Result<(Box<dyn Backend>, PathMap)> {
-    let store = crate::backend::open(
-        path,
-        &OpenOptions {
-            read_only,
-            busy_timeout: paths.busy_timeout,
-        },
-    )?;
+    let store = crate::backend::open(path, &paths.backend_options(read_only))?;
     for w in store.warnings() {
         eprintln!("cachescope: warning: {}", crate::text::escape(w));
     }

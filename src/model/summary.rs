@@ -32,6 +32,8 @@ pub struct ErrorCount {
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Summary {
+    /// What kind of cache this is: "cachescope store", "diskcache", "joblib", ...
+    pub kind: &'static str,
     pub entries: u64,
     pub bytes: u64,
     pub groups: Vec<StrategySummary>,
@@ -115,6 +117,7 @@ pub fn summarize(
         })
         .collect();
     let summary = Summary {
+        kind: backend.kind(),
         entries: all.entries,
         bytes: all.bytes,
         groups,

@@ -10,6 +10,8 @@ pub enum StoreError {
     NotFound { path: PathBuf },
     #[error("{}: is a directory, not a store file", .path.display())]
     IsDirectory { path: PathBuf },
+    #[error("{}: is a directory, but not a cache cachescope reads: looked for {looked_for}", .path.display())]
+    UnknownCache { path: PathBuf, looked_for: String },
     #[error("{}: not a regular file", .path.display())]
     NotAFile { path: PathBuf },
     #[error("{}: empty file, not a cachescope store", .path.display())]

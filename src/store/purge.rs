@@ -257,16 +257,6 @@ impl Store {
     }
 }
 
-impl PurgeOutcome {
-    fn add(&mut self, strategy: String, entries: u64, bytes: u64) {
-        self.removed = self.removed.saturating_add(entries);
-        self.bytes = self.bytes.saturating_add(bytes);
-        let slot = self.by_strategy.entry(strategy).or_default();
-        slot.0 = slot.0.saturating_add(entries);
-        slot.1 = slot.1.saturating_add(bytes);
-    }
-}
-
 /// Grows or shrinks the batch so each transaction takes about [`BATCH_TARGET`].
 fn next_batch_size(current: usize, took: Duration) -> usize {
     let next = if took < BATCH_TARGET / 2 {

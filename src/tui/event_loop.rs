@@ -32,8 +32,7 @@ impl Session {
         let worker = Worker::spawn(
             store.to_path_buf(),
             WorkerOptions {
-                read_only: options.read_only,
-                busy_timeout: options.busy_timeout,
+                open: options.backend_options(),
                 remap: options.remap.clone(),
             },
             tx.clone(),

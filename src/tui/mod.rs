@@ -21,7 +21,7 @@ mod tests;
 
 pub use event_loop::{run_loop, Session};
 
-use crate::store::{OpenOptions, Store};
+use crate::store::OpenOptions;
 use anyhow::{Context, Result};
 use ratatui::crossterm::event::{self, DisableMouseCapture, EnableMouseCapture};
 use ratatui::crossterm::execute;
@@ -54,6 +54,24 @@ pub struct TuiOptions {
     pub color: bool,
     pub remap: Vec<(PathBuf, PathBuf)>,
     pub busy_timeout: Duration,
+    /// Where foreign caches' module files are looked up (`--source-root`).
+    pub source_roots: Vec<PathBuf>,
+    /// A Streamlit app's entry script (`--app`).
+    pub app: Option<PathBuf>,
+}
+
+impl TuiOptions {
+    /// How the worker opens the cache.
+    pub fn backend_options(&self) -> crate::backend::Options {
+        crate::backend::Options {
+            open: OpenOptions {
+                read_only: self.read_only,
+                busy_timeout: self.busy_timeout,
+            },
+            source_roots: self.source_roots.clone(),
+            app: self.app.clone(),
+        }
+    }
 }
 
 impl Default for TuiOptions {
@@ -64,12 +82,23 @@ impl Default for TuiOptions {
             color: true,
             remap: Vec::new(),
             busy_timeout: Duration::from_secs(5),
+            source_roots: Vec::new(),
+            app: None,
         }
     }
 }
 
-/// Whether the store file can be opened for writing (nothing is created or changed).
+/// Whether the cache can be written: a store file opened for writing, a cache directory
+/// writable by this user (nothing is created or changed).
 pub fn writable(path: &Path) -> bool {
+    if path.is_dir() {
+        use std::os::unix::ffi::OsStrExt;
+        let Ok(c) = std::ffi::CString::new(path.as_os_str().as_bytes()) else {
+            return false;
+        };
+        // SAFETY: `c` is a valid NUL-terminated path; access() only reads it.
+        return unsafe { libc::access(c.as_ptr(), libc::W_OK) } == 0;
+    }
     std::fs::OpenOptions::new().write(true).open(path).is_ok()
 }
 
@@ -78,13 +107,17 @@ pub fn run(store: PathBuf, options: TuiOptions) -> Result<()> {
     let mut options = options;
     // Open once before the screen switches, so a wrong file is reported as plainly as by the
     // other commands. The worker opens its own connection.
-    drop(Store::open(
+    let opened = crate::backend::open(
         &store,
-        &OpenOptions {
-            read_only: true,
-            busy_timeout: options.busy_timeout,
+        &crate::backend::Options {
+            open: OpenOptions {
+                read_only: true,
+                busy_timeout: options.busy_timeout,
+            },
+            ..options.backend_options()
         },
-    )?);
+    )?;
+    drop(opened);
     options.read_only = options.read_only || !writable(&store);
 
     install_panic_hook(options.mouse);

@@ -13,7 +13,6 @@ use crate::backend::{
 };
 use crate::model::{self, Explained, Group, Grouping, Verified};
 use crate::preview;
-use crate::store::OpenOptions;
 use crate::verify::{self, PathMap, SourceCheck};
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -126,8 +125,7 @@ enum Job {
 /// How the worker opens the store.
 #[derive(Debug, Clone)]
 pub struct WorkerOptions {
-    pub read_only: bool,
-    pub busy_timeout: Duration,
+    pub open: backend::Options,
     pub remap: Vec<(PathBuf, PathBuf)>,
 }
 
@@ -185,13 +183,7 @@ impl State {
         out: Sender<Incoming>,
         self_tx: Sender<Job>,
     ) -> State {
-        let opened = backend::open(
-            &path,
-            &OpenOptions {
-                read_only: options.read_only,
-                busy_timeout: options.busy_timeout,
-            },
-        );
+        let opened = backend::open(&path, &options.open);
         let store = match opened {
             Ok(s) => Some(s),
             Err(e) => {

@@ -3,7 +3,7 @@
 //! (spans, digests) and entries share it, and files are checked in parallel across cores.
 
 mod paths;
-mod read;
+pub mod read;
 
 pub use paths::{parse_remap, PathMap};
 
@@ -116,11 +116,70 @@ impl SourceCheck {
     }
 }
 
+/// The pseudo-digest of a source that a cache keeps no fingerprint of (diskcache, a joblib
+/// compiled function): `mtime:NS`, the time in nanoseconds at which the entry was stored. It is
+/// made by cachescope's own backends, never written to a store.
+pub const MTIME_PREFIX: &str = "mtime:";
+
+/// Judges a file by its modification time against the time an entry was stored: `changed` when
+/// it was modified after, otherwise `unverifiable` (an unmodified file proves nothing about
+/// what the key was derived from).
+fn check_mtime(path: &Path, stored_ns: &str) -> SourceCheck {
+    let Ok(stored_ns) = stored_ns.trim().parse::<i128>() else {
+        return SourceCheck::unreadable(path, "malformed stored time");
+    };
+    let meta = match std::fs::metadata(path) {
+        Ok(m) => m,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return SourceCheck::new(path, Status::Missing)
+        }
+        Err(e) => return SourceCheck::unreadable(path, e.to_string()),
+    };
+    if !meta.is_file() {
+        return SourceCheck::unreadable(path, "not a regular file");
+    }
+    let modified_ns = meta
+        .modified()
+        .ok()
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .map_or(0, |d| d.as_nanos() as i128);
+    let when = |ns: i128| {
+        chrono::DateTime::from_timestamp_nanos(ns.clamp(0, i64::MAX as i128) as i64)
+            .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+    };
+    let (status, detail) = if modified_ns > stored_ns {
+        (
+            Status::Changed,
+            format!(
+                "modified {} after the entry was stored ({}); judged by modification time, as                  the cache keeps no fingerprint of this file",
+                when(modified_ns),
+                when(stored_ns)
+            ),
+        )
+    } else {
+        (
+            Status::Unverifiable,
+            format!(
+                "not modified since the entry was stored ({}); judged by modification time only,                  as the cache keeps no fingerprint of this file",
+                when(stored_ns)
+            ),
+        )
+    };
+    SourceCheck {
+        detail: Some(detail),
+        ..SourceCheck::new(path, status)
+    }
+}
+
 /// Checks all source rows recorded against one file.
 fn check_file(path: &Path, rows: &[&SourceRow]) -> Vec<(SourceId, SourceCheck)> {
     let mut out = Vec::with_capacity(rows.len());
     let mut valid: Vec<(&SourceRow, Recorded)> = Vec::with_capacity(rows.len());
     for row in rows {
+        if let Some(stored) = row.digest.strip_prefix(MTIME_PREFIX) {
+            out.push((row.id, check_mtime(path, stored)));
+            continue;
+        }
         match digest::parse(&row.digest) {
             _ if row.invalid_span => out.push((
                 row.id,

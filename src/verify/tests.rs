@@ -199,3 +199,54 @@ fn an_empty_recorded_path_is_unreadable_rather_than_the_store_directory() {
     assert_eq!(r[&1].status, Status::Unreadable);
     assert_eq!(r[&1].detail.as_deref(), Some("empty path in the store"));
 }
+
+#[test]
+fn mtime_sources_are_changed_only_when_modified_after_the_entry_was_stored() {
+    let dir = tempfile::tempdir().unwrap();
+    let so = dir.path().join("fast.cpython-311-x86_64-linux-gnu.so");
+    fs::write(&so, b"\x7fELF").unwrap();
+    let modified = std::time::UNIX_EPOCH + std::time::Duration::from_secs(2_000_000_000);
+    fs::File::options()
+        .write(true)
+        .open(&so)
+        .unwrap()
+        .set_modified(modified)
+        .unwrap();
+    let at = |secs: i64| format!("{MTIME_PREFIX}{}", secs as i128 * 1_000_000_000);
+    let rows = [
+        row(
+            1,
+            "fast.cpython-311-x86_64-linux-gnu.so",
+            None,
+            at(1_999_999_999),
+        ),
+        row(
+            2,
+            "fast.cpython-311-x86_64-linux-gnu.so",
+            None,
+            at(2_000_000_001),
+        ),
+        row(3, "gone.so", None, at(1)),
+        row(
+            4,
+            "fast.cpython-311-x86_64-linux-gnu.so",
+            None,
+            "mtime:soon".into(),
+        ),
+    ];
+    let r = check(dir.path(), &rows);
+    assert_eq!(r[&1].status, Status::Changed);
+    assert!(r[&1]
+        .detail
+        .as_deref()
+        .unwrap()
+        .contains("judged by modification time"));
+    assert_eq!(r[&2].status, Status::Unverifiable);
+    assert!(r[&2]
+        .detail
+        .as_deref()
+        .unwrap()
+        .contains("not modified since"));
+    assert_eq!(r[&3].status, Status::Missing);
+    assert_eq!(r[&4].status, Status::Unreadable);
+}

@@ -1,0 +1,538 @@
+//! The shared half of every cache that is a tree of files rather than a database (joblib's
+//! call folders, Streamlit's `.memo` files): a kind walks its tree into a [`Catalog`] (entries
+//! with the sources their status depends on), and [`Walked`] answers every [`Backend`] call from
+//! it: filters, sorting, paging, aggregates, detail, purge. The kind keeps only what is its own:
+//! how to walk, how to notice a change, and how to remove one entry safely.
+//!
+//! A catalog holds one row per entry (a few hundred bytes): 100,000 call folders cost tens of
+//! megabytes, and nothing of a value is read but the first bytes shown in a detail.
+
+use super::{
+    Backend, Cell, Dimension, EntryDetail, EntryFilter, EntryId, EntryRow, ErrorRow, PurgeOutcome,
+    PurgePlan, PurgeProgress, SortKey, SourceId, SourceRow, StatusesLoaded,
+};
+use crate::status::Status;
+use crate::store::{Result, StoreError};
+use std::cell::RefCell;
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// One entry of a walked cache.
+#[derive(Debug, Clone)]
+pub struct CatalogEntry {
+    /// The row as listed (its `status` is filled in from the loaded statuses).
+    pub row: EntryRow,
+    /// Further sources the entry's status depends on.
+    pub dependencies: Vec<SourceId>,
+    /// What a purge removes: the entry's file or folder.
+    pub location: PathBuf,
+    /// The file whose first bytes preview the value, when there is one.
+    pub value_file: Option<PathBuf>,
+    /// How the value file is encoded (`pickle`, `json`, ...), for the preview.
+    pub value_type: Option<String>,
+}
+
+/// What a walk found.
+#[derive(Debug, Clone, Default)]
+pub struct Catalog {
+    /// Ids ascending.
+    pub entries: Vec<CatalogEntry>,
+    pub sources: Vec<SourceRow>,
+    /// The recorded text of a source, where the cache keeps one (shown as a diff).
+    pub source_content: HashMap<SourceId, Vec<u8>>,
+    /// Things worth telling the user (a half-written folder, a file of an unexpected shape).
+    pub warnings: Vec<String>,
+}
+
+/// The part of a walked cache that is its own.
+pub trait WalkedKind: Send + Sync {
+    /// "joblib", "streamlit", ...
+    fn kind(&self) -> &'static str;
+    /// Walks the cache. Nothing is unpickled, imported or executed.
+    fn scan(&self) -> Result<Catalog>;
+    /// Changes when the cache is written (cheap: called every second by the TUI).
+    fn change_token(&self) -> Result<i64>;
+    /// Removes one entry whole (never half of it). `Ok(false)`: it was already gone.
+    fn remove(&self, entry: &CatalogEntry) -> std::io::Result<bool>;
+    /// After a purge: tidy what the removed entries leave behind (an empty function folder).
+    fn after_purge(&self, _removed: &[&CatalogEntry]) {}
+}
+
+/// A walked cache as a [`Backend`].
+pub struct Walked {
+    kind: Arc<dyn WalkedKind>,
+    path: PathBuf,
+    base_dir: PathBuf,
+    read_only: bool,
+    catalog: Catalog,
+    by_id: HashMap<EntryId, usize>,
+    statuses: RefCell<Option<HashMap<SourceId, Status>>>,
+}
+
+impl Walked {
+    /// Walks the cache at `path` (the path the user gave) through `kind`.
+    pub fn open(
+        kind: Arc<dyn WalkedKind>,
+        path: &Path,
+        base_dir: PathBuf,
+        read_only: bool,
+    ) -> Result<Walked> {
+        let catalog = kind.scan()?;
+        let by_id = catalog
+            .entries
+            .iter()
+            .enumerate()
+            .map(|(i, e)| (e.row.id, i))
+            .collect();
+        Ok(Walked {
+            kind,
+            path: path.to_path_buf(),
+            base_dir,
+            read_only,
+            catalog,
+            by_id,
+            statuses: RefCell::new(None),
+        })
+    }
+
+    fn status_of(&self, statuses: &HashMap<SourceId, Status>, e: &CatalogEntry) -> Option<Status> {
+        let own = match e.row.source_id {
+            Some(id) => Some(*statuses.get(&id)?),
+            None => None,
+        };
+        let mut deps = Vec::with_capacity(e.dependencies.len());
+        for d in &e.dependencies {
+            deps.push(*statuses.get(d)?);
+        }
+        Some(Status::of_entry(
+            own,
+            e.row.derivation_error.is_some(),
+            deps,
+        ))
+    }
+
+    fn source_path(&self, id: Option<SourceId>) -> Option<&str> {
+        let id = id?;
+        self.catalog
+            .sources
+            .iter()
+            .find(|s| s.id == id)
+            .map(|s| s.path.as_str())
+    }
+
+    /// The entries `filter` selects, in id order.
+    fn matching(&self, filter: &EntryFilter) -> Result<Vec<&CatalogEntry>> {
+        let statuses = self.statuses.borrow();
+        if !filter.statuses.is_empty() && statuses.is_none() {
+            return Err(StoreError::NotAStore {
+                path: self.path.clone(),
+                what: "a status filter needs verification first".into(),
+            });
+        }
+        let glob = match &filter.function_glob {
+            Some(g) => Some(sqlite_glob(g).map_err(|e| StoreError::NotAStore {
+                path: self.path.clone(),
+                what: format!("bad --function pattern: {e}"),
+            })?),
+            None => None,
+        };
+        let ids: Option<HashSet<EntryId>> =
+            filter.ids.as_ref().map(|v| v.iter().copied().collect());
+        let text = filter
+            .text
+            .as_deref()
+            .filter(|t| !t.is_empty())
+            .map(str::to_lowercase);
+        let mut out = Vec::new();
+        for e in &self.catalog.entries {
+            let r = &e.row;
+            if !filter.strategies.is_empty() && !filter.strategies.contains(&r.strategy) {
+                continue;
+            }
+            let by_status = match statuses.as_ref() {
+                Some(map) if !filter.statuses.is_empty() => Some(
+                    self.status_of(map, e)
+                        .is_some_and(|s| filter.statuses.contains(&s)),
+                ),
+                _ => None,
+            };
+            let expired = |now: i64| r.is_expired(now);
+            let selected = match (by_status, filter.or_expired_at) {
+                (Some(s), Some(now)) => s || expired(now),
+                (Some(s), None) => s,
+                (None, Some(now)) => expired(now),
+                (None, None) => true,
+            };
+            if !selected || filter.expired_at.is_some_and(|now| !expired(now)) {
+                continue;
+            }
+            if glob.as_ref().is_some_and(|g| !g.matches(&r.function))
+                || filter.function.as_ref().is_some_and(|f| *f != r.function)
+                || filter.created_before.is_some_and(|t| r.created_at >= t)
+                || ids.as_ref().is_some_and(|set| !set.contains(&r.id))
+            {
+                continue;
+            }
+            if let Some(want) = &filter.source_path {
+                if self.source_path(r.source_id) != want.as_deref() {
+                    continue;
+                }
+            }
+            if let Some(want) = &filter.derivation_error {
+                if r.derivation_error.as_deref() != want.as_deref() {
+                    continue;
+                }
+            }
+            if let Some(t) = &text {
+                let hay = [
+                    Some(r.function.as_str()),
+                    Some(r.key.as_str()),
+                    r.derivation_error.as_deref(),
+                    self.source_path(r.source_id),
+                ];
+                if !hay.iter().flatten().any(|h| h.to_lowercase().contains(t)) {
+                    continue;
+                }
+            }
+            out.push(e);
+        }
+        Ok(out)
+    }
+
+    fn row_with_status(&self, e: &CatalogEntry, with_status: bool) -> EntryRow {
+        let mut row = e.row.clone();
+        if with_status {
+            if let Some(map) = self.statuses.borrow().as_ref() {
+                row.status = self.status_of(map, e);
+            }
+        }
+        row
+    }
+}
+
+/// SQLite's GLOB (`*`, `?`, `[...]`, `[^...]`, case-sensitive) as a glob pattern.
+fn sqlite_glob(pattern: &str) -> std::result::Result<glob::Pattern, glob::PatternError> {
+    glob::Pattern::new(&pattern.replace("[^", "[!"))
+}
+
+fn size_of(row: &EntryRow) -> u64 {
+    row.value_size.max(0) as u64
+}
+
+impl Backend for Walked {
+    fn kind(&self) -> &'static str {
+        self.kind.kind()
+    }
+
+    fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn base_dir(&self) -> PathBuf {
+        self.base_dir.clone()
+    }
+
+    fn is_read_only(&self) -> bool {
+        self.read_only
+    }
+
+    fn warnings(&self) -> &[String] {
+        &self.catalog.warnings
+    }
+
+    fn change_token(&self) -> Result<i64> {
+        self.kind.change_token()
+    }
+
+    fn reopen_read_only(&self) -> Result<Box<dyn Backend>> {
+        Ok(Box::new(Walked::open(
+            self.kind.clone(),
+            &self.path,
+            self.base_dir.clone(),
+            true,
+        )?))
+    }
+
+    fn referenced_sources(&self) -> Result<Vec<SourceRow>> {
+        let used: HashSet<SourceId> = self
+            .catalog
+            .entries
+            .iter()
+            .flat_map(|e| e.row.source_id.iter().chain(&e.dependencies))
+            .copied()
+            .collect();
+        Ok(self
+            .catalog
+            .sources
+            .iter()
+            .filter(|s| used.contains(&s.id))
+            .cloned()
+            .collect())
+    }
+
+    fn dangling_source_ids(&self) -> Result<Vec<SourceId>> {
+        let known: HashSet<SourceId> = self.catalog.sources.iter().map(|s| s.id).collect();
+        let mut dangling: Vec<SourceId> = self
+            .catalog
+            .entries
+            .iter()
+            .flat_map(|e| e.row.source_id.iter().chain(&e.dependencies))
+            .filter(|id| !known.contains(id))
+            .copied()
+            .collect();
+        dangling.sort_unstable();
+        dangling.dedup();
+        Ok(dangling)
+    }
+
+    fn load_statuses(
+        &self,
+        statuses: &mut dyn Iterator<Item = (SourceId, Status)>,
+    ) -> Result<StatusesLoaded> {
+        *self.statuses.borrow_mut() = Some(statuses.collect());
+        Ok(StatusesLoaded(()))
+    }
+
+    fn aggregate(&self, dimension: Dimension, visit: &mut dyn FnMut(Cell)) -> Result<()> {
+        type Key = (
+            Option<SourceId>,
+            String,
+            Option<String>,
+            bool,
+            Vec<SourceId>,
+        );
+        let mut cells: BTreeMap<Key, (u64, u64)> = BTreeMap::new();
+        for e in &self.catalog.entries {
+            let r = &e.row;
+            let dim = match dimension {
+                Dimension::None => None,
+                Dimension::Function => Some(r.function.clone()),
+                Dimension::DerivationError => r.derivation_error.clone(),
+            };
+            let key = (
+                r.source_id,
+                r.strategy.clone(),
+                dim,
+                r.derivation_error.is_some(),
+                e.dependencies.clone(),
+            );
+            let slot = cells.entry(key).or_default();
+            slot.0 += 1;
+            slot.1 = slot.1.saturating_add(size_of(r));
+        }
+        for ((source_id, strategy, dimension, has_error, dependencies), (entries, bytes)) in cells {
+            visit(Cell {
+                source_id,
+                strategy,
+                dimension,
+                has_derivation_error: has_error,
+                dependencies,
+                entries,
+                bytes,
+            });
+        }
+        Ok(())
+    }
+
+    fn derivation_errors(&self) -> Result<Vec<ErrorRow>> {
+        let mut rows: BTreeMap<(String, String), ErrorRow> = BTreeMap::new();
+        for e in &self.catalog.entries {
+            let r = &e.row;
+            let Some(err) = &r.derivation_error else {
+                continue;
+            };
+            let row = rows
+                .entry((r.strategy.clone(), err.clone()))
+                .or_insert_with(|| ErrorRow {
+                    strategy: r.strategy.clone(),
+                    error: err.clone(),
+                    entries: 0,
+                    sourceless: 0,
+                    sourceless_bytes: 0,
+                });
+            row.entries += 1;
+            if r.source_id.is_none() {
+                row.sourceless += 1;
+                row.sourceless_bytes = row.sourceless_bytes.saturating_add(size_of(r));
+            }
+        }
+        let mut out: Vec<ErrorRow> = rows.into_values().collect();
+        out.sort_by(|a, b| {
+            b.entries
+                .cmp(&a.entries)
+                .then_with(|| a.error.cmp(&b.error))
+        });
+        Ok(out)
+    }
+
+    fn expired_counts(&self, now_ms: i64) -> Result<Vec<(String, u64, u64)>> {
+        let mut by: BTreeMap<String, (u64, u64)> = BTreeMap::new();
+        for e in self
+            .catalog
+            .entries
+            .iter()
+            .filter(|e| e.row.is_expired(now_ms))
+        {
+            let slot = by.entry(e.row.strategy.clone()).or_default();
+            slot.0 += 1;
+            slot.1 = slot.1.saturating_add(size_of(&e.row));
+        }
+        Ok(by.into_iter().map(|(s, (n, b))| (s, n, b)).collect())
+    }
+
+    fn count(&self, filter: &EntryFilter) -> Result<(u64, u64)> {
+        let matching = self.matching(filter)?;
+        let bytes = matching
+            .iter()
+            .fold(0u64, |sum, e| sum.saturating_add(size_of(&e.row)));
+        Ok((matching.len() as u64, bytes))
+    }
+
+    fn entry_ids(
+        &self,
+        filter: &EntryFilter,
+        sort: SortKey,
+        descending: bool,
+    ) -> Result<Vec<EntryId>> {
+        let mut rows: Vec<EntryRow> = self
+            .matching(filter)?
+            .into_iter()
+            .map(|e| self.row_with_status(e, matches!(sort, SortKey::Status(_))))
+            .collect();
+        rows.sort_by(|a, b| {
+            let order = match sort {
+                SortKey::Id => std::cmp::Ordering::Equal,
+                SortKey::Function => a.function.cmp(&b.function),
+                SortKey::Status(_) => a.status.cmp(&b.status),
+                SortKey::Size => a.value_size.cmp(&b.value_size),
+                SortKey::Created => a.created_at.cmp(&b.created_at),
+                SortKey::Hits => a.hits.cmp(&b.hits),
+                SortKey::Key => a.key.cmp(&b.key),
+                SortKey::Strategy => a.strategy.cmp(&b.strategy),
+            };
+            order.then(a.id.cmp(&b.id))
+        });
+        if descending {
+            rows.reverse();
+        }
+        Ok(rows.into_iter().map(|r| r.id).collect())
+    }
+
+    fn entries_by_ids(
+        &self,
+        ids: &[EntryId],
+        statuses: Option<StatusesLoaded>,
+    ) -> Result<Vec<EntryRow>> {
+        Ok(ids
+            .iter()
+            .filter_map(|id| self.by_id.get(id))
+            .map(|&i| self.row_with_status(&self.catalog.entries[i], statuses.is_some()))
+            .collect())
+    }
+
+    fn entries_page(
+        &self,
+        filter: &EntryFilter,
+        statuses: Option<StatusesLoaded>,
+        after: Option<EntryId>,
+        limit: i64,
+    ) -> Result<Vec<EntryRow>> {
+        Ok(self
+            .matching(filter)?
+            .into_iter()
+            .filter(|e| after.is_none_or(|a| e.row.id > a))
+            .take(limit.max(0) as usize)
+            .map(|e| self.row_with_status(e, statuses.is_some()))
+            .collect())
+    }
+
+    fn entry_detail(&self, id: EntryId, preview: usize) -> Result<Option<EntryDetail>> {
+        let Some(&i) = self.by_id.get(&id) else {
+            return Ok(None);
+        };
+        let e = &self.catalog.entries[i];
+        let find = |id: &SourceId| self.catalog.sources.iter().find(|s| s.id == *id).cloned();
+        let source = e.row.source_id.as_ref().and_then(find);
+        let dependencies: Vec<SourceRow> = e.dependencies.iter().filter_map(find).collect();
+        let missing_dependencies = e
+            .dependencies
+            .iter()
+            .filter(|d| find(d).is_none())
+            .copied()
+            .collect();
+        let value_head = e.value_file.as_ref().and_then(|f| read_head(f, preview));
+        Ok(Some(EntryDetail {
+            entry: e.row.clone(),
+            source_content: e
+                .row
+                .source_id
+                .and_then(|s| self.catalog.source_content.get(&s).cloned()),
+            source,
+            dependencies,
+            missing_dependencies,
+            value_head,
+        }))
+    }
+
+    fn purge(
+        &self,
+        plan: &PurgePlan,
+        progress: &mut dyn FnMut(PurgeProgress),
+    ) -> Result<PurgeOutcome> {
+        let mut outcome = PurgeOutcome {
+            dry_run: plan.dry_run,
+            ..Default::default()
+        };
+        let selected = self.matching(&plan.filter)?;
+        if plan.dry_run {
+            for e in &selected {
+                outcome.add(e.row.strategy.clone(), 1, size_of(&e.row));
+            }
+            return Ok(outcome);
+        }
+        if self.read_only {
+            return Err(StoreError::ReadOnly {
+                path: self.path.clone(),
+            });
+        }
+        let total = selected.len() as u64;
+        progress(PurgeProgress { done: 0, total });
+        let mut removed = Vec::with_capacity(selected.len());
+        for (n, e) in selected.iter().enumerate() {
+            match self.kind.remove(e) {
+                Ok(true) => {
+                    outcome.add(e.row.strategy.clone(), 1, size_of(&e.row));
+                    removed.push(*e);
+                }
+                Ok(false) => {}
+                Err(err) => {
+                    outcome.interrupted = Some(StoreError::Io {
+                        path: e.location.clone(),
+                        cause: err,
+                    });
+                    break;
+                }
+            }
+            progress(PurgeProgress {
+                done: n as u64 + 1,
+                total,
+            });
+        }
+        self.kind.after_purge(&removed);
+        Ok(outcome)
+    }
+}
+
+/// The first `limit` bytes of a regular file (never a FIFO or device put in its place); `None`
+/// when it cannot be read (the preview says so).
+fn read_head(path: &Path, limit: usize) -> Option<Vec<u8>> {
+    let crate::verify::read::Opened::File { file, .. } = crate::verify::read::open_regular(path)
+    else {
+        return None;
+    };
+    let mut head = Vec::with_capacity(limit.min(64 * 1024));
+    file.take(limit as u64).read_to_end(&mut head).ok()?;
+    Some(head)
+}
