@@ -10,6 +10,7 @@
 pub mod action;
 pub mod app;
 mod event_loop;
+pub mod keys;
 pub mod ui;
 pub mod update;
 pub mod worker;
