@@ -118,7 +118,7 @@ pub fn lines(app: &App) -> Vec<Line<'static>> {
             out.push(Line::raw(format!(
                 "  recorded block against lines {a}-{b} now:"
             )));
-            for l in diff.iter().skip(2) {
+            for l in diff {
                 out.push(Line::styled(
                     format!("    {}", crate::text::truncate(l, width.saturating_sub(4))),
                     diff_style(app, l),
