@@ -746,3 +746,86 @@ fn every_help_row_names_a_key_of_the_table() {
     }
     assert!(rows > 10);
 }
+
+// The groups pane's share bar.
+
+use super::ui::groups::{bar_cells, share_bar};
+
+#[test]
+fn share_bar_empty_full_and_zero_total() {
+    assert_eq!(share_bar(0, 1000, 10), " ".repeat(10));
+    assert_eq!(share_bar(1000, 1000, 10), "█".repeat(10));
+    // More than the total (a race between two counts) is a full bar, not a longer one.
+    assert_eq!(share_bar(2000, 1000, 10), "█".repeat(10));
+    // Nothing to share: an empty bar, not a division by zero.
+    assert_eq!(share_bar(0, 0, 10), " ".repeat(10));
+    assert_eq!(share_bar(5, 0, 10), " ".repeat(10));
+    assert_eq!(share_bar(5, 10, 0), "");
+}
+
+#[test]
+fn share_bar_rounds_to_the_nearest_eighth() {
+    assert_eq!(share_bar(1, 2, 10), "█████     ");
+    assert_eq!(share_bar(1, 4, 10), "██▌       ");
+    // 1/3 of 80 eighths is 26.67: 27 eighths, three full cells and three eighths.
+    assert_eq!(share_bar(1, 3, 10), "███▍      ");
+    // 13/80 of the bar and 12.4/80 of it: one full cell and five eighths, then four.
+    assert_eq!(share_bar(13, 80, 10), "█▋        ");
+    assert_eq!(share_bar(124, 800, 10), "█▌        ");
+    // Huge sizes do not overflow.
+    assert_eq!(share_bar(u64::MAX / 2, u64::MAX, 4), "██  ");
+}
+
+#[test]
+fn share_bar_shows_tiny_shares_and_keeps_full_for_the_whole() {
+    assert_eq!(share_bar(1, 1_000_000_000, 10), "▏         ");
+    assert_eq!(share_bar(999_999_999, 1_000_000_000, 10), "█████████▉");
+}
+
+#[test]
+fn share_bar_is_always_as_wide_as_asked() {
+    for cells in [1, 3, 10] {
+        for part in [0, 1, 7, 50, 99, 100] {
+            let bar = share_bar(part, 100, cells);
+            assert_eq!(bar.chars().count(), cells, "{part} {cells}: {bar:?}");
+        }
+    }
+}
+
+#[test]
+fn the_bar_shrinks_then_goes_before_names_get_narrow() {
+    // 80 columns: the pane's inner width is 78.
+    assert_eq!(bar_cells(78), 10);
+    assert_eq!(bar_cells(200), 10);
+    assert!((3..10).contains(&bar_cells(60)));
+    assert_eq!(bar_cells(55), 0);
+    assert_eq!(bar_cells(10), 0);
+    for w in 0..100 {
+        let c = bar_cells(w);
+        if c > 0 {
+            // Marker, name, the bar's column, the numbers: names keep 16 columns.
+            assert!(w >= 2 + 16 + (c + 3) + 1 + 34, "{w}: {c}");
+        }
+    }
+}
+
+#[test]
+fn groups_pane_draws_the_share_bar_without_colour() {
+    use ratatui::backend::TestBackend;
+    use ratatui::Terminal;
+    let mut a = loaded(3);
+    assert!(!a.color);
+    let mut all = group(GroupKey::All, 3);
+    all.bytes = 400;
+    let mut half = group(GroupKey::Strategy("source".into()), 2);
+    half.bytes = 200;
+    a.all = Some(all);
+    a.groups = vec![half];
+    let mut t = Terminal::new(TestBackend::new(80, 24)).unwrap();
+    t.draw(|f| super::ui::draw(f, &a)).unwrap();
+    let buf = t.backend().buffer();
+    let row = |y: u16| -> String { (0..80).map(|x| buf[(x, y)].symbol()).collect() };
+    assert!(row(3).contains(" share "), "{}", row(3));
+    assert!(row(4).contains("[██████████]"), "{}", row(4));
+    assert!(row(5).contains("[█████     ]"), "{}", row(5));
+}
