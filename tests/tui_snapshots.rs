@@ -115,6 +115,33 @@ fn detail_of_a_bytecode_cython_entry() {
 }
 
 #[test]
+fn detail_of_a_changed_span_shows_the_whole_diff() {
+    let (_dir, path) = demo();
+    let mut s = start(&path, &options(), (80, 50));
+    // featurize's body was edited after its span (lines 4-8) was fingerprinted with a content
+    // snapshot: the detail diffs the snapshot against those lines now.
+    keys(&mut s, &[KeyCode::Tab, KeyCode::Char('/')]);
+    for c in "featurize".chars() {
+        keys(&mut s, &[KeyCode::Char(c)]);
+    }
+    keys(&mut s, &[KeyCode::Enter, KeyCode::Enter]);
+    let text = screen(&s);
+    assert!(text.contains("app.features:featurize"), "{text}");
+    // The hunk header and the hunk's first line (context here) are shown, not skipped.
+    assert!(text.contains("│    @@ -2,4 +2,4 @@"), "{text}");
+    assert!(text.contains("│         by_user = {}"), "{text}");
+    assert!(
+        text.contains("│    -    return {u[\"id\"]: math.fsum("),
+        "{text}"
+    );
+    assert!(
+        text.contains("│    +    return {u[\"id\"]: round(math.fsum("),
+        "{text}"
+    );
+    insta::assert_snapshot!("detail_changed_span_80x50", text);
+}
+
+#[test]
 fn confirmation_dialog_states_count_and_bytes() {
     let (_dir, path) = demo();
     let mut s = start(&path, &options(), (80, 24));

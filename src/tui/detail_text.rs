@@ -103,7 +103,7 @@ pub fn lines(app: &App) -> Vec<Line<'static>> {
         );
         if let (Some(diff), Some(span)) = (&d.diff, s.span) {
             out.push(Line::raw(format!("  {}", diff_heading(span))));
-            for l in diff.iter().skip(2) {
+            for l in diff {
                 out.push(Line::styled(
                     format!("    {}", crate::text::truncate(l, width.saturating_sub(4))),
                     diff_style(app, l),

@@ -11,6 +11,7 @@ pub mod action;
 pub mod app;
 pub mod detail_text;
 mod event_loop;
+pub mod keys;
 pub mod theme;
 pub mod ui;
 pub mod update;

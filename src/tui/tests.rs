@@ -532,3 +532,305 @@ fn hostile_text_is_drawn_escaped() {
     assert!(text.contains("evil\\x1b]0;pwned\\x07"), "{text}");
     assert!(!text.contains('\x1b') && !text.contains('\x07'));
 }
+
+// The key table ([`super::keys`]): every binding reachable, every hint and help row naming
+// keys of the table, the footer within 80 columns.
+
+use super::keys::{footer_line, lookup, Binding, Keys, Place, BINDINGS};
+
+const MODES: [Mode; 5] = [
+    Mode::Normal,
+    Mode::Filter,
+    Mode::Confirm,
+    Mode::Help,
+    Mode::Detail,
+];
+
+fn plain(code: KeyCode) -> KeyEvent {
+    KeyEvent::new(code, KeyModifiers::NONE)
+}
+
+/// Keys a pattern matches: all of them for a list or range, a few for the catch-alls.
+fn samples(keys: Keys) -> Vec<KeyEvent> {
+    match keys {
+        Keys::Codes(codes) => codes.iter().copied().map(plain).collect(),
+        Keys::Ctrl(chars) => chars
+            .iter()
+            .map(|c| KeyEvent::new(KeyCode::Char(*c), KeyModifiers::CONTROL))
+            .collect(),
+        Keys::Range(a, b) => (a..=b).map(|c| plain(KeyCode::Char(c))).collect(),
+        Keys::Typed => "aZ0 /?qé"
+            .chars()
+            .map(|c| plain(KeyCode::Char(c)))
+            .collect(),
+        Keys::Any => [
+            KeyCode::Char('x'),
+            KeyCode::Char('n'),
+            KeyCode::Esc,
+            KeyCode::Enter,
+            KeyCode::F(5),
+            KeyCode::Up,
+        ]
+        .map(plain)
+        .to_vec(),
+    }
+}
+
+/// The keys a help label or footer hint names ("↑ ↓  j k", "d/D", "1-7", "q  Ctrl-C", "any
+/// key", "type"); an unknown name fails the test.
+fn named_keys(text: &str) -> Vec<KeyEvent> {
+    match text {
+        "any key" | "any other key" => samples(Keys::Any),
+        "type" => samples(Keys::Typed),
+        _ => text.split_whitespace().flat_map(token_keys).collect(),
+    }
+}
+
+fn token_keys(t: &str) -> Vec<KeyEvent> {
+    let named = match t {
+        "PgUp" => Some(KeyCode::PageUp),
+        "PgDn" => Some(KeyCode::PageDown),
+        "Home" => Some(KeyCode::Home),
+        "End" => Some(KeyCode::End),
+        "Tab" => Some(KeyCode::Tab),
+        "Enter" => Some(KeyCode::Enter),
+        "Esc" => Some(KeyCode::Esc),
+        "space" => Some(KeyCode::Char(' ')),
+        _ => None,
+    };
+    if let Some(code) = named {
+        return vec![plain(code)];
+    }
+    let chars: Vec<char> = t.chars().collect();
+    match chars.as_slice() {
+        ['C', 't', 'r', 'l', '-', c] => {
+            vec![KeyEvent::new(KeyCode::Char(*c), KeyModifiers::CONTROL)]
+        }
+        [c] => vec![plain(arrow(*c).unwrap_or(KeyCode::Char(*c)))],
+        [a, '-', b] => (*a..=*b).map(|c| plain(KeyCode::Char(c))).collect(),
+        [a, '/', b] => vec![plain(KeyCode::Char(*a)), plain(KeyCode::Char(*b))],
+        arrows if arrows.iter().all(|c| arrow(*c).is_some()) => {
+            arrows.iter().map(|c| plain(arrow(*c).unwrap())).collect()
+        }
+        _ => panic!("{t:?} is no key name"),
+    }
+}
+
+fn arrow(c: char) -> Option<KeyCode> {
+    match c {
+        '↑' => Some(KeyCode::Up),
+        '↓' => Some(KeyCode::Down),
+        '←' => Some(KeyCode::Left),
+        '→' => Some(KeyCode::Right),
+        _ => None,
+    }
+}
+
+/// Checks that every key `text` names does something in one of `modes`, and that one of them
+/// hits `b`.
+fn names_keys_of(b: &'static Binding, modes: &[Mode], text: &str) {
+    let keys = named_keys(text);
+    assert!(!keys.is_empty(), "{text:?} names no key");
+    let mut own = false;
+    for k in &keys {
+        let hits: Vec<&Binding> = modes.iter().filter_map(|m| lookup(*m, k)).collect();
+        assert!(
+            !hits.is_empty(),
+            "{text:?} names {k:?}, which does nothing in {modes:?}"
+        );
+        own |= hits.iter().any(|h| std::ptr::eq(*h, b));
+    }
+    assert!(own, "{text:?} names none of the keys of {b:?}");
+}
+
+#[test]
+fn every_binding_is_reachable_in_its_modes() {
+    for b in BINDINGS {
+        assert!(!b.modes.is_empty(), "{b:?}");
+        for mode in b.modes {
+            for k in samples(b.keys) {
+                let hit = lookup(*mode, &k).expect("a binding");
+                assert!(
+                    std::ptr::eq(hit, b),
+                    "{k:?} in {mode:?} hits {hit:?}, not {b:?}"
+                );
+                let action = key_action(*mode, k);
+                assert!(!matches!(action, Action::None), "{k:?} in {mode:?}");
+                assert_eq!(
+                    format!("{action:?}"),
+                    format!("{:?}", b.make.action(k.code)),
+                    "{k:?} in {mode:?}"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn the_table_maps_keys_as_before() {
+    use Action as A;
+    let ctrl = |c| KeyEvent::new(KeyCode::Char(c), KeyModifiers::CONTROL);
+    let cases: &[(Mode, KeyEvent, A)] = &[
+        (Mode::Normal, plain(KeyCode::Char('k')), A::Up),
+        (Mode::Normal, plain(KeyCode::Char('j')), A::Down),
+        (Mode::Normal, plain(KeyCode::Char('g')), A::Home),
+        (Mode::Normal, plain(KeyCode::End), A::End),
+        (Mode::Normal, plain(KeyCode::PageUp), A::PageUp),
+        (Mode::Normal, plain(KeyCode::BackTab), A::SwitchPane),
+        (Mode::Normal, plain(KeyCode::Char('h')), A::FocusGroups),
+        (Mode::Normal, plain(KeyCode::Right), A::FocusEntries),
+        (
+            Mode::Normal,
+            plain(KeyCode::Char('3')),
+            A::SortBy(Column::Size),
+        ),
+        (
+            Mode::Normal,
+            plain(KeyCode::Char('7')),
+            A::SortBy(Column::Strategy),
+        ),
+        (Mode::Normal, plain(KeyCode::Char('8')), A::None),
+        (Mode::Normal, ctrl('q'), A::Quit),
+        (Mode::Detail, plain(KeyCode::Char('h')), A::Back),
+        (Mode::Detail, plain(KeyCode::Enter), A::Back),
+        (Mode::Detail, plain(KeyCode::Char('G')), A::End),
+        (Mode::Detail, plain(KeyCode::Char('/')), A::None),
+        (Mode::Filter, plain(KeyCode::Down), A::FilterAccept),
+        (Mode::Filter, plain(KeyCode::Char('q')), A::FilterChar('q')),
+        (Mode::Filter, ctrl('x'), A::None),
+        (Mode::Filter, ctrl('C'), A::Quit),
+        (Mode::Filter, plain(KeyCode::Up), A::None),
+        (Mode::Confirm, plain(KeyCode::Char('Y')), A::Confirm),
+        (Mode::Confirm, plain(KeyCode::Char('q')), A::Cancel),
+        (Mode::Help, plain(KeyCode::Char('q')), A::Quit),
+        (Mode::Help, plain(KeyCode::Char('?')), A::Back),
+    ];
+    for (mode, k, want) in cases {
+        assert_eq!(
+            format!("{:?}", key_action(*mode, *k)),
+            format!("{want:?}"),
+            "{k:?} in {mode:?}"
+        );
+    }
+    let mut release = plain(KeyCode::Char('q'));
+    release.kind = ratatui::crossterm::event::KeyEventKind::Release;
+    for mode in MODES {
+        assert!(
+            matches!(key_action(mode, release), Action::None),
+            "{mode:?}"
+        );
+    }
+}
+
+#[test]
+fn every_footer_hint_names_a_key_of_the_table() {
+    for b in BINDINGS {
+        for h in b.hints {
+            let mode = h.place.mode();
+            assert!(b.modes.contains(&mode), "{h:?} of {b:?}");
+            names_keys_of(b, &[mode], h.keys);
+        }
+    }
+    for place in Place::ALL {
+        let line = footer_line(place);
+        assert!(!line.is_empty(), "{place:?} has no hints");
+        let w = unicode_width::UnicodeWidthStr::width(line.as_str());
+        assert!(w <= 80, "{place:?}: {line:?} is {w} columns");
+    }
+}
+
+#[test]
+fn every_help_row_names_a_key_of_the_table() {
+    let mut rows = 0;
+    for b in BINDINGS {
+        if let Some(h) = b.help {
+            assert!(!h.text.is_empty(), "{b:?}");
+            names_keys_of(b, b.modes, h.label);
+            rows += 1;
+        }
+    }
+    assert!(rows > 10);
+}
+
+// The groups pane's share bar.
+
+use super::ui::groups::{bar_cells, share_bar};
+
+#[test]
+fn share_bar_empty_full_and_zero_total() {
+    assert_eq!(share_bar(0, 1000, 10), " ".repeat(10));
+    assert_eq!(share_bar(1000, 1000, 10), "█".repeat(10));
+    // More than the total (a race between two counts) is a full bar, not a longer one.
+    assert_eq!(share_bar(2000, 1000, 10), "█".repeat(10));
+    // Nothing to share: an empty bar, not a division by zero.
+    assert_eq!(share_bar(0, 0, 10), " ".repeat(10));
+    assert_eq!(share_bar(5, 0, 10), " ".repeat(10));
+    assert_eq!(share_bar(5, 10, 0), "");
+}
+
+#[test]
+fn share_bar_rounds_to_the_nearest_eighth() {
+    assert_eq!(share_bar(1, 2, 10), "█████     ");
+    assert_eq!(share_bar(1, 4, 10), "██▌       ");
+    // 1/3 of 80 eighths is 26.67: 27 eighths, three full cells and three eighths.
+    assert_eq!(share_bar(1, 3, 10), "███▍      ");
+    // 13/80 of the bar and 12.4/80 of it: one full cell and five eighths, then four.
+    assert_eq!(share_bar(13, 80, 10), "█▋        ");
+    assert_eq!(share_bar(124, 800, 10), "█▌        ");
+    // Huge sizes do not overflow.
+    assert_eq!(share_bar(u64::MAX / 2, u64::MAX, 4), "██  ");
+}
+
+#[test]
+fn share_bar_shows_tiny_shares_and_keeps_full_for_the_whole() {
+    assert_eq!(share_bar(1, 1_000_000_000, 10), "▏         ");
+    assert_eq!(share_bar(999_999_999, 1_000_000_000, 10), "█████████▉");
+}
+
+#[test]
+fn share_bar_is_always_as_wide_as_asked() {
+    for cells in [1, 3, 10] {
+        for part in [0, 1, 7, 50, 99, 100] {
+            let bar = share_bar(part, 100, cells);
+            assert_eq!(bar.chars().count(), cells, "{part} {cells}: {bar:?}");
+        }
+    }
+}
+
+#[test]
+fn the_bar_shrinks_then_goes_before_names_get_narrow() {
+    // 80 columns: the pane's inner width is 78.
+    assert_eq!(bar_cells(78), 10);
+    assert_eq!(bar_cells(200), 10);
+    assert!((3..10).contains(&bar_cells(60)));
+    assert_eq!(bar_cells(55), 0);
+    assert_eq!(bar_cells(10), 0);
+    for w in 0..100 {
+        let c = bar_cells(w);
+        if c > 0 {
+            // Marker, name, the bar's column, the numbers: names keep 16 columns.
+            assert!(w >= 2 + 16 + (c + 3) + 1 + 34, "{w}: {c}");
+        }
+    }
+}
+
+#[test]
+fn groups_pane_draws_the_share_bar_without_colour() {
+    use ratatui::backend::TestBackend;
+    use ratatui::Terminal;
+    let mut a = loaded(3);
+    assert!(!a.color);
+    let mut all = group(GroupKey::All, 3);
+    all.bytes = 400;
+    let mut half = group(GroupKey::Strategy("source".into()), 2);
+    half.bytes = 200;
+    a.all = Some(all);
+    a.groups = vec![half];
+    let mut t = Terminal::new(TestBackend::new(80, 24)).unwrap();
+    t.draw(|f| super::ui::draw(f, &a)).unwrap();
+    let buf = t.backend().buffer();
+    let row = |y: u16| -> String { (0..80).map(|x| buf[(x, y)].symbol()).collect() };
+    assert!(row(3).contains(" share "), "{}", row(3));
+    assert!(row(4).contains("[██████████]"), "{}", row(4));
+    assert!(row(5).contains("[█████     ]"), "{}", row(5));
+}

@@ -1,7 +1,9 @@
-//! Footer: a status line (message, purge progress, marks, filter) and the keys that work here.
+//! Footer: a status line (message, purge progress, marks, filter) and the keys that work here
+//! (the key table's hints for the mode and pane).
 
 use super::{accent, dim};
-use crate::tui::app::{App, Mode, Pane};
+use crate::tui::app::{App, Mode};
+use crate::tui::keys::{footer_line, Place};
 use crate::view::size;
 use ratatui::layout::Rect;
 use ratatui::text::{Line, Span};
@@ -37,20 +39,7 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
         }
         Line::raw(crate::text::truncate(&parts.join("  ·  "), width))
     };
-    let keys = match app.mode {
-        Mode::Filter => "type to filter function, key, path, error · Enter keep · Esc clear",
-        Mode::Confirm => "y confirm · any other key cancels",
-        Mode::Help => "any key closes help · q quit",
-        Mode::Detail => "↑↓ PgUp PgDn scroll · Esc back · ? help · q quit",
-        Mode::Normal => match app.pane {
-            Pane::Groups => {
-                "↑↓ group · Enter entries · t grouping · D invalidate stale · ? help · q quit"
-            }
-            Pane::Entries => {
-                "Enter detail · space mark · d/D invalidate · 1-7 sort · / filter · ? help"
-            }
-        },
-    };
-    let keys = Line::styled(crate::text::truncate(keys, width), dim(app));
+    let keys = footer_line(Place::of(app.mode, app.pane));
+    let keys = Line::styled(crate::text::truncate(&keys, width), dim(app));
     frame.render_widget(Paragraph::new(vec![status, keys]), area);
 }
