@@ -9,6 +9,7 @@ pub mod model;
 pub mod preview;
 pub mod status;
 pub mod store;
+pub mod streamlit_key;
 pub mod text;
 pub mod tui;
 pub mod verify;
