@@ -16,6 +16,7 @@ const PYTHON_TEST_MODULES: &[&str] = &[
     "test_depends_on",
     "test_concurrency",
     "test_cython",
+    "test_version",
 ];
 
 fn python() -> String {
@@ -85,6 +86,11 @@ fn python_producer_two_processes_one_store() {
 #[test]
 fn python_producer_cython_bytecode_fallback() {
     run_python_tests("test_cython");
+}
+
+#[test]
+fn python_producer_one_version_for_binary_and_package() {
+    run_python_tests("test_version");
 }
 
 #[test]

@@ -4,11 +4,17 @@ The suite is run by tests/python_producer.rs as
     python3 -m unittest discover -s tests/python -t tests/python -v
 from the crate root, with CACHESCOPE_BIN naming the cachescope binary. Run by hand, it falls
 back to target/debug/cachescope under the crate root.
+
+By default the producer is imported from the source tree (assets/python). With
+CACHESCOPE_PRODUCER=installed (.ci/wheel.sh sets it) the tests use the cachescope_cache
+package installed in the running interpreter's environment instead, and fail unless it is
+imported from there.
 """
 
 import hashlib
 import json
 import os
+import re
 import sqlite3
 import subprocess
 import sys
@@ -17,11 +23,43 @@ import unittest
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 CRATE_ROOT = os.path.dirname(os.path.dirname(HERE))
-PRODUCER_DIR = os.path.join(CRATE_ROOT, "assets", "python")
+SOURCE_PRODUCER_DIR = os.path.join(CRATE_ROOT, "assets", "python")
 SCHEMA_PATH = os.path.join(CRATE_ROOT, "assets", "schema.sql")
+CARGO_TOML = os.path.join(CRATE_ROOT, "Cargo.toml")
 
-if PRODUCER_DIR not in sys.path:
+PRODUCER_MODE = os.environ.get("CACHESCOPE_PRODUCER", "source")
+if PRODUCER_MODE not in ("source", "installed"):
+    raise RuntimeError("CACHESCOPE_PRODUCER must be 'source' or 'installed', not %r"
+                       % PRODUCER_MODE)
+INSTALLED = PRODUCER_MODE == "installed"
+# The directory prepended to the import path of this process and of every app run: none when
+# testing the installed package.
+PRODUCER_DIR = None if INSTALLED else SOURCE_PRODUCER_DIR
+
+if PRODUCER_DIR is not None and PRODUCER_DIR not in sys.path:
     sys.path.insert(0, PRODUCER_DIR)
+
+
+def _check_producer_location():
+    """Fail loudly when the tests would exercise another copy of the producer than meant."""
+    import sysconfig
+    import cachescope_cache
+    package_dir = os.path.realpath(os.path.dirname(cachescope_cache.__file__))
+    source_dir = os.path.realpath(os.path.join(SOURCE_PRODUCER_DIR, "cachescope_cache"))
+    if INSTALLED:
+        site_dirs = {os.path.realpath(sysconfig.get_paths()[k]) for k in ("purelib", "platlib")}
+        if os.path.dirname(package_dir) not in site_dirs:
+            raise RuntimeError(
+                "CACHESCOPE_PRODUCER=installed, but cachescope_cache was imported from %s, "
+                "not from this interpreter's site-packages (%s)"
+                % (package_dir, ", ".join(sorted(site_dirs))))
+    elif package_dir != source_dir:
+        raise RuntimeError("cachescope_cache was imported from %s, not from the source tree "
+                           "(%s); set CACHESCOPE_PRODUCER=installed to test an installed copy"
+                           % (package_dir, source_dir))
+
+
+_check_producer_location()
 
 # Every subprocess "app run" starts with this: warnings and errors of the producer go to stderr.
 APP_PRELUDE = textwrap.dedent("""\
@@ -30,6 +68,18 @@ APP_PRELUDE = textwrap.dedent("""\
                         format="LOG %(levelname)s %(name)s: %(message)s")
     from cachescope_cache import cache
     """)
+
+
+def cargo_version():
+    """The [package] version in the crate's Cargo.toml: the one version of the wheel, the binary
+    and the Python package."""
+    with open(CARGO_TOML, encoding="utf-8") as f:
+        text = f.read()
+    package = re.search(r"^\[package\]\s*$(.*?)(?=^\[|\Z)", text, re.M | re.S)
+    version = package and re.search(r'^version\s*=\s*"([^"]+)"', package.group(1), re.M)
+    if not version:
+        raise AssertionError("no [package] version in %s" % CARGO_TOML)
+    return version.group(1)
 
 
 def sha256_tag(data):
@@ -68,7 +118,7 @@ def write(path, text):
 
 def app_env(cwd, extra=None):
     env = dict(os.environ)
-    paths = [PRODUCER_DIR, cwd]
+    paths = [cwd] if PRODUCER_DIR is None else [PRODUCER_DIR, cwd]
     if env.get("PYTHONPATH"):
         paths.append(env["PYTHONPATH"])
     env["PYTHONPATH"] = os.pathsep.join(paths)

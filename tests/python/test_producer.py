@@ -30,7 +30,7 @@ class SchemaTest(TempDirTestCase):
         with open(h.SCHEMA_PATH, "r", encoding="utf-8", newline="") as f:
             on_disk = f.read()
         self.assertEqual(cachescope_cache.SCHEMA_SQL, on_disk,
-                         "SCHEMA_SQL in assets/python/cachescope_cache.py drifted from "
+                         "SCHEMA_SQL in assets/python/cachescope_cache/__init__.py drifted from "
                          "assets/schema.sql: paste the file's text back in verbatim")
 
     def test_store_created_on_first_use(self):
@@ -56,7 +56,8 @@ class SchemaTest(TempDirTestCase):
             conn.close()
         self.assertEqual(meta["format"], "cachescope-store")
         self.assertEqual(meta["format_version"], "1")
-        self.assertEqual(meta["producer"], "cachescope_cache.py " + cachescope_cache.__version__)
+        # The package's name and cachescope's version, which is Cargo.toml's.
+        self.assertEqual(meta["producer"], "cachescope_cache " + h.cargo_version())
         created = datetime.datetime.fromisoformat(meta["created_at"].replace("Z", "+00:00"))
         self.assertIsNotNone(created.tzinfo)
         self.assertLess(abs(datetime.datetime.now(datetime.timezone.utc) - created),

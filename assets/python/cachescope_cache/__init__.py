@@ -1,8 +1,8 @@
 """cachescope_cache: a function cache that records how each key was derived.
 
-A single-file, standard-library-only producer for cachescope stores (store format 1, see
-assets/schema.sql and the cachescope documentation). Copy this file into your project, or put
-its directory on sys.path.
+A standard-library-only producer for cachescope stores (store format 1, see assets/schema.sql
+and the cachescope documentation). `pip install` cachescope to get it together with the
+`cachescope` command, or copy this package's folder into your project.
 
     from cachescope_cache import cache
 
@@ -20,6 +20,8 @@ unpicklable value or argument...) is logged on the "cachescope_cache" logger and
 computed value is returned anyway.
 """
 
+from __future__ import annotations
+
 import datetime
 import functools
 import hashlib
@@ -32,12 +34,68 @@ import struct
 import sys
 import threading
 import time
+from typing import (TYPE_CHECKING, Any, Callable, Iterable, List, Optional, Protocol, Tuple, TypedDict,
+                    TypeVar, Union)
 
-__all__ = ["cache", "SCHEMA_SQL", "APPLICATION_ID", "FORMAT_VERSION", "__version__"]
+if TYPE_CHECKING:  # ParamSpec is typing's from Python 3.10; type checkers know both spellings
+    if sys.version_info >= (3, 10):
+        from typing import ParamSpec
+    else:
+        from typing_extensions import ParamSpec
+    _P = ParamSpec("_P")
+else:  # at run time the annotations are never evaluated (PEP 563); a plain TypeVar suffices
+    _P = TypeVar("_P")
+_R = TypeVar("_R")
+_R_co = TypeVar("_R_co", covariant=True)
 
-__version__ = "0.1.0"
+__all__ = ["cache", "CachedFunction", "CacheInfo", "StoreError", "SCHEMA_SQL", "APPLICATION_ID",
+           "FORMAT_VERSION", "__version__"]
 
-PRODUCER = "cachescope_cache.py " + __version__
+
+def _cargo_version(path: str) -> Optional[str]:
+    """The [package] version of a Cargo.toml naming the package "cachescope", or None."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            text = f.read()
+    except OSError:
+        return None
+    section = None
+    fields = {}
+    for line in text.splitlines():
+        line = line.split("#", 1)[0].strip()
+        if line.startswith("["):
+            section = line
+        elif section == "[package]" and "=" in line:
+            name, _, value = line.partition("=")
+            fields[name.strip()] = value.strip().strip('"')
+    if fields.get("name") != "cachescope":
+        return None
+    return fields.get("version")
+
+
+def _find_version() -> str:
+    """cachescope's version, which is Cargo.toml's: the wheel's metadata when this package was
+    installed from the cachescope wheel, else the crate's Cargo.toml when running from the
+    source tree (assets/python/cachescope_cache/), else "unknown" (a copied folder)."""
+    here = os.path.dirname(os.path.abspath(__file__))
+    try:
+        from importlib import metadata
+
+        dist = metadata.distribution("cachescope")
+        for file in dist.files or ():
+            if file.as_posix() == "cachescope_cache/__init__.py":
+                installed = os.path.dirname(os.path.abspath(str(dist.locate_file(file))))
+                if os.path.realpath(installed) == os.path.realpath(here):
+                    return dist.version
+    except Exception:  # not installed, or unreadable metadata: fall back on the source tree
+        pass
+    root = os.path.dirname(os.path.dirname(os.path.dirname(here)))
+    return _cargo_version(os.path.join(root, "Cargo.toml")) or "unknown"
+
+
+__version__: str = _find_version()
+
+PRODUCER = "cachescope_cache " + __version__
 APPLICATION_ID = 1129530192  # 0x43534350, "CSCP"
 FORMAT_VERSION = 1
 PICKLE_PROTOCOL = 4
@@ -117,6 +175,38 @@ CREATE INDEX IF NOT EXISTS entry_dependencies_source ON entry_dependencies (sour
 
 class StoreError(Exception):
     """The store cannot be used (not a cachescope store, newer format...)."""
+
+
+_PathArg = Union[str, "os.PathLike[str]"]
+
+
+class CacheInfo(TypedDict):
+    """What `cache_info()` of a cached function returns."""
+
+    function: str  # module:qualname
+    store: str  # absolute path of the store
+    namespace: str
+    strategy: str  # source | bytecode | custom | name
+    derivation_error: Optional[str]  # "TypeName: message" when the derivation fell back
+    source_path: Optional[str]  # the fingerprint source, absolute
+    span: Optional[Tuple[int, int]]  # its lines (1-based, inclusive); None = the whole file
+    digest: Optional[str]  # "sha256:..." of the span or file, when it was read
+    depends_on: List[str]  # absolute paths
+    ttl_ms: Optional[int]
+    hits: int  # in this process
+    misses: int
+    errors: int
+
+
+class CachedFunction(Protocol[_P, _R_co]):
+    """What `@cache(...)` returns: the function, same signature, plus `cache_info()`."""
+
+    @property
+    def __wrapped__(self) -> Callable[_P, _R_co]: ...
+
+    def __call__(self, *args: _P.args, **kwargs: _P.kwargs) -> _R_co: ...
+
+    def cache_info(self) -> CacheInfo: ...
 
 
 # --------------------------------------------------------------------------------------------
@@ -578,7 +668,7 @@ class _Store(object):
             "AND digest = ?", (path, start, end, fp.digest)).fetchone()[0]
 
 
-_stores = {}
+_stores: dict[str, _Store] = {}
 _stores_lock = threading.Lock()
 
 
@@ -614,8 +704,14 @@ def _ttl_ms(ttl):
     return int(round(seconds * 1000))
 
 
-def cache(store="cache.db", namespace="data", key=None, depends_on=(), ttl=None,
-          key_source=None):
+def cache(
+    store: _PathArg = "cache.db",
+    namespace: str = "data",
+    key: Optional[Callable[..., Union[str, bytes]]] = None,
+    depends_on: Union[_PathArg, Iterable[_PathArg]] = (),
+    ttl: Union[float, datetime.timedelta, None] = None,
+    key_source: Optional[_PathArg] = None,
+) -> Callable[[Callable[_P, _R]], CachedFunction[_P, _R]]:
     """Cache a function's values in a cachescope store.
 
     store: path of the SQLite store; created on first use (its directory must exist).
@@ -644,7 +740,7 @@ def cache(store="cache.db", namespace="data", key=None, depends_on=(), ttl=None,
     namespace = str(namespace)
     store_obj = _get_store(store)
 
-    def decorate(func):
+    def decorate(func: Callable[_P, _R]) -> CachedFunction[_P, _R]:
         return _CachedFunction(func, store_obj, namespace, key, dependencies, ttl_ms,
                                key_source).wrapper()
 
@@ -667,6 +763,7 @@ class _CachedFunction(object):
             self.derivation = _Derivation("custom", None, None, b"custom\0")
         else:
             self.derivation = _derive(func)
+        self.signature: Optional[inspect.Signature]
         try:
             self.signature = inspect.signature(func)
         except Exception:
@@ -830,7 +927,7 @@ class _CachedFunction(object):
 
     # -- the public wrapper --------------------------------------------------------------------
 
-    def cache_info(self):
+    def cache_info(self) -> CacheInfo:
         """How this function's keys are derived, and this process's hit/miss/error counts."""
         d = self.derivation
         source = d.source
@@ -838,7 +935,7 @@ class _CachedFunction(object):
             source = _Fingerprint(self.key_source, None, None, None, None, None)
         with self._stats_lock:
             stats = dict(self.stats)
-        info = {
+        info: CacheInfo = {
             "function": self.name,
             "store": self.store.path,
             "namespace": self.namespace,
@@ -849,16 +946,18 @@ class _CachedFunction(object):
             "digest": source.digest if source is not None else None,
             "depends_on": list(self.dependencies),
             "ttl_ms": self.ttl_ms,
+            "hits": stats["hits"],
+            "misses": stats["misses"],
+            "errors": stats["errors"],
         }
-        info.update(stats)
         return info
 
-    def wrapper(self):
+    def wrapper(self) -> Any:  # a CachedFunction with func's signature
         func = self.func
 
         @functools.wraps(func)
         def cached(*args, **kwargs):
             return self(*args, **kwargs)
 
-        cached.cache_info = self.cache_info
+        cached.cache_info = self.cache_info  # type: ignore[attr-defined]
         return cached
