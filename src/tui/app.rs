@@ -119,6 +119,8 @@ pub struct Purging {
 pub struct App {
     /// The store path as shown in the header (already escaped when drawn).
     pub store_label: String,
+    /// The kind of cache ("cachescope store", "joblib", ...), once the worker opened it.
+    pub kind: Option<&'static str>,
     pub read_only: bool,
     pub color: bool,
     pub width: u16,
@@ -176,6 +178,7 @@ impl App {
     pub fn new(store_label: String, read_only: bool, color: bool) -> App {
         App {
             store_label,
+            kind: None,
             read_only,
             color,
             width: MIN_SIZE.0,

@@ -279,6 +279,7 @@ fn on_msg(app: &mut App, msg: Msg, fx: &mut Vec<Effect>) {
             });
             refresh_keeping_selection(app, fx);
         }
+        Msg::Opened { kind } => app.kind = Some(kind),
         Msg::StoreChanged => {
             fx.push(Effect::Groups {
                 grouping: app.grouping,

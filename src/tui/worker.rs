@@ -62,6 +62,10 @@ pub enum Effect {
 /// Answers from the worker.
 #[derive(Debug, Clone)]
 pub enum Msg {
+    /// The cache opened; what kind it is.
+    Opened {
+        kind: &'static str,
+    },
     VerifyProgress {
         done: usize,
         total: usize,
@@ -185,7 +189,10 @@ impl State {
     ) -> State {
         let opened = backend::open(&path, &options.open);
         let store = match opened {
-            Ok(s) => Some(s),
+            Ok(s) => {
+                let _ = out.send(Incoming::Worker(Msg::Opened { kind: s.kind() }));
+                Some(s)
+            }
             Err(e) => {
                 let _ = out.send(Incoming::Worker(Msg::Error(format!("{e}"))));
                 None

@@ -19,10 +19,12 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
     } else {
         Style::default().add_modifier(Modifier::REVERSED | Modifier::BOLD)
     };
-    let room = (area.width as usize).saturating_sub(12 + badge.len() + 1);
+    let kind = app.kind.map(|k| format!(" ({k})")).unwrap_or_default();
+    let room = (area.width as usize).saturating_sub(12 + badge.len() + 1 + kind.len());
     let first = Line::from(vec![
         Span::styled("cachescope  ", accent(app)),
         Span::raw(crate::text::shorten_middle(&app.store_label, room)),
+        Span::styled(kind, dim(app)),
         Span::raw(if badge.is_empty() { "" } else { " " }),
         Span::styled(badge, badge_style),
     ]);
