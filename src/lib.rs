@@ -3,9 +3,11 @@
 //! [`store`] speaks SQL, [`verify`] hashes files, [`model`] joins the two into what the CLI and
 //! the TUI show.
 
+pub mod backend_prep;
 pub mod cli;
 pub mod demo;
 pub mod model;
+pub mod pickle;
 pub mod preview;
 pub mod status;
 pub mod store;
