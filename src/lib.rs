@@ -4,11 +4,13 @@
 //! the TUI show.
 
 pub mod backend;
+pub mod backend_prep;
 #[cfg(feature = "cli")]
 pub mod cli;
 pub mod demo;
 pub mod digest;
 pub mod model;
+pub mod pickle;
 pub mod preview;
 pub mod status;
 pub mod store;

@@ -1,0 +1,444 @@
+//! python-diskcache caches, read in place with SQLite (checked against diskcache 5.6.3).
+//!
+//! * `Cache(directory)`: `directory/cache.db`, WAL, tables `Settings(key TEXT NOT NULL UNIQUE,
+//!   value)` and `Cache(rowid INTEGER PRIMARY KEY, key BLOB, raw INTEGER, store_time REAL,
+//!   expire_time REAL, access_time REAL, access_count INTEGER DEFAULT 0, tag BLOB, size INTEGER
+//!   DEFAULT 0, mode INTEGER DEFAULT 0, filename TEXT, value BLOB)`, unique index on
+//!   `(key, raw)`. Triggers keep `Settings.count` (insert/delete) and `Settings.size`
+//!   (insert/update/delete) current.
+//! * Keys: `str`, `bytes`, `float` and `int` within i64 are stored natively (TEXT, BLOB, REAL,
+//!   INTEGER) with `raw = 1`; anything else (tuples, big ints...) is a pickle
+//!   (`disk_pickle_protocol`, default 5, run through `pickletools.optimize`) with `raw = 0`.
+//!   `memoize` keys are such pickled tuples (see [`crate::pickle::memo_key`]).
+//! * Values: mode 1 raw (int/float/small str/small bytes inline), 2 binary file, 3 text file
+//!   (every str of `disk_min_file_size` = 32 KiB or more), 4 pickle (inline below 32 KiB, else
+//!   a file). Files live at `directory/xx/yy/<28 hex>.val` (`filename`, relative); `size` is the
+//!   file's size, 0 for inline values.
+//! * `FanoutCache(directory, shards=8)`: `directory/000/cache.db`, `001/`, ... each a `Cache`.
+//!
+//! Nothing here unpickles: keys are rendered by the opcode walker in [`crate::pickle`].
+
+use rusqlite::functions::FunctionFlags;
+use rusqlite::types::{Value, ValueRef};
+use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
+use std::collections::BTreeMap;
+use std::fs;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// diskcache's database file name.
+pub const DBNAME: &str = "cache.db";
+const SQLITE_MAGIC: &[u8; 16] = b"SQLite format 3\0";
+/// The columns diskcache's `Cache` table has.
+pub const CACHE_COLUMNS: [&str; 12] = [
+    "rowid",
+    "key",
+    "raw",
+    "store_time",
+    "expire_time",
+    "access_time",
+    "access_count",
+    "tag",
+    "size",
+    "mode",
+    "filename",
+    "value",
+];
+
+/// Errors naming the file and the problem.
+#[derive(Debug, thiserror::Error)]
+pub enum DiskcacheError {
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path}: {source}")]
+    Sqlite {
+        path: PathBuf,
+        source: rusqlite::Error,
+    },
+    #[error("{0}: not an SQLite database")]
+    NotSqlite(PathBuf),
+    #[error("{0}: SQLite database without diskcache's Cache and Settings tables")]
+    NotDiskcache(PathBuf),
+    #[error("{0}: not a diskcache directory, cache.db or FanoutCache directory")]
+    NotFound(PathBuf),
+}
+
+fn sql_err(path: &Path) -> impl FnOnce(rusqlite::Error) -> DiskcacheError + '_ {
+    move |source| DiskcacheError::Sqlite {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// A diskcache found on disk.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Layout {
+    /// A `Cache` directory and its `cache.db`.
+    Cache { dir: PathBuf, db: PathBuf },
+    /// A `FanoutCache` directory and its shard directories (`000`, `001`, ...), in order.
+    Fanout { dir: PathBuf, shards: Vec<PathBuf> },
+}
+
+impl Layout {
+    /// Every `(directory, cache.db)` of the layout.
+    pub fn databases(&self) -> Vec<(PathBuf, PathBuf)> {
+        match self {
+            Layout::Cache { dir, db } => vec![(dir.clone(), db.clone())],
+            Layout::Fanout { shards, .. } => {
+                shards.iter().map(|s| (s.clone(), s.join(DBNAME))).collect()
+            }
+        }
+    }
+}
+
+/// Whether `db` is an SQLite file with diskcache's `Cache` (all its columns) and `Settings`
+/// tables. `Ok(false)`-like cases are errors naming why, so callers can report them.
+pub fn check_db(db: &Path) -> Result<(), DiskcacheError> {
+    let mut head = [0u8; 16];
+    let mut f = fs::File::open(db).map_err(|source| DiskcacheError::Io {
+        path: db.to_path_buf(),
+        source,
+    })?;
+    if f.read_exact(&mut head).is_err() || &head != SQLITE_MAGIC {
+        return Err(DiskcacheError::NotSqlite(db.to_path_buf()));
+    }
+    let conn = open_ro(db)?;
+    let cols = |table: &str| -> Result<Vec<String>, DiskcacheError> {
+        let mut st = conn
+            .prepare("SELECT name FROM pragma_table_info(?1)")
+            .map_err(sql_err(db))?;
+        let names = st
+            .query_map([table], |r| r.get::<_, String>(0))
+            .map_err(sql_err(db))?
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(sql_err(db))?;
+        Ok(names)
+    };
+    let cache = cols("Cache")?;
+    let settings = cols("Settings")?;
+    let has_all = CACHE_COLUMNS
+        .iter()
+        .all(|c| cache.iter().any(|n| n.eq_ignore_ascii_case(c)));
+    if !has_all || settings != ["key", "value"] {
+        return Err(DiskcacheError::NotDiskcache(db.to_path_buf()));
+    }
+    Ok(())
+}
+
+/// Finds a diskcache at `path`: a `Cache` directory, its `cache.db`, or a `FanoutCache`
+/// directory (numbered shard directories each holding a diskcache `cache.db`).
+pub fn detect(path: &Path) -> Result<Layout, DiskcacheError> {
+    if path.is_file() {
+        check_db(path)?;
+        let dir = path.parent().unwrap_or(Path::new(".")).to_path_buf();
+        return Ok(Layout::Cache {
+            dir,
+            db: path.to_path_buf(),
+        });
+    }
+    let db = path.join(DBNAME);
+    if db.is_file() {
+        check_db(&db)?;
+        return Ok(Layout::Cache {
+            dir: path.to_path_buf(),
+            db,
+        });
+    }
+    let rd = fs::read_dir(path).map_err(|source| DiskcacheError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let mut shards: Vec<(u32, PathBuf)> = rd
+        .flatten()
+        .filter_map(|e| {
+            let name = e.file_name().into_string().ok()?;
+            let n = (name.len() == 3 && name.bytes().all(|b| b.is_ascii_digit()))
+                .then(|| name.parse::<u32>().ok())??;
+            (e.path().join(DBNAME).is_file()).then(|| (n, e.path()))
+        })
+        .collect();
+    shards.sort();
+    // FanoutCache numbers its shards 000..n-1 with none missing
+    if shards.is_empty()
+        || shards
+            .iter()
+            .enumerate()
+            .any(|(i, (n, _))| *n as usize != i)
+    {
+        return Err(DiskcacheError::NotFound(path.to_path_buf()));
+    }
+    for (_, s) in &shards {
+        check_db(&s.join(DBNAME))?;
+    }
+    Ok(Layout::Fanout {
+        dir: path.to_path_buf(),
+        shards: shards.into_iter().map(|(_, p)| p).collect(),
+    })
+}
+
+/// Opens `db` read-only (a WAL database's `-shm` may still be created by SQLite) with the
+/// `cs_memo_name` function registered.
+pub fn open_ro(db: &Path) -> Result<Connection, DiskcacheError> {
+    let conn = Connection::open_with_flags(
+        db,
+        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+    .map_err(sql_err(db))?;
+    conn.busy_timeout(Duration::from_secs(60))
+        .map_err(sql_err(db))?;
+    register_functions(&conn).map_err(sql_err(db))?;
+    Ok(conn)
+}
+
+/// Registers `cs_memo_name(key, raw)`: the `memoize` full name of a pickled key (`raw = 0`,
+/// BLOB) that is a tuple starting with a str and holding the `None` marker; else NULL.
+pub fn register_functions(conn: &Connection) -> rusqlite::Result<()> {
+    conn.create_scalar_function(
+        "cs_memo_name",
+        2,
+        FunctionFlags::SQLITE_UTF8
+            | FunctionFlags::SQLITE_DETERMINISTIC
+            | FunctionFlags::SQLITE_INNOCUOUS,
+        |ctx| {
+            let raw = ctx.get_raw(1);
+            if !matches!(raw, ValueRef::Integer(0)) {
+                return Ok(None);
+            }
+            Ok(match ctx.get_raw(0) {
+                ValueRef::Blob(b) => crate::pickle::memo_name(b),
+                _ => None,
+            })
+        },
+    )
+}
+
+/// The Settings table (`eviction_policy`, `count`, `size`, `disk_min_file_size`, ...).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Settings {
+    pub values: BTreeMap<String, Value>,
+}
+
+impl Settings {
+    pub fn text(&self, key: &str) -> Option<&str> {
+        match self.values.get(key) {
+            Some(Value::Text(s)) => Some(s),
+            _ => None,
+        }
+    }
+
+    pub fn int(&self, key: &str) -> Option<i64> {
+        match self.values.get(key) {
+            Some(Value::Integer(i)) => Some(*i),
+            Some(Value::Real(f)) if f.fract() == 0.0 => Some(*f as i64),
+            _ => None,
+        }
+    }
+
+    /// `least-recently-stored` (diskcache's default), `least-recently-used`,
+    /// `least-frequently-used` or `none`. Only the LRU/LFU policies move `access_time` /
+    /// `access_count` on reads.
+    pub fn eviction_policy(&self) -> Option<&str> {
+        self.text("eviction_policy")
+    }
+}
+
+pub fn read_settings(conn: &Connection, db: &Path) -> Result<Settings, DiskcacheError> {
+    let mut st = conn
+        .prepare("SELECT key, value FROM Settings")
+        .map_err(sql_err(db))?;
+    let values = st
+        .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, Value>(1)?)))
+        .map_err(sql_err(db))?
+        .collect::<Result<BTreeMap<_, _>, _>>()
+        .map_err(sql_err(db))?;
+    Ok(Settings { values })
+}
+
+/// One line of the per-function summary.
+#[derive(Clone, Debug, PartialEq)]
+pub struct FuncSummary {
+    /// The memoize full name; `None` gathers every key that is not a memoize key.
+    pub name: Option<String>,
+    pub entries: i64,
+    /// Sum of `size` (file-backed values only; inline values count 0, as in diskcache).
+    pub bytes: i64,
+}
+
+/// The summary SQL: streams in SQLite, one row per function.
+pub const SUMMARY_SQL: &str =
+    "SELECT cs_memo_name(key, raw), count(*), total(size) FROM Cache GROUP BY 1 ORDER BY 1";
+
+/// Entries and bytes per memoized function (and one `None` line for other keys).
+pub fn summary(conn: &Connection, db: &Path) -> Result<Vec<FuncSummary>, DiskcacheError> {
+    let mut st = conn.prepare(SUMMARY_SQL).map_err(sql_err(db))?;
+    let rows = st
+        .query_map([], |r| {
+            Ok(FuncSummary {
+                name: r.get(0)?,
+                entries: r.get(1)?,
+                bytes: r.get::<_, f64>(2)? as i64,
+            })
+        })
+        .map_err(sql_err(db))?
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(sql_err(db))?;
+    Ok(rows)
+}
+
+/// A row as listed, to be purged only if still the same: `rowid`, `store_time` and `key`
+/// (and `raw`) must match when the purge runs.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RowRef {
+    pub rowid: i64,
+    pub store_time: Option<f64>,
+    pub key: Value,
+    pub raw: Option<i64>,
+}
+
+/// Reads the identity of rows (for [`purge`]) by a WHERE clause over `Cache`.
+pub fn row_refs(
+    conn: &Connection,
+    db: &Path,
+    where_sql: &str,
+) -> Result<Vec<RowRef>, DiskcacheError> {
+    let sql =
+        format!("SELECT rowid, store_time, key, raw FROM Cache WHERE {where_sql} ORDER BY rowid");
+    let mut st = conn.prepare(&sql).map_err(sql_err(db))?;
+    let rows = st
+        .query_map([], |r| {
+            Ok(RowRef {
+                rowid: r.get(0)?,
+                store_time: r.get(1)?,
+                key: r.get(2)?,
+                raw: r.get(3)?,
+            })
+        })
+        .map_err(sql_err(db))?
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(sql_err(db))?;
+    Ok(rows)
+}
+
+/// What [`purge`] did.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct PurgeReport {
+    /// Rows deleted.
+    pub deleted: usize,
+    /// Rows skipped because they were gone or had changed (new store_time or key) since listed.
+    pub changed: usize,
+    /// Value files unlinked.
+    pub files_removed: usize,
+    /// Bytes of the `size` column of deleted rows.
+    pub bytes: u64,
+    /// Value files that could not be removed: one line each, naming the file.
+    pub file_errors: Vec<String>,
+}
+
+/// Rows deleted per transaction: short write locks, as diskcache's own culling does.
+pub const PURGE_BATCH: usize = 100;
+
+/// Deletes `rows` from the diskcache in `dir` the way diskcache deletes: `BEGIN IMMEDIATE`
+/// (busy timeout 60 s, diskcache's default), delete rows that are unchanged, `COMMIT`, then
+/// unlink the value files of the deleted rows that no remaining row references, and remove
+/// their now-empty `xx/yy` folders (like diskcache's `Disk.remove`). `Settings.count` and
+/// `Settings.size` are kept by diskcache's triggers.
+pub fn purge(dir: &Path, rows: &[RowRef]) -> Result<PurgeReport, DiskcacheError> {
+    let db = dir.join(DBNAME);
+    check_db(&db)?;
+    let mut conn = Connection::open_with_flags(
+        &db,
+        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+    .map_err(sql_err(&db))?;
+    conn.busy_timeout(Duration::from_secs(60))
+        .map_err(sql_err(&db))?;
+    rusqlite::vtab::array::load_module(&conn).map_err(sql_err(&db))?;
+    let mut report = PurgeReport::default();
+    for batch in rows.chunks(PURGE_BATCH) {
+        let tx = conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .map_err(sql_err(&db))?;
+        let mut files = Vec::new();
+        {
+            let mut del = tx
+                .prepare_cached(
+                    "DELETE FROM Cache WHERE rowid = ?1 AND store_time IS ?2 AND key IS ?3 \
+                     AND raw IS ?4 RETURNING filename, size",
+                )
+                .map_err(sql_err(&db))?;
+            for r in batch {
+                let hit: Option<(Option<String>, Option<i64>)> = del
+                    .query_row(params![r.rowid, r.store_time, r.key, r.raw], |row| {
+                        Ok((row.get(0)?, row.get(1)?))
+                    })
+                    .optional()
+                    .map_err(sql_err(&db))?;
+                match hit {
+                    Some((file, size)) => {
+                        report.deleted += 1;
+                        report.bytes += size.unwrap_or(0).max(0) as u64;
+                        files.extend(file);
+                    }
+                    None => report.changed += 1,
+                }
+            }
+        }
+        if !files.is_empty() {
+            let names: std::rc::Rc<Vec<Value>> =
+                std::rc::Rc::new(files.iter().cloned().map(Value::Text).collect());
+            let still: Vec<String> = tx
+                .prepare("SELECT filename FROM Cache WHERE filename IN rarray(?1)")
+                .and_then(|mut st| {
+                    st.query_map([names], |r| r.get(0))?
+                        .collect::<Result<Vec<String>, _>>()
+                })
+                .map_err(sql_err(&db))?;
+            files.retain(|f| !still.contains(f));
+        }
+        tx.commit().map_err(sql_err(&db))?;
+        for f in files {
+            remove_value_file(dir, &f, &mut report);
+        }
+    }
+    Ok(report)
+}
+
+fn remove_value_file(dir: &Path, rel: &str, report: &mut PurgeReport) {
+    let rel_path = Path::new(rel);
+    // diskcache writes relative xx/yy/name.val paths; refuse anything that leaves the cache
+    if rel_path.is_absolute()
+        || rel_path
+            .components()
+            .any(|c| !matches!(c, std::path::Component::Normal(_)))
+    {
+        report.file_errors.push(format!(
+            "{}: value file path leaves the cache directory",
+            dir.join(rel).display()
+        ));
+        return;
+    }
+    let full = dir.join(rel_path);
+    match fs::remove_file(&full) {
+        Ok(()) => report.files_removed += 1,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => {
+            report.file_errors.push(format!("{}: {e}", full.display()));
+            return;
+        }
+    }
+    // os.removedirs: drop empty parents, stopping at the first that is not empty
+    let mut d = full.parent();
+    while let Some(p) = d {
+        if p == dir || !p.starts_with(dir) || fs::remove_dir(p).is_err() {
+            break;
+        }
+        d = p.parent();
+    }
+}
+
+#[cfg(test)]
+mod tests;
