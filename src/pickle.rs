@@ -483,7 +483,7 @@ impl<'a> Walker<'a> {
                     self.top(at)?;
                 }
                 b')' => self.push_node(Node::Tuple(Vec::new()))?,
-                0x85 | 0x86 | 0x87 => {
+                0x85..=0x87 => {
                     let n = (op - 0x84) as usize;
                     let mut v = Vec::with_capacity(n);
                     for _ in 0..n {

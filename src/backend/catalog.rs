@@ -32,6 +32,8 @@ pub struct CatalogEntry {
     pub value_file: Option<PathBuf>,
     /// How the value file is encoded (`pickle`, `json`, ...), for the preview.
     pub value_type: Option<String>,
+    /// Shown in the entry's detail (see [`EntryDetail::notes`]).
+    pub notes: Vec<String>,
 }
 
 /// What a walk found.
@@ -60,14 +62,53 @@ pub trait WalkedKind: Send + Sync {
     fn after_purge(&self, _removed: &[&CatalogEntry]) {}
 }
 
+/// An id that stays the same across walks for the same thing (an entry's folder, a source's
+/// path and span): marks and loaded statuses keep meaning what they meant when the cache is
+/// walked again after a write. 53 bits, so JSON readers of any language keep it exact.
+pub fn stable_id(parts: &[&[u8]]) -> i64 {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    for p in parts {
+        h.update((p.len() as u64).to_le_bytes());
+        h.update(p);
+    }
+    let d = h.finalize();
+    (u64::from_le_bytes(d[..8].try_into().expect("8 bytes")) >> 11) as i64
+}
+
+/// A catalog and its index by entry id.
+struct Scanned {
+    catalog: Catalog,
+    by_id: HashMap<EntryId, usize>,
+    token: Option<i64>,
+}
+
+impl Scanned {
+    fn new(mut catalog: Catalog, token: Option<i64>) -> Scanned {
+        catalog.entries.sort_by_key(|e| e.row.id);
+        let by_id = catalog
+            .entries
+            .iter()
+            .enumerate()
+            .map(|(i, e)| (e.row.id, i))
+            .collect();
+        Scanned {
+            catalog,
+            by_id,
+            token,
+        }
+    }
+}
+
 /// A walked cache as a [`Backend`].
 pub struct Walked {
     kind: Arc<dyn WalkedKind>,
     path: PathBuf,
     base_dir: PathBuf,
     read_only: bool,
-    catalog: Catalog,
-    by_id: HashMap<EntryId, usize>,
+    /// What the first walk had to say (later walks' warnings show in the TUI only as counts).
+    warnings: Vec<String>,
+    scanned: RefCell<Scanned>,
     statuses: RefCell<Option<HashMap<SourceId, Status>>>,
 }
 
@@ -79,22 +120,25 @@ impl Walked {
         base_dir: PathBuf,
         read_only: bool,
     ) -> Result<Walked> {
+        let token = kind.change_token().ok();
         let catalog = kind.scan()?;
-        let by_id = catalog
-            .entries
-            .iter()
-            .enumerate()
-            .map(|(i, e)| (e.row.id, i))
-            .collect();
         Ok(Walked {
             kind,
             path: path.to_path_buf(),
             base_dir,
             read_only,
-            catalog,
-            by_id,
+            warnings: catalog.warnings.clone(),
+            scanned: RefCell::new(Scanned::new(catalog, token)),
             statuses: RefCell::new(None),
         })
+    }
+
+    /// Walks the cache again (after a purge, or when another process wrote it). Ids are
+    /// stable, so loaded statuses and the TUI's marks keep their meaning.
+    fn rescan(&self, token: Option<i64>) -> Result<()> {
+        let catalog = self.kind.scan()?;
+        *self.scanned.borrow_mut() = Scanned::new(catalog, token);
+        Ok(())
     }
 
     fn status_of(&self, statuses: &HashMap<SourceId, Status>, e: &CatalogEntry) -> Option<Status> {
@@ -113,17 +157,9 @@ impl Walked {
         ))
     }
 
-    fn source_path(&self, id: Option<SourceId>) -> Option<&str> {
-        let id = id?;
-        self.catalog
-            .sources
-            .iter()
-            .find(|s| s.id == id)
-            .map(|s| s.path.as_str())
-    }
 
     /// The entries `filter` selects, in id order.
-    fn matching(&self, filter: &EntryFilter) -> Result<Vec<&CatalogEntry>> {
+    fn matching(&self, filter: &EntryFilter) -> Result<Vec<CatalogEntry>> {
         let statuses = self.statuses.borrow();
         if !filter.statuses.is_empty() && statuses.is_none() {
             return Err(StoreError::NotAStore {
@@ -145,8 +181,16 @@ impl Walked {
             .as_deref()
             .filter(|t| !t.is_empty())
             .map(str::to_lowercase);
+        let scanned = self.scanned.borrow();
+        let paths: HashMap<SourceId, &str> = scanned
+            .catalog
+            .sources
+            .iter()
+            .map(|s| (s.id, s.path.as_str()))
+            .collect();
+        let source_path = |id: Option<SourceId>| id.and_then(|id| paths.get(&id).copied());
         let mut out = Vec::new();
-        for e in &self.catalog.entries {
+        for e in &scanned.catalog.entries {
             let r = &e.row;
             if !filter.strategies.is_empty() && !filter.strategies.contains(&r.strategy) {
                 continue;
@@ -176,7 +220,7 @@ impl Walked {
                 continue;
             }
             if let Some(want) = &filter.source_path {
-                if self.source_path(r.source_id) != want.as_deref() {
+                if source_path(r.source_id) != want.as_deref() {
                     continue;
                 }
             }
@@ -190,13 +234,13 @@ impl Walked {
                     Some(r.function.as_str()),
                     Some(r.key.as_str()),
                     r.derivation_error.as_deref(),
-                    self.source_path(r.source_id),
+                    source_path(r.source_id),
                 ];
                 if !hay.iter().flatten().any(|h| h.to_lowercase().contains(t)) {
                     continue;
                 }
             }
-            out.push(e);
+            out.push(e.clone());
         }
         Ok(out)
     }
@@ -239,11 +283,15 @@ impl Backend for Walked {
     }
 
     fn warnings(&self) -> &[String] {
-        &self.catalog.warnings
+        &self.warnings
     }
 
     fn change_token(&self) -> Result<i64> {
-        self.kind.change_token()
+        let token = self.kind.change_token()?;
+        if self.scanned.borrow().token != Some(token) {
+            self.rescan(Some(token))?;
+        }
+        Ok(token)
     }
 
     fn reopen_read_only(&self) -> Result<Box<dyn Backend>> {
@@ -256,14 +304,15 @@ impl Backend for Walked {
     }
 
     fn referenced_sources(&self) -> Result<Vec<SourceRow>> {
-        let used: HashSet<SourceId> = self
+        let scanned = self.scanned.borrow();
+        let used: HashSet<SourceId> = scanned
             .catalog
             .entries
             .iter()
             .flat_map(|e| e.row.source_id.iter().chain(&e.dependencies))
             .copied()
             .collect();
-        Ok(self
+        Ok(scanned
             .catalog
             .sources
             .iter()
@@ -273,8 +322,9 @@ impl Backend for Walked {
     }
 
     fn dangling_source_ids(&self) -> Result<Vec<SourceId>> {
-        let known: HashSet<SourceId> = self.catalog.sources.iter().map(|s| s.id).collect();
-        let mut dangling: Vec<SourceId> = self
+        let scanned = self.scanned.borrow();
+        let known: HashSet<SourceId> = scanned.catalog.sources.iter().map(|s| s.id).collect();
+        let mut dangling: Vec<SourceId> = scanned
             .catalog
             .entries
             .iter()
@@ -296,6 +346,7 @@ impl Backend for Walked {
     }
 
     fn aggregate(&self, dimension: Dimension, visit: &mut dyn FnMut(Cell)) -> Result<()> {
+        let scanned = self.scanned.borrow();
         type Key = (
             Option<SourceId>,
             String,
@@ -304,7 +355,7 @@ impl Backend for Walked {
             Vec<SourceId>,
         );
         let mut cells: BTreeMap<Key, (u64, u64)> = BTreeMap::new();
-        for e in &self.catalog.entries {
+        for e in &scanned.catalog.entries {
             let r = &e.row;
             let dim = match dimension {
                 Dimension::None => None,
@@ -337,8 +388,9 @@ impl Backend for Walked {
     }
 
     fn derivation_errors(&self) -> Result<Vec<ErrorRow>> {
+        let scanned = self.scanned.borrow();
         let mut rows: BTreeMap<(String, String), ErrorRow> = BTreeMap::new();
-        for e in &self.catalog.entries {
+        for e in &scanned.catalog.entries {
             let r = &e.row;
             let Some(err) = &r.derivation_error else {
                 continue;
@@ -368,8 +420,9 @@ impl Backend for Walked {
     }
 
     fn expired_counts(&self, now_ms: i64) -> Result<Vec<(String, u64, u64)>> {
+        let scanned = self.scanned.borrow();
         let mut by: BTreeMap<String, (u64, u64)> = BTreeMap::new();
-        for e in self
+        for e in scanned
             .catalog
             .entries
             .iter()
@@ -399,7 +452,7 @@ impl Backend for Walked {
         let mut rows: Vec<EntryRow> = self
             .matching(filter)?
             .into_iter()
-            .map(|e| self.row_with_status(e, matches!(sort, SortKey::Status(_))))
+            .map(|e| self.row_with_status(&e, matches!(sort, SortKey::Status(_))))
             .collect();
         rows.sort_by(|a, b| {
             let order = match sort {
@@ -425,10 +478,11 @@ impl Backend for Walked {
         ids: &[EntryId],
         statuses: Option<StatusesLoaded>,
     ) -> Result<Vec<EntryRow>> {
+        let scanned = self.scanned.borrow();
         Ok(ids
             .iter()
-            .filter_map(|id| self.by_id.get(id))
-            .map(|&i| self.row_with_status(&self.catalog.entries[i], statuses.is_some()))
+            .filter_map(|id| scanned.by_id.get(id))
+            .map(|&i| self.row_with_status(&scanned.catalog.entries[i], statuses.is_some()))
             .collect())
     }
 
@@ -444,16 +498,17 @@ impl Backend for Walked {
             .into_iter()
             .filter(|e| after.is_none_or(|a| e.row.id > a))
             .take(limit.max(0) as usize)
-            .map(|e| self.row_with_status(e, statuses.is_some()))
+            .map(|e| self.row_with_status(&e, statuses.is_some()))
             .collect())
     }
 
     fn entry_detail(&self, id: EntryId, preview: usize) -> Result<Option<EntryDetail>> {
-        let Some(&i) = self.by_id.get(&id) else {
+        let scanned = self.scanned.borrow();
+        let Some(&i) = scanned.by_id.get(&id) else {
             return Ok(None);
         };
-        let e = &self.catalog.entries[i];
-        let find = |id: &SourceId| self.catalog.sources.iter().find(|s| s.id == *id).cloned();
+        let e = &scanned.catalog.entries[i];
+        let find = |id: &SourceId| scanned.catalog.sources.iter().find(|s| s.id == *id).cloned();
         let source = e.row.source_id.as_ref().and_then(find);
         let dependencies: Vec<SourceRow> = e.dependencies.iter().filter_map(find).collect();
         let missing_dependencies = e
@@ -468,11 +523,12 @@ impl Backend for Walked {
             source_content: e
                 .row
                 .source_id
-                .and_then(|s| self.catalog.source_content.get(&s).cloned()),
+                .and_then(|s| scanned.catalog.source_content.get(&s).cloned()),
             source,
             dependencies,
             missing_dependencies,
             value_head,
+            notes: e.notes.clone(),
         }))
     }
 
@@ -504,7 +560,7 @@ impl Backend for Walked {
             match self.kind.remove(e) {
                 Ok(true) => {
                     outcome.add(e.row.strategy.clone(), 1, size_of(&e.row));
-                    removed.push(*e);
+                    removed.push(e);
                 }
                 Ok(false) => {}
                 Err(err) => {
@@ -520,7 +576,10 @@ impl Backend for Walked {
                 total,
             });
         }
+        let removed: Vec<&CatalogEntry> = removed.into_iter().collect();
         self.kind.after_purge(&removed);
+        // What the purge removed is gone from the listing now, whatever the poll says.
+        self.rescan(self.kind.change_token().ok())?;
         Ok(outcome)
     }
 }

@@ -91,6 +91,10 @@ pub struct EntryDetail {
     pub missing_dependencies: Vec<SourceId>,
     /// The first bytes of the value (at most the preview limit asked for).
     pub value_head: Option<Vec<u8>>,
+    /// What the backend knows about this entry that no column says (untrusted: escape before
+    /// printing): how its status was judged, what is wrong with its files, where a module file
+    /// was looked for.
+    pub notes: Vec<String>,
 }
 
 /// An extra column to split aggregates by, for groupings the covering index cannot serve.

@@ -92,8 +92,8 @@ impl FunctionRecord {
         self.parts.last().map(String::as_str).unwrap_or("")
     }
 
-    /// The encoded `__main__` module name (joined back with `.`) when this is a `__main__`
-    /// function, with the folders that follow it (qualname parts and name).
+    /// Whether the function was defined in a `__main__` script (its first folder is
+    /// `__main__-<encoded script path>`; see [`module_file`] to find the script).
     pub fn is_main(&self) -> bool {
         self.parts
             .first()

@@ -60,6 +60,8 @@ struct ShowJson<'a> {
     dependencies: Vec<SourceJson<'a>>,
     /// Dependency rows that point at source ids the store has no row for.
     missing_dependency_rows: &'a [SourceId],
+    /// What the cache's backend knows beyond the columns.
+    notes: &'a [String],
     value_preview: &'a Preview,
 }
 
@@ -95,6 +97,7 @@ pub fn run(path: &Path, id: EntryId, paths: &PathArgs, json: bool) -> Result<Exi
                 .map(|(s, c)| SourceJson::new(s, c.as_ref()))
                 .collect(),
             missing_dependency_rows: &x.detail.missing_dependencies,
+            notes: &x.detail.notes,
             value_preview: value,
         };
         print_json(&mut out, &doc)?;
@@ -143,6 +146,12 @@ fn print_human(
     Table::new(&["", ""], &fields, color).print_rows(out, &fields)?;
 
     writeln!(out, "\nStatus {}: {}", x.status, escape(&x.decided()))?;
+    if !x.detail.notes.is_empty() {
+        writeln!(out, "\nNotes")?;
+        for note in &x.detail.notes {
+            writeln!(out, "  {}", escape(note))?;
+        }
+    }
 
     if let Some(err) = &e.derivation_error {
         writeln!(out, "\nDerivation error\n  {}", escape(err))?;

@@ -77,6 +77,16 @@ pub fn lines(app: &App) -> Vec<Line<'static>> {
     };
     field(&mut out, "expires", &expires);
 
+    if !x.detail.notes.is_empty() {
+        out.push(Line::raw(""));
+        out.push(Line::styled("notes", accent(app)));
+        for note in &x.detail.notes {
+            for l in wrap(note, width.saturating_sub(2)) {
+                out.push(Line::raw(format!("  {l}")));
+            }
+        }
+    }
+
     if let Some(err) = &e.derivation_error {
         out.push(Line::raw(""));
         out.push(Line::styled("derivation error", accent(app)));

@@ -395,7 +395,7 @@ fn cython_fingerprints_and_compiled_module() {
         other => panic!("{other:?}"),
     }
     let build = PathBuf::from(m["build_dir"].as_str().unwrap());
-    let so = compiled_modules(&f.parts, &[build.clone()]);
+    let so = compiled_modules(&f.parts, std::slice::from_ref(&build));
     assert_eq!(so.len(), 1, "{so:?}");
     assert_eq!(
         so[0].path,

@@ -223,6 +223,7 @@ impl Store {
             dependencies,
             missing_dependencies,
             value_head,
+            notes: Vec::new(),
         }))
     }
 }
