@@ -3,7 +3,7 @@
 //!
 //!     cargo bench --bench diskcache_summary -- CACHE_DIR [RUNS]
 
-use cachescope::backend_prep::diskcache_db::{open_ro, summary, DBNAME};
+use cachescope::backend::diskcache::db::{open_ro, summary, DBNAME};
 use std::path::PathBuf;
 use std::time::Instant;
 

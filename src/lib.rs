@@ -4,7 +4,6 @@
 //! the TUI show.
 
 pub mod backend;
-pub mod backend_prep;
 #[cfg(feature = "cli")]
 pub mod cli;
 pub mod demo;

@@ -28,10 +28,8 @@ pub struct CatalogEntry {
     pub dependencies: Vec<SourceId>,
     /// What a purge removes: the entry's file or folder.
     pub location: PathBuf,
-    /// The file whose first bytes preview the value, when there is one.
+    /// The file whose first bytes preview the value (encoded as `row.value_type` says).
     pub value_file: Option<PathBuf>,
-    /// How the value file is encoded (`pickle`, `json`, ...), for the preview.
-    pub value_type: Option<String>,
     /// Shown in the entry's detail (see [`EntryDetail::notes`]).
     pub notes: Vec<String>,
 }
@@ -156,7 +154,6 @@ impl Walked {
             deps,
         ))
     }
-
 
     /// The entries `filter` selects, in id order.
     fn matching(&self, filter: &EntryFilter) -> Result<Vec<CatalogEntry>> {
@@ -508,7 +505,14 @@ impl Backend for Walked {
             return Ok(None);
         };
         let e = &scanned.catalog.entries[i];
-        let find = |id: &SourceId| scanned.catalog.sources.iter().find(|s| s.id == *id).cloned();
+        let find = |id: &SourceId| {
+            scanned
+                .catalog
+                .sources
+                .iter()
+                .find(|s| s.id == *id)
+                .cloned()
+        };
         let source = e.row.source_id.as_ref().and_then(find);
         let dependencies: Vec<SourceRow> = e.dependencies.iter().filter_map(find).collect();
         let missing_dependencies = e

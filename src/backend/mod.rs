@@ -6,9 +6,15 @@
 //! verification checks them, and the backend takes the statuses back for its status filters.
 //!
 //! Kinds today:
-//! - `store`: a cachescope store ([`crate::store::Store`]), the format's own SQLite file.
+//! - `store`: a cachescope store ([`crate::store::Store`]), the format's own SQLite file;
+//! - `joblib`: a joblib.Memory location ([`joblib`]), a tree of call folders;
+//! - `diskcache`: a python-diskcache `Cache` or `FanoutCache` directory ([`diskcache`]).
 
 pub mod catalog;
+pub mod diskcache;
+#[cfg(test)]
+pub(crate) mod fixtures;
+pub mod joblib;
 mod store;
 pub mod types;
 
@@ -130,7 +136,10 @@ impl Options {
 type DirectoryKind = fn(&Path, &Options) -> Result<Option<Box<dyn Backend>>>;
 
 /// Every directory kind, tried in order; the first that recognises the tree opens it.
-const DIRECTORY_KINDS: &[(&str, DirectoryKind)] = &[];
+const DIRECTORY_KINDS: &[(&str, DirectoryKind)] = &[(
+    "a joblib location (joblib/<module>/<function>/func_code.py)",
+    joblib::detect,
+)];
 
 /// Opens the cache at `path`, whatever its kind, recognised by its content (never by its name
 /// alone). A directory that no kind recognises is refused with what was looked for.

@@ -1,7 +1,7 @@
 //! Tests against locations written by real joblib (tests/python/caches/make_joblib.py).
 
 use super::*;
-use crate::backend_prep::fixtures::{have_python_module, run_json};
+use crate::backend::fixtures::{have_python_module, run_json};
 use serde_json::Value;
 use std::collections::BTreeMap;
 

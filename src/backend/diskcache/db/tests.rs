@@ -1,7 +1,7 @@
 //! Tests against caches written by real diskcache (tests/python/caches/make_diskcache.py).
 
 use super::*;
-use crate::backend_prep::fixtures::{have_python_module, run_json, script};
+use crate::backend::fixtures::{have_python_module, run_json, script};
 use serde_json::Value as Json;
 use std::collections::BTreeMap;
 use std::process::{Command, Stdio};
