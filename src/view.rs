@@ -102,6 +102,22 @@ pub fn span_label(source: &SourceRow, moved_to: Option<(u64, u64)>, form: SpanLa
     }
 }
 
+/// A recorded digest for people: a modification-time judgement (see
+/// [`crate::verify::MTIME_PREFIX`]) reads as the time it compares against.
+pub fn recorded_digest(digest: &str) -> String {
+    let Some(ns) = digest
+        .strip_prefix(crate::verify::MTIME_PREFIX)
+        .and_then(|n| n.trim().parse::<i128>().ok())
+    else {
+        return digest.to_string();
+    };
+    let t = chrono::DateTime::from_timestamp_nanos(ns.clamp(0, i64::MAX as i128) as i64);
+    format!(
+        "no fingerprint: modification time after {} means changed",
+        t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+    )
+}
+
 /// "63 entries: 15 missing, 20 fresh, ...; 15 stale", worst status first.
 pub fn status_line(group: &Group) -> String {
     let parts: Vec<String> = Status::ALL

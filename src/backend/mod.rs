@@ -136,14 +136,26 @@ impl Options {
 type DirectoryKind = fn(&Path, &Options) -> Result<Option<Box<dyn Backend>>>;
 
 /// Every directory kind, tried in order; the first that recognises the tree opens it.
-const DIRECTORY_KINDS: &[(&str, DirectoryKind)] = &[(
-    "a joblib location (joblib/<module>/<function>/func_code.py)",
-    joblib::detect,
-)];
+const DIRECTORY_KINDS: &[(&str, DirectoryKind)] = &[
+    (
+        "a diskcache directory (cache.db) or FanoutCache (000/cache.db, ...)",
+        diskcache::detect,
+    ),
+    (
+        "a joblib location (joblib/<module>/<function>/func_code.py)",
+        joblib::detect,
+    ),
+];
 
 /// Opens the cache at `path`, whatever its kind, recognised by its content (never by its name
 /// alone). A directory that no kind recognises is refused with what was looked for.
 pub fn open(path: &Path, options: &Options) -> Result<Box<dyn Backend>> {
+    // A diskcache's cache.db is a SQLite file of its own making, not a cachescope store.
+    if std::fs::metadata(path).is_ok_and(|m| m.is_file()) {
+        if let Some(backend) = diskcache::detect(path, options)? {
+            return Ok(backend);
+        }
+    }
     if std::fs::metadata(path).is_ok_and(|m| m.is_dir()) {
         for (_, kind) in DIRECTORY_KINDS {
             if let Some(backend) = kind(path, options)? {

@@ -202,7 +202,7 @@ pub fn verify(path: &Path, paths: &PathArgs, json: bool) -> Result<Exit> {
                 Cell::num(usage.get(&s.id).copied().unwrap_or(0)),
                 Cell::shortened(&s.path, 48),
                 Cell::text(&lines),
-                Cell::shortened(&s.digest, 30),
+                Cell::shortened(&crate::view::recorded_digest(&s.digest), 30),
                 Cell::shortened(&current, 30),
             ]
         })

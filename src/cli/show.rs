@@ -210,7 +210,7 @@ fn print_source(
         vec![
             Cell::text(""),
             Cell::text("recorded"),
-            Cell::text(&s.digest),
+            Cell::text(&crate::view::recorded_digest(&s.digest)),
         ],
     ];
     if let Some(c) = c {

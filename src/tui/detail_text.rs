@@ -186,7 +186,7 @@ fn source_lines(
             )));
         }
     };
-    digest("recorded", &s.digest);
+    digest("recorded", &crate::view::recorded_digest(&s.digest));
     if let Some(c) = c {
         let current = c.current_or_reason();
         digest("current", &current);

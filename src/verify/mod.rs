@@ -151,7 +151,8 @@ fn check_mtime(path: &Path, stored_ns: &str) -> SourceCheck {
         (
             Status::Changed,
             format!(
-                "modified {} after the entry was stored ({}); judged by modification time, as                  the cache keeps no fingerprint of this file",
+                "modified {}, after the entry was stored (at or before {}); judged by modification \
+                 time, as the cache keeps no fingerprint of this file",
                 when(modified_ns),
                 when(stored_ns)
             ),
@@ -160,7 +161,8 @@ fn check_mtime(path: &Path, stored_ns: &str) -> SourceCheck {
         (
             Status::Unverifiable,
             format!(
-                "not modified since the entry was stored ({}); judged by modification time only,                  as the cache keeps no fingerprint of this file",
+                "not modified since the entry was stored ({}); judged by modification time only, \
+                 as the cache keeps no fingerprint of this file",
                 when(stored_ns)
             ),
         )

@@ -98,13 +98,18 @@ impl Layout {
 /// Whether `db` is an SQLite file with diskcache's `Cache` (all its columns) and `Settings`
 /// tables. `Ok(false)`-like cases are errors naming why, so callers can report them.
 pub fn check_db(db: &Path) -> Result<(), DiskcacheError> {
-    let mut head = [0u8; 16];
+    let mut head = [0u8; 100];
     let mut f = fs::File::open(db).map_err(|source| DiskcacheError::Io {
         path: db.to_path_buf(),
         source,
     })?;
-    if f.read_exact(&mut head).is_err() || &head != SQLITE_MAGIC {
+    if f.read_exact(&mut head).is_err() || &head[..16] != SQLITE_MAGIC {
         return Err(DiskcacheError::NotSqlite(db.to_path_buf()));
+    }
+    // diskcache never sets an application_id: a file that has one (a cachescope store, another
+    // program's database) is not opened here at all, so SQLite leaves nothing beside it.
+    if head[68..72] != [0, 0, 0, 0] {
+        return Err(DiskcacheError::NotDiskcache(db.to_path_buf()));
     }
     let conn = open_ro(db)?;
     let cols = |table: &str| -> Result<Vec<String>, DiskcacheError> {
@@ -328,6 +333,8 @@ pub fn row_refs(
 pub struct PurgeReport {
     /// Rows deleted.
     pub deleted: usize,
+    /// Their rowids.
+    pub deleted_rowids: Vec<i64>,
     /// Rows skipped because they were gone or had changed (new store_time or key) since listed.
     pub changed: usize,
     /// Value files unlinked.
@@ -380,6 +387,7 @@ pub fn purge(dir: &Path, rows: &[RowRef]) -> Result<PurgeReport, DiskcacheError>
                 match hit {
                     Some((file, size)) => {
                         report.deleted += 1;
+                        report.deleted_rowids.push(r.rowid);
                         report.bytes += size.unwrap_or(0).max(0) as u64;
                         files.extend(file);
                     }
@@ -407,14 +415,19 @@ pub fn purge(dir: &Path, rows: &[RowRef]) -> Result<PurgeReport, DiskcacheError>
     Ok(report)
 }
 
+/// Whether a `filename` column stays inside the cache directory: diskcache writes relative
+/// `xx/yy/name.val` paths, and anything else (absolute, `..`) is never read or removed.
+pub fn safe_relative(rel: &str) -> bool {
+    let rel_path = Path::new(rel);
+    !rel_path.is_absolute()
+        && rel_path
+            .components()
+            .all(|c| matches!(c, std::path::Component::Normal(_)))
+}
+
 fn remove_value_file(dir: &Path, rel: &str, report: &mut PurgeReport) {
     let rel_path = Path::new(rel);
-    // diskcache writes relative xx/yy/name.val paths; refuse anything that leaves the cache
-    if rel_path.is_absolute()
-        || rel_path
-            .components()
-            .any(|c| !matches!(c, std::path::Component::Normal(_)))
-    {
+    if !safe_relative(rel) {
         report.file_errors.push(format!(
             "{}: value file path leaves the cache directory",
             dir.join(rel).display()
