@@ -38,12 +38,22 @@ pub fn value(value_type: Option<&str>, head: Option<&[u8]>, size: i64) -> Previe
             .get(1)
             .filter(|_| head[0] == 0x80)
             .map(|p| format!(" protocol {p}"));
+        // A whole pickle is rendered by walking its opcodes (never loaded: loading runs
+        // code); a cut one, or one the walker refuses, is shown as bytes.
+        let rendered = (!truncated)
+            .then(|| crate::pickle::render(head).ok())
+            .flatten();
+        let lines = match rendered {
+            Some(text) => vec![text],
+            None => hex_dump(&head[..head.len().min(256)]),
+        };
         return Preview {
             kind: format!(
-                "Python pickle{} (not unpickled: loading a pickle runs code){more}",
+                "Python pickle{} (not unpickled: loading a pickle runs code; read by its \
+                 opcodes){more}",
                 protocol.unwrap_or_default()
             ),
-            lines: hex_dump(&head[..head.len().min(256)]),
+            lines,
         };
     }
     let as_text = std::str::from_utf8(head).ok().or_else(|| {
