@@ -51,7 +51,9 @@ pub fn detect(path: &Path, options: &Options) -> Result<Option<Box<dyn Backend>>
         Err(db::DiskcacheError::NotSqlite(_)) if path.is_file() => return Ok(None),
         Err(e) => return Err(db_error(path, e)),
     };
-    Ok(Some(Box::new(Diskcache::open(path, layout, options)?)))
+    Ok(Some(Box::new(Diskcache::open(
+        path, layout, options, true,
+    )?)))
 }
 
 fn db_error(path: &Path, e: db::DiskcacheError) -> StoreError {
@@ -89,38 +91,70 @@ impl Function {
 }
 
 /// What every connection's SQL functions look things up in.
+/// The memoized functions seen so far: each gets its index (and its module file is looked up)
+/// the first time a row names it, so one scan both finds the functions and counts their rows.
 #[derive(Debug, Default)]
-struct Shared {
+struct Registry {
     functions: Vec<Function>,
     by_name: HashMap<String, usize>,
 }
 
+#[derive(Debug)]
+struct Shared {
+    roots: Vec<PathBuf>,
+    registry: Mutex<Registry>,
+}
+
 impl Shared {
+    fn registry(&self) -> std::sync::MutexGuard<'_, Registry> {
+        self.registry.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The index of a memoized function, registering it on first sight.
+    fn function_index(&self, name: String) -> (usize, Option<i128>) {
+        let mut reg = self.registry();
+        if let Some(&i) = reg.by_name.get(&name) {
+            return (i, reg.functions[i].module.as_ref().map(|m| m.1));
+        }
+        let (display, module) = match find_module(&name, &self.roots) {
+            Some((file, k)) => {
+                let parts: Vec<&str> = name.split('.').collect();
+                let display = format!("{}:{}", parts[..k].join("."), parts[k..].join("."));
+                let mtime = mtime_ns(&file).unwrap_or(0);
+                (display, Some((file, mtime)))
+            }
+            None => (name.clone(), None),
+        };
+        let i = reg.functions.len();
+        let mtime = module.as_ref().map(|m| m.1);
+        reg.by_name.insert(name, i);
+        reg.functions.push(Function { display, module });
+        (i, mtime)
+    }
+
     /// The cell of a row: `2 * function + stored-after-the-module's-modification`, or CUSTOM.
     fn cell(&self, key: ValueRef, raw: ValueRef, store_time: ValueRef) -> i64 {
         let name = match (key, raw) {
             (ValueRef::Blob(b), ValueRef::Integer(0)) => crate::pickle::memo_name(b),
             _ => None,
         };
-        let Some(i) = name.and_then(|n| self.by_name.get(&n).copied()) else {
+        let Some(name) = name else {
             return CUSTOM;
         };
+        let (i, mtime) = self.function_index(name);
         let stored_ns = match store_time {
             ValueRef::Real(t) => (t * 1e9) as i128,
             ValueRef::Integer(t) => t as i128 * 1_000_000_000,
             _ => 0,
         };
-        let after = match &self.functions[i].module {
-            Some((_, mtime)) => stored_ns >= *mtime,
-            None => true,
-        };
+        let after = mtime.is_none_or(|m| stored_ns >= m);
         2 * i as i64 + after as i64
     }
 }
 
 /// The decoded meaning of a cell.
-struct CellInfo<'a> {
-    function: Option<&'a Function>,
+struct CellInfo {
+    function: Option<Function>,
     source: Option<SourceId>,
 }
 
@@ -145,6 +179,8 @@ pub struct Diskcache {
     policy: Option<String>,
     warnings: Vec<String>,
     statuses: Mutex<Option<HashMap<SourceId, Status>>>,
+    /// The cell counts of the scan made at open, until the first aggregate takes them.
+    first_count: Mutex<Option<BTreeMap<i64, (u64, u64)>>>,
 }
 
 fn now_ns() -> i128 {
@@ -179,7 +215,9 @@ fn find_module(name: &str, roots: &[PathBuf]) -> Option<(PathBuf, usize)> {
 }
 
 impl Diskcache {
-    fn open(path: &Path, layout: db::Layout, options: &Options) -> Result<Diskcache> {
+    /// Opens every shard; with `count`, scans once to find the functions and count the cells
+    /// (a second handle for side queries skips it).
+    fn open(path: &Path, layout: db::Layout, options: &Options, count: bool) -> Result<Diskcache> {
         let mut shards = Vec::new();
         for (dir, dbpath) in layout.databases() {
             let conn = db::open_ro(&dbpath).map_err(|e| db_error(&dbpath, e))?;
@@ -189,55 +227,20 @@ impl Diskcache {
                 conn,
             });
         }
-        let mut names = std::collections::BTreeSet::new();
-        let mut policy = None;
-        for s in &shards {
-            for f in db::summary(&s.conn, &s.db).map_err(|e| db_error(&s.db, e))? {
-                names.extend(f.name);
-            }
-            if policy.is_none() {
-                policy = db::read_settings(&s.conn, &s.db)
-                    .ok()
-                    .and_then(|st| st.eviction_policy().map(str::to_string));
-            }
-        }
+        let policy = shards.iter().find_map(|s| {
+            db::read_settings(&s.conn, &s.db)
+                .ok()
+                .and_then(|st| st.eviction_policy().map(str::to_string))
+        });
         let roots = options.roots();
-        let mut warnings = Vec::new();
-        let mut shared = Shared::default();
-        for name in names {
-            let (display, module) = match find_module(&name, &roots) {
-                Some((file, k)) => {
-                    let parts: Vec<&str> = name.split('.').collect();
-                    let display = format!("{}:{}", parts[..k].join("."), parts[k..].join("."));
-                    let mtime = mtime_ns(&file).unwrap_or(0);
-                    (display, Some((file, mtime)))
-                }
-                None => (name.clone(), None),
-            };
-            shared.by_name.insert(name.clone(), shared.functions.len());
-            shared.functions.push(Function { display, module });
-        }
-        let unfound = shared
-            .functions
-            .iter()
-            .filter(|f| f.module.is_none())
-            .count();
-        if unfound > 0 {
-            warnings.push(format!(
-                "{unfound} memoized function(s) have no module file under the source roots ({}): \
-                 their entries stay unverifiable; give --source-root where the code lives",
-                roots
-                    .iter()
-                    .map(|r| r.display().to_string())
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ));
-        }
-        let shared = Arc::new(shared);
+        let shared = Arc::new(Shared {
+            roots: roots.clone(),
+            registry: Mutex::new(Registry::default()),
+        });
         for s in &shards {
             register(&s.conn, &shared).map_err(|e| StoreError::from_sqlite(&s.db, timeout(), e))?;
         }
-        Ok(Diskcache {
+        let mut cache = Diskcache {
             path: path.to_path_buf(),
             base_dir: roots[0].clone(),
             layout,
@@ -247,12 +250,69 @@ impl Diskcache {
             shared,
             opened_ns: now_ns(),
             policy,
-            warnings,
+            warnings: Vec::new(),
             statuses: Mutex::new(None),
-        })
+            first_count: Mutex::new(None),
+        };
+        // One scan finds the memoized functions and counts every cell; the first aggregate
+        // (what `summary` and the TUI ask for first) is served from it.
+        if count {
+            let counted = cache.count_cells()?;
+            *cache.first_count.lock().unwrap_or_else(|e| e.into_inner()) = Some(counted);
+        }
+        let unfound = cache
+            .shared
+            .registry()
+            .functions
+            .iter()
+            .filter(|f| f.module.is_none())
+            .count();
+        if unfound > 0 {
+            cache.warnings.push(format!(
+                "{unfound} memoized function(s) have no module file under the source roots ({}): \
+                 their entries stay unverifiable; give --source-root where the code lives",
+                roots
+                    .iter()
+                    .map(|r| r.display().to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ));
+        }
+        Ok(cache)
     }
 
-    fn cell_info(&self, cell: i64) -> CellInfo<'_> {
+    /// Entries and bytes per cell, over every shard: one streaming query each.
+    fn count_cells(&self) -> Result<BTreeMap<i64, (u64, u64)>> {
+        let mut cells: BTreeMap<i64, (u64, u64)> = BTreeMap::new();
+        for s in &self.shards {
+            let mut st = s
+                .conn
+                .prepare_cached(
+                    "SELECT cs_cell(key, raw, store_time), count(*), \
+                     total(CASE WHEN filename IS NULL THEN length(value) ELSE size END) \
+                     FROM Cache GROUP BY 1",
+                )
+                .map_err(self.sql_err(s))?;
+            let rows = st
+                .query_map([], |r| {
+                    Ok((
+                        r.get::<_, i64>(0)?,
+                        r.get::<_, i64>(1)?,
+                        r.get::<_, f64>(2)?,
+                    ))
+                })
+                .map_err(self.sql_err(s))?;
+            for row in rows {
+                let (cell, n, bytes) = row.map_err(self.sql_err(s))?;
+                let slot = cells.entry(cell).or_default();
+                slot.0 = slot.0.saturating_add(n.max(0) as u64);
+                slot.1 = slot.1.saturating_add(bytes.max(0.0) as u64);
+            }
+        }
+        Ok(cells)
+    }
+
+    fn cell_info(&self, cell: i64) -> CellInfo {
         if cell < 0 {
             return CellInfo {
                 function: None,
@@ -260,17 +320,19 @@ impl Diskcache {
             };
         }
         let i = (cell / 2) as usize;
-        let f = &self.shared.functions[i];
+        let f = self.shared.registry().functions.get(i).cloned();
         CellInfo {
-            function: Some(f),
             source: f
-                .sources(i)
+                .as_ref()
+                .and_then(|f| f.sources(i))
                 .map(|(before, after)| if cell % 2 == 0 { before } else { after }),
+            function: f,
         }
     }
 
-    fn every_cell(&self) -> impl Iterator<Item = i64> + '_ {
-        std::iter::once(CUSTOM).chain(0..2 * self.shared.functions.len() as i64)
+    fn every_cell(&self) -> impl Iterator<Item = i64> {
+        let n = self.shared.registry().functions.len() as i64;
+        std::iter::once(CUSTOM).chain(0..2 * n)
     }
 
     fn strategy(cell: i64) -> &'static str {
@@ -325,7 +387,11 @@ impl Diskcache {
         let mut cells = Vec::new();
         for cell in self.every_cell() {
             let info = self.cell_info(cell);
-            let function = info.function.map(|f| f.display.as_str()).unwrap_or("");
+            let function = info
+                .function
+                .as_ref()
+                .map(|f| f.display.as_str())
+                .unwrap_or("");
             if !filter.strategies.is_empty()
                 && !filter.strategies.iter().any(|s| s == Self::strategy(cell))
             {
@@ -340,6 +406,7 @@ impl Diskcache {
             if let Some(want) = &filter.source_path {
                 let path = info
                     .function
+                    .as_ref()
                     .and_then(|f| f.module.as_ref())
                     .map(|(p, _)| p.display().to_string());
                 if path.as_deref() != want.as_deref() {
@@ -404,7 +471,7 @@ impl Diskcache {
             let by_function: Vec<i64> = self
                 .every_cell()
                 .filter(|c| {
-                    self.cell_info(*c).function.is_some_and(|f| {
+                    self.cell_info(*c).function.as_ref().is_some_and(|f| {
                         f.display.to_lowercase().contains(&needle)
                             || f.module.as_ref().is_some_and(|(p, _)| {
                                 p.display().to_string().to_lowercase().contains(&needle)
@@ -450,13 +517,18 @@ impl Diskcache {
         Ok(EntryRow {
             id: EntryId(((shard as i64) << SHARD_SHIFT) | rowid),
             namespace: "diskcache".into(),
-            function: info.function.map(|f| f.display.clone()).unwrap_or_default(),
+            function: info
+                .function
+                .as_ref()
+                .map(|f| f.display.clone())
+                .unwrap_or_default(),
             key: r.get::<_, Option<String>>(2)?.unwrap_or_default(),
             strategy: Self::strategy(cell).into(),
             derivation_error: None,
             source_id: info.source,
             source_path: info
                 .function
+                .as_ref()
                 .and_then(|f| f.module.as_ref())
                 .map(|(p, _)| p.display().to_string()),
             value_size: r.get::<_, Option<i64>>(6)?.unwrap_or(0),
@@ -619,12 +691,13 @@ impl Backend for Diskcache {
             &self.path,
             self.layout.clone(),
             &options,
+            false,
         )?))
     }
 
     fn referenced_sources(&self) -> Result<Vec<SourceRow>> {
         let mut out = Vec::new();
-        for (i, f) in self.shared.functions.iter().enumerate() {
+        for (i, f) in self.shared.registry().functions.iter().enumerate() {
             let (Some((path, mtime)), Some((before, after))) = (&f.module, f.sources(i)) else {
                 continue;
             };
@@ -660,39 +733,22 @@ impl Backend for Diskcache {
     }
 
     fn aggregate(&self, dimension: Dimension, visit: &mut dyn FnMut(Cell)) -> Result<()> {
-        let mut cells: BTreeMap<i64, (u64, u64)> = BTreeMap::new();
-        for s in &self.shards {
-            let mut st = s
-                .conn
-                .prepare_cached(
-                    "SELECT cs_cell(key, raw, store_time), count(*), \
-                     total(CASE WHEN filename IS NULL THEN length(value) ELSE size END) \
-                     FROM Cache GROUP BY 1",
-                )
-                .map_err(self.sql_err(s))?;
-            let rows = st
-                .query_map([], |r| {
-                    Ok((
-                        r.get::<_, i64>(0)?,
-                        r.get::<_, i64>(1)?,
-                        r.get::<_, f64>(2)?,
-                    ))
-                })
-                .map_err(self.sql_err(s))?;
-            for row in rows {
-                let (cell, n, bytes) = row.map_err(self.sql_err(s))?;
-                let slot = cells.entry(cell).or_default();
-                slot.0 = slot.0.saturating_add(n.max(0) as u64);
-                slot.1 = slot.1.saturating_add(bytes.max(0.0) as u64);
-            }
-        }
+        let first = self
+            .first_count
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
+        let cells = match first {
+            Some(cells) => cells,
+            None => self.count_cells()?,
+        };
         for (cell, (entries, bytes)) in cells {
             let info = self.cell_info(cell);
             visit(Cell {
                 source_id: info.source,
                 strategy: Self::strategy(cell).into(),
                 dimension: match dimension {
-                    Dimension::Function => info.function.map(|f| f.display.clone()),
+                    Dimension::Function => info.function.as_ref().map(|f| f.display.clone()),
                     _ => None,
                 },
                 has_derivation_error: false,
