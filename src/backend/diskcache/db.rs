@@ -345,8 +345,12 @@ pub struct PurgeReport {
     pub file_errors: Vec<String>,
 }
 
-/// Rows deleted per transaction: short write locks, as diskcache's own culling does.
+/// Rows deleted by the first transaction; later batches grow or shrink so each holds the write
+/// lock about [`BATCH_TARGET`] (a writer waiting on the lock waits at most that long, then
+/// gets it between batches) without paying a commit per hundred rows on a large purge.
 pub const PURGE_BATCH: usize = 100;
+const MAX_BATCH: usize = 100_000;
+const BATCH_TARGET: Duration = Duration::from_millis(250);
 
 /// Deletes `rows` from the diskcache in `dir` the way diskcache deletes: `BEGIN IMMEDIATE`
 /// (busy timeout 60 s, diskcache's default), delete rows that are unchanged, `COMMIT`, then
@@ -354,22 +358,31 @@ pub const PURGE_BATCH: usize = 100;
 /// their now-empty `xx/yy` folders (like diskcache's `Disk.remove`). `Settings.count` and
 /// `Settings.size` are kept by diskcache's triggers.
 pub fn purge(dir: &Path, rows: &[RowRef]) -> Result<PurgeReport, DiskcacheError> {
-    let db = dir.join(DBNAME);
-    check_db(&db)?;
-    let mut conn = Connection::open_with_flags(
-        &db,
-        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-    )
-    .map_err(sql_err(&db))?;
-    conn.busy_timeout(Duration::from_secs(60))
-        .map_err(sql_err(&db))?;
-    rusqlite::vtab::array::load_module(&conn).map_err(sql_err(&db))?;
     let mut report = PurgeReport::default();
-    for batch in rows.chunks(PURGE_BATCH) {
+    purge_with_progress(dir, rows, &mut report, &mut |_| {})?;
+    Ok(report)
+}
+
+/// [`purge`] into `report`, calling `progress(rows handled so far)` after each transaction. On
+/// an error, `report` holds what the committed transactions removed.
+pub fn purge_with_progress(
+    dir: &Path,
+    rows: &[RowRef],
+    report: &mut PurgeReport,
+    progress: &mut dyn FnMut(usize),
+) -> Result<(), DiskcacheError> {
+    let (db, mut conn) = open_for_purge(dir)?;
+    let mut size = PURGE_BATCH;
+    let mut done = 0;
+    while done < rows.len() {
+        let batch = &rows[done..(done + size).min(rows.len())];
+        let started = std::time::Instant::now();
         let tx = conn
             .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
             .map_err(sql_err(&db))?;
         let mut files = Vec::new();
+        // Counted apart until the transaction commits.
+        let mut batch_report = PurgeReport::default();
         {
             let mut del = tx
                 .prepare_cached(
@@ -386,12 +399,12 @@ pub fn purge(dir: &Path, rows: &[RowRef]) -> Result<PurgeReport, DiskcacheError>
                     .map_err(sql_err(&db))?;
                 match hit {
                     Some((file, size)) => {
-                        report.deleted += 1;
-                        report.deleted_rowids.push(r.rowid);
-                        report.bytes += size.unwrap_or(0).max(0) as u64;
+                        batch_report.deleted += 1;
+                        batch_report.deleted_rowids.push(r.rowid);
+                        batch_report.bytes += size.unwrap_or(0).max(0) as u64;
                         files.extend(file);
                     }
-                    None => report.changed += 1,
+                    None => batch_report.changed += 1,
                 }
             }
         }
@@ -408,11 +421,132 @@ pub fn purge(dir: &Path, rows: &[RowRef]) -> Result<PurgeReport, DiskcacheError>
             files.retain(|f| !still.contains(f));
         }
         tx.commit().map_err(sql_err(&db))?;
+        report.deleted += batch_report.deleted;
+        report.changed += batch_report.changed;
+        report.bytes += batch_report.bytes;
+        report.deleted_rowids.extend(batch_report.deleted_rowids);
         for f in files {
-            remove_value_file(dir, &f, &mut report);
+            remove_value_file(dir, &f, report);
         }
+        done += batch.len();
+        progress(done);
+        // Aim the next batch at the target lock time.
+        let took = started.elapsed().max(Duration::from_micros(100));
+        let scaled =
+            (batch.len() as f64 * BATCH_TARGET.as_secs_f64() / took.as_secs_f64()) as usize;
+        size = scaled.clamp(PURGE_BATCH, MAX_BATCH).min(size * 4);
     }
-    Ok(report)
+    Ok(())
+}
+
+/// Opens `dir`'s cache.db for a purge: diskcache's busy timeout (60 s) and synchronous setting,
+/// fewer checkpoints and a page cache that holds the key index.
+fn open_for_purge(dir: &Path) -> Result<(PathBuf, Connection), DiskcacheError> {
+    let db = dir.join(DBNAME);
+    check_db(&db)?;
+    let conn = Connection::open_with_flags(
+        &db,
+        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+    .map_err(sql_err(&db))?;
+    conn.busy_timeout(Duration::from_secs(60))
+        .map_err(sql_err(&db))?;
+    // diskcache's own setting (`sqlite_synchronous = 1`): in WAL mode a commit waits for no
+    // fsync, only checkpoints do.
+    conn.pragma_update(None, "synchronous", "NORMAL")
+        .map_err(sql_err(&db))?;
+    // Fewer, larger checkpoints than SQLite's 1000-page default (the WAL stays under 32 MiB),
+    // and a page cache that holds the key index: rows go in rowid order, their index entries
+    // do not.
+    conn.pragma_update(None, "wal_autocheckpoint", 8192)
+        .map_err(sql_err(&db))?;
+    conn.pragma_update(None, "cache_size", -65_536)
+        .map_err(sql_err(&db))?;
+    rusqlite::vtab::array::load_module(&conn).map_err(sql_err(&db))?;
+    Ok((db, conn))
+}
+
+/// Deletes the rows of `rowids` that still satisfy `condition` (SQL over `Cache`, re-checked
+/// inside each transaction so a row rewritten since it was selected survives), in
+/// `BEGIN IMMEDIATE` batches of about [`BATCH_TARGET`], then unlinks the value files no row
+/// references. `setup` registers the SQL functions `condition` uses. On an error, `report`
+/// holds what the committed batches removed.
+pub fn delete_rows(
+    dir: &Path,
+    rowids: &[i64],
+    condition: &str,
+    params: &[Value],
+    setup: &dyn Fn(&Connection) -> rusqlite::Result<()>,
+    report: &mut PurgeReport,
+    progress: &mut dyn FnMut(usize),
+) -> Result<(), DiskcacheError> {
+    let (db, mut conn) = open_for_purge(dir)?;
+    setup(&conn).map_err(sql_err(&db))?;
+    let sql = if condition.is_empty() {
+        "DELETE FROM Cache WHERE rowid IN rarray(?) RETURNING rowid, filename, size".to_string()
+    } else {
+        format!(
+            "DELETE FROM Cache WHERE ({condition}) AND rowid IN rarray(?) \
+             RETURNING rowid, filename, size"
+        )
+    };
+    let mut size = PURGE_BATCH;
+    let mut done = 0;
+    while done < rowids.len() {
+        let batch = &rowids[done..(done + size).min(rowids.len())];
+        let started = std::time::Instant::now();
+        let tx = conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .map_err(sql_err(&db))?;
+        let mut files = Vec::new();
+        let mut deleted = Vec::with_capacity(batch.len());
+        let mut bytes = 0u64;
+        {
+            let ids: std::rc::Rc<Vec<Value>> =
+                std::rc::Rc::new(batch.iter().map(|&r| Value::Integer(r)).collect());
+            let mut all: Vec<&dyn rusqlite::ToSql> =
+                params.iter().map(|p| p as &dyn rusqlite::ToSql).collect();
+            all.push(&ids);
+            let mut del = tx.prepare_cached(&sql).map_err(sql_err(&db))?;
+            let mut rows = del.query(all.as_slice()).map_err(sql_err(&db))?;
+            while let Some(r) = rows.next().map_err(sql_err(&db))? {
+                deleted.push(r.get::<_, i64>(0).map_err(sql_err(&db))?);
+                files.extend(r.get::<_, Option<String>>(1).map_err(sql_err(&db))?);
+                bytes += r
+                    .get::<_, Option<i64>>(2)
+                    .map_err(sql_err(&db))?
+                    .unwrap_or(0)
+                    .max(0) as u64;
+            }
+        }
+        if !files.is_empty() {
+            let names: std::rc::Rc<Vec<Value>> =
+                std::rc::Rc::new(files.iter().cloned().map(Value::Text).collect());
+            let still: Vec<String> = tx
+                .prepare("SELECT filename FROM Cache WHERE filename IN rarray(?1)")
+                .and_then(|mut st| {
+                    st.query_map([names], |r| r.get(0))?
+                        .collect::<Result<Vec<String>, _>>()
+                })
+                .map_err(sql_err(&db))?;
+            files.retain(|f| !still.contains(f));
+        }
+        tx.commit().map_err(sql_err(&db))?;
+        report.deleted += deleted.len();
+        report.changed += batch.len() - deleted.len();
+        report.bytes += bytes;
+        report.deleted_rowids.extend(deleted);
+        for f in files {
+            remove_value_file(dir, &f, report);
+        }
+        done += batch.len();
+        progress(done);
+        let took = started.elapsed().max(Duration::from_micros(100));
+        let scaled =
+            (batch.len() as f64 * BATCH_TARGET.as_secs_f64() / took.as_secs_f64()) as usize;
+        size = scaled.clamp(PURGE_BATCH, MAX_BATCH).min(size * 4);
+    }
+    Ok(())
 }
 
 /// Whether a `filename` column stays inside the cache directory: diskcache writes relative

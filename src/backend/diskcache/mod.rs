@@ -29,12 +29,12 @@ use crate::verify::MTIME_PREFIX;
 use rusqlite::functions::FunctionFlags;
 use rusqlite::types::{Value, ValueRef};
 use rusqlite::Connection;
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-/// A shard's selected rows and, by rowid, each one's strategy and size.
-type ShardSelection = (usize, Vec<db::RowRef>, HashMap<i64, (&'static str, u64)>);
+/// A row a purge selected: rowid, whether its key is a memoize key, its size.
+type Picked = (i64, bool, u64);
 
 /// Entry ids carry the shard in their top bits: `shard << SHARD_SHIFT | rowid`.
 const SHARD_SHIFT: u32 = 40;
@@ -432,11 +432,22 @@ impl Diskcache {
     /// The WHERE clause over `Cache` (no alias) for `filter` in shard `shard`, and its
     /// parameters.
     fn where_clause(&self, filter: &EntryFilter, shard: usize) -> Result<(String, Vec<Value>)> {
+        self.where_clause_with(filter, shard, true)
+    }
+
+    /// [`Diskcache::where_clause`], leaving out the test of the allowed cells when `cells` is
+    /// false (the caller tests the cell itself, parsing each key once).
+    fn where_clause_with(
+        &self,
+        filter: &EntryFilter,
+        shard: usize,
+        cells: bool,
+    ) -> Result<(String, Vec<Value>)> {
         let mut terms = Vec::new();
         let mut params: Vec<Value> = Vec::new();
         let cell = "cs_cell(key, raw, store_time)";
-        if let Some(cells) = self.allowed_cells(filter)? {
-            terms.push(format!("{cell} IN ({})", join_ints(&cells)));
+        if let Some(allowed) = self.allowed_cells(filter)?.filter(|_| cells) {
+            terms.push(format!("{cell} IN ({})", join_ints(&allowed)));
         }
         if !filter.statuses.is_empty() {
             if let Some(now) = filter.or_expired_at {
@@ -1017,77 +1028,93 @@ impl Backend for Diskcache {
                 path: self.path.clone(),
             });
         }
-        // What is selected now, shard by shard; each row is deleted only if it is still the
-        // row that was selected (same rowid, store_time, key), so a rewrite survives.
-        let mut selected: Vec<ShardSelection> = Vec::new();
+        // What is selected now, shard by shard: rowid, strategy and size (24 bytes a row). The
+        // cell test runs here, so each key is parsed once by the selection.
+        let allowed: Option<std::collections::HashSet<i64>> = self
+            .allowed_cells(&plan.filter)?
+            .map(|cells| cells.into_iter().collect());
+        let mut selected: Vec<(usize, Vec<Picked>)> = Vec::new();
         let mut total = 0u64;
         for (i, s) in self.shards.iter().enumerate() {
-            let (clause, params) = self.where_clause(&plan.filter, i)?;
+            let (clause, params) = self.where_clause_with(&plan.filter, i, false)?;
             let sql = format!(
-                "SELECT rowid, store_time, key, raw, cs_cell(key, raw, store_time), \
+                "SELECT rowid, cs_cell(key, raw, store_time), \
                  CASE WHEN filename IS NULL THEN length(value) ELSE size END FROM Cache{clause}"
             );
             let mut st = s.conn.prepare(&sql).map_err(self.sql_err(s))?;
-            let mut refs = Vec::new();
-            let mut sizes = HashMap::new();
             let rows = st
                 .query_map(rusqlite::params_from_iter(params), |r| {
                     Ok((
-                        db::RowRef {
-                            rowid: r.get(0)?,
-                            store_time: r.get(1)?,
-                            key: r.get(2)?,
-                            raw: r.get(3)?,
-                        },
-                        r.get::<_, i64>(4)?,
-                        r.get::<_, Option<i64>>(5)?.unwrap_or(0).max(0) as u64,
+                        r.get::<_, i64>(0)?,
+                        r.get::<_, i64>(1)?,
+                        r.get::<_, Option<i64>>(2)?.unwrap_or(0).max(0) as u64,
                     ))
                 })
                 .map_err(self.sql_err(s))?;
+            let mut picked = Vec::new();
             for row in rows {
-                let (rref, cell, size) = row.map_err(self.sql_err(s))?;
-                sizes.insert(rref.rowid, (Self::strategy(cell), size));
-                refs.push(rref);
+                let (rowid, cell, size) = row.map_err(self.sql_err(s))?;
+                if allowed.as_ref().is_none_or(|a| a.contains(&cell)) {
+                    picked.push((rowid, cell >= 0, size));
+                }
             }
-            total += refs.len() as u64;
-            selected.push((i, refs, sizes));
+            total += picked.len() as u64;
+            selected.push((i, picked));
         }
+        let strategy = |memo: bool| if memo { "name" } else { "custom" };
         if plan.dry_run {
-            for (_, _, sizes) in &selected {
-                for (strategy, size) in sizes.values() {
-                    outcome.add((*strategy).into(), 1, *size);
+            for (_, picked) in &selected {
+                for (_, memo, size) in picked {
+                    outcome.add(strategy(*memo).into(), 1, *size);
                 }
             }
             return Ok(outcome);
         }
         progress(PurgeProgress { done: 0, total });
-        let mut done = 0u64;
-        for (i, refs, sizes) in selected {
+        let mut before = 0u64;
+        for (i, picked) in selected {
             let dir = &self.shards[i].dir;
-            for chunk in refs.chunks(db::PURGE_BATCH * 10) {
-                match db::purge(dir, chunk) {
-                    Ok(report) => {
-                        let gone: HashSet<i64> = report.deleted_rowids.iter().copied().collect();
-                        for rowid in gone {
-                            if let Some((strategy, size)) = sizes.get(&rowid) {
-                                outcome.add((*strategy).into(), 1, *size);
-                            }
-                        }
-                        if let Some(e) = report.file_errors.first() {
-                            outcome.interrupted = Some(StoreError::NotAStore {
-                                path: dir.clone(),
-                                what: format!("a value file could not be removed: {e}"),
-                            });
-                        }
-                    }
-                    Err(e) => {
-                        outcome.interrupted = Some(db_error(dir, e));
-                        return Ok(outcome);
-                    }
+            // Each batch deletes a row only if it still matches the whole selection, checked
+            // inside its transaction: a row rewritten meanwhile (stored after its module's
+            // change) no longer does, and survives.
+            let (clause, params) = self.where_clause(&plan.filter, i)?;
+            let condition = clause.strip_prefix(" WHERE ").unwrap_or("").to_string();
+            let rowids: Vec<i64> = picked.iter().map(|p| p.0).collect();
+            let sizes: HashMap<i64, (bool, u64)> =
+                picked.iter().map(|&(r, m, sz)| (r, (m, sz))).collect();
+            let shared = self.shared.clone();
+            let setup = move |conn: &Connection| register(conn, &shared);
+            let mut report = db::PurgeReport::default();
+            let result = db::delete_rows(
+                dir,
+                &rowids,
+                &condition,
+                &params,
+                &setup,
+                &mut report,
+                &mut |n| {
+                    progress(PurgeProgress {
+                        done: before + n as u64,
+                        total,
+                    })
+                },
+            );
+            for rowid in &report.deleted_rowids {
+                if let Some((memo, size)) = sizes.get(rowid) {
+                    outcome.add(strategy(*memo).into(), 1, *size);
                 }
-                done += chunk.len() as u64;
-                progress(PurgeProgress { done, total });
             }
+            if let Some(e) = report.file_errors.first() {
+                outcome.interrupted = Some(StoreError::NotAStore {
+                    path: dir.clone(),
+                    what: format!("a value file could not be removed: {e}"),
+                });
+            }
+            if let Err(e) = result {
+                outcome.interrupted = Some(db_error(dir, e));
+                return Ok(outcome);
+            }
+            before += rowids.len() as u64;
         }
         Ok(outcome)
     }
