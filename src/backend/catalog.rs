@@ -30,8 +30,9 @@ pub struct CatalogEntry {
     pub location: PathBuf,
     /// The file whose first bytes preview the value (encoded as `row.value_type` says).
     pub value_file: Option<PathBuf>,
-    /// Shown in the entry's detail (see [`EntryDetail::notes`]).
-    pub notes: Vec<String>,
+    /// Shown in the entry's detail (see [`EntryDetail::notes`]); usually shared by every entry
+    /// of a function.
+    pub notes: Arc<[String]>,
 }
 
 /// What a walk found.
@@ -106,7 +107,8 @@ pub struct Walked {
     read_only: bool,
     /// What the first walk had to say (later walks' warnings show in the TUI only as counts).
     warnings: Vec<String>,
-    scanned: RefCell<Scanned>,
+    /// Shared with handles from [`Backend::reopen_read_only`]: a second handle costs no walk.
+    scanned: RefCell<Arc<Scanned>>,
     statuses: RefCell<Option<HashMap<SourceId, Status>>>,
 }
 
@@ -126,7 +128,7 @@ impl Walked {
             base_dir,
             read_only,
             warnings: catalog.warnings.clone(),
-            scanned: RefCell::new(Scanned::new(catalog, token)),
+            scanned: RefCell::new(Arc::new(Scanned::new(catalog, token))),
             statuses: RefCell::new(None),
         })
     }
@@ -135,7 +137,7 @@ impl Walked {
     /// stable, so loaded statuses and the TUI's marks keep their meaning.
     fn rescan(&self, token: Option<i64>) -> Result<()> {
         let catalog = self.kind.scan()?;
-        *self.scanned.borrow_mut() = Scanned::new(catalog, token);
+        *self.scanned.borrow_mut() = Arc::new(Scanned::new(catalog, token));
         Ok(())
     }
 
@@ -292,12 +294,15 @@ impl Backend for Walked {
     }
 
     fn reopen_read_only(&self) -> Result<Box<dyn Backend>> {
-        Ok(Box::new(Walked::open(
-            self.kind.clone(),
-            &self.path,
-            self.base_dir.clone(),
-            true,
-        )?))
+        Ok(Box::new(Walked {
+            kind: self.kind.clone(),
+            path: self.path.clone(),
+            base_dir: self.base_dir.clone(),
+            read_only: true,
+            warnings: self.warnings.clone(),
+            scanned: RefCell::new(self.scanned.borrow().clone()),
+            statuses: RefCell::new(None),
+        }))
     }
 
     fn referenced_sources(&self) -> Result<Vec<SourceRow>> {
@@ -532,7 +537,7 @@ impl Backend for Walked {
             dependencies,
             missing_dependencies,
             value_head,
-            notes: e.notes.clone(),
+            notes: e.notes.to_vec(),
         }))
     }
 

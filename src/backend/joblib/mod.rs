@@ -213,6 +213,7 @@ impl WalkedKind for Joblib {
                     );
                 }
             }
+            let shared_notes: Arc<[String]> = notes.clone().into();
             for call in &f.calls {
                 let created_at = call
                     .time
@@ -246,13 +247,18 @@ impl WalkedKind for Joblib {
                     }
                     (None, None) => None,
                 };
-                let mut entry_notes = notes.clone();
-                for p in &call.problems {
-                    entry_notes.push(format!("{}: {p}", call.dir.display()));
-                    catalog
-                        .warnings
-                        .push(format!("{}: {p}", call.dir.display()));
-                }
+                let entry_notes: Arc<[String]> = if call.problems.is_empty() {
+                    shared_notes.clone()
+                } else {
+                    let mut own = notes.clone();
+                    for p in &call.problems {
+                        own.push(format!("{}: {p}", call.dir.display()));
+                        catalog
+                            .warnings
+                            .push(format!("{}: {p}", call.dir.display()));
+                    }
+                    own.into()
+                };
                 catalog.entries.push(CatalogEntry {
                     row: entry_row(
                         call,

@@ -266,16 +266,21 @@ fn walk(
         }
     }
     subdirs.sort();
-    let mut calls = Vec::new();
-    for name in &subdirs {
-        let p = dir.join(name);
-        if has_code && is_call_name(name) && !p.join("func_code.py").exists() {
-            calls.push(read_call(&p, name)?);
-        } else {
-            parts.push(name.clone());
-            walk(&p, parts, depth + 1, out)?;
-            parts.pop();
-        }
+    let (call_names, others): (Vec<&String>, Vec<&String>) = subdirs.iter().partition(|name| {
+        has_code && is_call_name(name) && !dir.join(name).join("func_code.py").exists()
+    });
+    // Call folders are independent: read them on every core (a function can have 100,000).
+    let calls = {
+        use rayon::prelude::*;
+        call_names
+            .par_iter()
+            .map(|name| read_call(&dir.join(name), name))
+            .collect::<Result<Vec<_>, _>>()?
+    };
+    for name in others {
+        parts.push(name.clone());
+        walk(&dir.join(name), parts, depth + 1, out)?;
+        parts.pop();
     }
     if has_code && depth > 0 {
         let fc = dir.join("func_code.py");
