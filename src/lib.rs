@@ -12,7 +12,6 @@ pub mod model;
 pub mod preview;
 pub mod status;
 pub mod store;
-pub mod streamlit_key;
 pub mod text;
 #[cfg(feature = "tui")]
 pub mod tui;

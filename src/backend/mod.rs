@@ -7,9 +7,11 @@
 //!
 //! Kinds today:
 //! - `store`: a cachescope store ([`crate::store::Store`]), the format's own SQLite file.
+//! - `streamlit`: Streamlit's persisted cache, a folder of `.memo` files ([`streamlit`]).
 
 pub mod catalog;
 mod store;
+pub mod streamlit;
 pub mod types;
 
 pub use types::{
@@ -130,7 +132,7 @@ impl Options {
 type DirectoryKind = fn(&Path, &Options) -> Result<Option<Box<dyn Backend>>>;
 
 /// Every directory kind, tried in order; the first that recognises the tree opens it.
-const DIRECTORY_KINDS: &[(&str, DirectoryKind)] = &[];
+const DIRECTORY_KINDS: &[(&str, DirectoryKind)] = &[(streamlit::LOOKED_FOR, streamlit::open)];
 
 /// Opens the cache at `path`, whatever its kind, recognised by its content (never by its name
 /// alone). A directory that no kind recognises is refused with what was looked for.

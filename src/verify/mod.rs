@@ -121,6 +121,29 @@ impl SourceCheck {
 /// made by cachescope's own backends, never written to a store.
 pub const MTIME_PREFIX: &str = "mtime:";
 
+/// The pseudo-digest of a key that no current derivation gives any more: a backend that
+/// re-derives every key from the file at the row's path (and what that file imports) found none
+/// equal to the entry's, so the entry can only be read again if that exact source comes back.
+/// `unmatched:WHY`: `changed` while the file exists (WHY is the check's detail), `missing` when
+/// it is gone. Made by cachescope's own backends (Streamlit's `.memo` files with `--app`), never
+/// written to a store.
+pub const UNMATCHED_PREFIX: &str = "unmatched:";
+
+/// Judges an entry whose key no current derivation from `path` gives: see [`UNMATCHED_PREFIX`].
+fn check_unmatched(path: &Path, why: &str) -> SourceCheck {
+    match std::fs::metadata(path) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            SourceCheck::new(path, Status::Missing)
+        }
+        Err(e) => SourceCheck::unreadable(path, e.to_string()),
+        Ok(m) if !m.is_file() => SourceCheck::unreadable(path, "not a regular file"),
+        Ok(_) => SourceCheck {
+            detail: Some(why.to_string()),
+            ..SourceCheck::new(path, Status::Changed)
+        },
+    }
+}
+
 /// Judges a file by its modification time against the time an entry was stored: `changed` when
 /// it was modified after, otherwise `unverifiable` (an unmodified file proves nothing about
 /// what the key was derived from).
@@ -178,6 +201,10 @@ fn check_file(path: &Path, rows: &[&SourceRow]) -> Vec<(SourceId, SourceCheck)> 
     for row in rows {
         if let Some(stored) = row.digest.strip_prefix(MTIME_PREFIX) {
             out.push((row.id, check_mtime(path, stored)));
+            continue;
+        }
+        if let Some(why) = row.digest.strip_prefix(UNMATCHED_PREFIX) {
+            out.push((row.id, check_unmatched(path, why)));
             continue;
         }
         match digest::parse(&row.digest) {
