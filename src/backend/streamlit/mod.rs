@@ -360,12 +360,11 @@ impl StreamlitKind {
 /// What an orphan's detail says (the text of its `unmatched:` pseudo-digest).
 fn orphan_reason(app: &Path, functions: usize, files: usize) -> String {
     format!(
-        "no cached function of {} ({functions} found in {files} files: the script, its \
-         pages/*.py and the local modules they import) has this file's function key now. \
-         Streamlit reads the file only if that exact source comes back. Maybe the function was \
-         edited or removed; or static derivation cannot hash it (a compiled function, a lambda, \
-         a function built or decorated at run time, such as st.cache_data(f)); or it belongs \
-         to another app sharing this cache folder",
+        "no cached function of {} ({functions} in {files} files: the script, pages/*.py, the \
+         local modules they import) has this key now; Streamlit reads the file only if that \
+         exact source comes back. Edited or removed? Or a function static derivation cannot \
+         hash (compiled, a lambda, one built or decorated at run time), or another app's file \
+         in this shared folder",
         app.display()
     )
 }

@@ -132,8 +132,10 @@ fn with_app_a_current_key_is_fresh_and_an_orphan_changed() {
     let detail = b.entry_detail(o.id, 0).unwrap().unwrap();
     let x = crate::model::explain(detail, &PathMap::new(b.base_dir(), vec![]));
     assert_eq!(x.status, Status::Changed);
-    let why = x.source_check.unwrap().detail.unwrap();
-    assert!(why.contains("edited") && why.contains("compiled"), "{why}");
+    assert!(x.source_check.unwrap().detail.is_some());
+    let why = x.detail.source.unwrap().digest;
+    assert!(why.starts_with(crate::verify::UNMATCHED_PREFIX), "{why}");
+    assert!(why.contains("Edited") && why.contains("compiled"), "{why}");
     // The function's detail points at its span.
     let detail = b.entry_detail(f.id, 0).unwrap().unwrap();
     assert_eq!(detail.source.unwrap().span, Some((4, 6)));

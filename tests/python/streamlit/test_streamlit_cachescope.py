@@ -302,7 +302,7 @@ class SourceEditTest(Scenario):
         self.assertEqual(by_key[new_label[0]]["function"], "helpers:label")
         shown = self.cachescope("show", self.cache_dir, str(stale[0]["id"]), "--app",
                                 self.app).stdout
-        self.assertIn("edited", shown)
+        self.assertIn("Edited or removed", shown)
 
         self.settle()
         dry = json.loads(self.cachescope("purge", self.cache_dir, "--app", self.app,
