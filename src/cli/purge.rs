@@ -24,7 +24,9 @@ struct PurgeJson {
     bytes: u64,
     by_strategy: BTreeMap<String, Removed>,
     sources_removed: u64,
-    /// Selected entries left in place (a file still being written), "what: why".
+    /// Selected entries left in place (a file still being written), "what: why"; only when
+    /// there are some.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     skipped: Vec<String>,
 }
 
