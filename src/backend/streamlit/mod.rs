@@ -357,6 +357,15 @@ impl StreamlitKind {
     }
 }
 
+/// "1 .memo file is", "2 .memo files are".
+fn memo_files(n: usize) -> String {
+    if n == 1 {
+        "1 .memo file is".into()
+    } else {
+        format!("{n} .memo files are")
+    }
+}
+
 /// What an orphan's detail says (the text of its `unmatched:` pseudo-digest).
 fn orphan_reason(app: &Path, functions: usize, files: usize) -> String {
     format!(
@@ -523,9 +532,10 @@ impl WalkedKind for StreamlitKind {
         }
         if orphans > 0 {
             warnings.push(format!(
-                "{orphans} .memo files match no cached function of the app: stale (changed). \
+                "{} matched by no cached function of the app: stale (changed). \
                  {} is shared by every Streamlit app of the user: files of another app are \
                  unmatched too, and a default purge removes them",
+                memo_files(orphans),
                 self.dir.display()
             ));
         }
@@ -536,8 +546,9 @@ impl WalkedKind for StreamlitKind {
                 "no --app SCRIPT was given to re-derive keys from"
             };
             warnings.push(format!(
-                "{unmapped} .memo files are grouped by function key and unverifiable: {why}, and \
+                "{} grouped by function key and unverifiable: {why}, and \
                  the ledger ({}) does not know their keys",
+                memo_files(unmapped),
                 self.ledger.display()
             ));
         }
