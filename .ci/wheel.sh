@@ -43,7 +43,8 @@ echo "wheel: $(basename "$WHEEL"), $(stat -c %s "$WHEEL") bytes, built in ${buil
 python3 - "$WHEEL" <<'EOF'
 import sys, zipfile
 names = zipfile.ZipFile(sys.argv[1]).namelist()
-for want in ("cachescope_cache/__init__.py", "cachescope_cache/py.typed"):
+for want in ("cachescope_cache/__init__.py", "cachescope_cache/py.typed",
+             "cachescope_cache/streamlit.py"):
     assert want in names, "%s missing from the wheel: %s" % (want, names)
 assert any(n.endswith(".data/scripts/cachescope") for n in names), names
 assert not any("__pycache__" in n or n.endswith(".pyc") for n in names), names

@@ -13,7 +13,6 @@ pub mod pickle;
 pub mod preview;
 pub mod status;
 pub mod store;
-pub mod streamlit_key;
 pub mod text;
 #[cfg(feature = "tui")]
 pub mod tui;

@@ -49,8 +49,7 @@ pub fn value(value_type: Option<&str>, head: Option<&[u8]>, size: i64) -> Previe
         };
         return Preview {
             kind: format!(
-                "Python pickle{} (not unpickled: loading a pickle runs code; read by its \
-                 opcodes){more}",
+                "Python pickle{} (read by its opcodes, never loaded: loading runs code){more}",
                 protocol.unwrap_or_default()
             ),
             lines,

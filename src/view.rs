@@ -103,8 +103,12 @@ pub fn span_label(source: &SourceRow, moved_to: Option<(u64, u64)>, form: SpanLa
 }
 
 /// A recorded digest for people: a modification-time judgement (see
-/// [`crate::verify::MTIME_PREFIX`]) reads as the time it compares against.
+/// [`crate::verify::MTIME_PREFIX`]) reads as the time it compares against, an unmatched key
+/// ([`crate::verify::UNMATCHED_PREFIX`]) as the backend's explanation.
 pub fn recorded_digest(digest: &str) -> String {
+    if let Some(why) = digest.strip_prefix(crate::verify::UNMATCHED_PREFIX) {
+        return why.trim().to_string();
+    }
     let Some(ns) = digest
         .strip_prefix(crate::verify::MTIME_PREFIX)
         .and_then(|n| n.trim().parse::<i128>().ok())

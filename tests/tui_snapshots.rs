@@ -236,3 +236,70 @@ fn hostile_names_are_escaped() {
     assert!(!detail.contains('\x1b') && !detail.contains('\x07'));
     insta::assert_snapshot!("hostile_detail", detail);
 }
+
+/// A Streamlit cache folder with `--app`: one file whose key the app's current function gives
+/// (fresh, `source`) and one an edit left behind (`changed`, its detail says why). Paths are
+/// under a temp dir whose random part is replaced by a fixed one of the same length.
+#[test]
+fn streamlit_cache_with_app() {
+    let tmp = tempfile::Builder::new()
+        .prefix("cs-st-")
+        .tempdir_in("/tmp")
+        .unwrap();
+    let app_dir = tmp.path().join("app");
+    std::fs::create_dir(&app_dir).unwrap();
+    let app = app_dir.join("app.py");
+    let source = "@st.cache_data(persist=\"disk\")\ndef load(n):\n    return list(range(n))\n";
+    std::fs::write(
+        &app,
+        format!("import streamlit as st\n\n\n{source}\n\nload(3)\n"),
+    )
+    .unwrap();
+    let current = cachescope::backend::streamlit::key::function_key("__main__", "load", source);
+    let old = cachescope::backend::streamlit::key::function_key(
+        "__main__",
+        "load",
+        &source.replace("range(n)", "range(n + 1)"),
+    );
+    let cache = tmp.path().join("cache");
+    std::fs::create_dir(&cache).unwrap();
+    let value_key = "b6be2d453e5c87ce14fc5a333c7127fb";
+    let hour_ago = std::time::SystemTime::now() - Duration::from_secs(3600);
+    for (k, bytes) in [
+        (&old, &b"\x80\x04K\x04."[..]),
+        (&current, b"\x80\x04K\x03."),
+    ] {
+        let p = cache.join(format!("{k}-{value_key}.memo"));
+        std::fs::write(&p, bytes).unwrap();
+        std::fs::File::options()
+            .write(true)
+            .open(&p)
+            .unwrap()
+            .set_modified(hour_ago)
+            .unwrap();
+    }
+    let opts = TuiOptions {
+        app: Some(app.clone()),
+        read_only: true,
+        ..options()
+    };
+    let random = tmp.path().to_string_lossy().into_owned();
+    let fixed = format!(
+        "/tmp/cs-st-{}",
+        "X".repeat(random.len() - "/tmp/cs-st-".len())
+    );
+    let shown = |s: &Session| screen(s).replace(&random, &fixed);
+    let mut s = Session::start(&cache, &opts, (100, 40));
+    s.app.store_label = "home/.streamlit/cache".into();
+    settle(&mut s);
+    let list = shown(&s);
+    assert!(list.contains("streamlit"), "{list}");
+    insta::assert_snapshot!("streamlit_list_100x40", list);
+    // Entries sort by function: the orphan (`streamlit:KEY`) is second. Its detail says what
+    // may have unmatched it.
+    keys(&mut s, &[KeyCode::Tab, KeyCode::Down, KeyCode::Enter]);
+    let detail = shown(&s);
+    assert!(detail.contains("changed"), "{detail}");
+    assert!(detail.contains("Edited or removed"), "{detail}");
+    insta::assert_snapshot!("streamlit_orphan_detail_100x40", detail);
+}

@@ -57,6 +57,11 @@ pub trait WalkedKind: Send + Sync {
     fn change_token(&self) -> Result<i64>;
     /// Removes one entry whole (never half of it). `Ok(false)`: it was already gone.
     fn remove(&self, entry: &CatalogEntry) -> std::io::Result<bool>;
+    /// Why this entry must not be removed now (a file still being written), or `None`. A purge
+    /// leaves such an entry in place and reports it in [`PurgeOutcome::skipped`].
+    fn busy(&self, _entry: &CatalogEntry) -> Option<String> {
+        None
+    }
     /// After a purge: tidy what the removed entries leave behind (an empty function folder).
     fn after_purge(&self, _removed: &[&CatalogEntry]) {}
 }
@@ -566,6 +571,16 @@ impl Backend for Walked {
         progress(PurgeProgress { done: 0, total });
         let mut removed = Vec::with_capacity(selected.len());
         for (n, e) in selected.iter().enumerate() {
+            if let Some(why) = self.kind.busy(e) {
+                outcome
+                    .skipped
+                    .push(format!("{}: {why}", e.location.display()));
+                progress(PurgeProgress {
+                    done: n as u64 + 1,
+                    total,
+                });
+                continue;
+            }
             match self.kind.remove(e) {
                 Ok(true) => {
                     outcome.add(e.row.strategy.clone(), 1, size_of(&e.row));

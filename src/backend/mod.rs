@@ -7,8 +7,9 @@
 //!
 //! Kinds today:
 //! - `store`: a cachescope store ([`crate::store::Store`]), the format's own SQLite file;
+//! - `diskcache`: a python-diskcache `Cache` or `FanoutCache` directory ([`diskcache`]);
 //! - `joblib`: a joblib.Memory location ([`joblib`]), a tree of call folders;
-//! - `diskcache`: a python-diskcache `Cache` or `FanoutCache` directory ([`diskcache`]).
+//! - `streamlit`: Streamlit's persisted cache, a folder of `.memo` files ([`streamlit`]).
 
 pub mod catalog;
 pub mod diskcache;
@@ -16,6 +17,7 @@ pub mod diskcache;
 pub(crate) mod fixtures;
 pub mod joblib;
 mod store;
+pub mod streamlit;
 pub mod types;
 
 pub use types::{
@@ -145,6 +147,7 @@ const DIRECTORY_KINDS: &[(&str, DirectoryKind)] = &[
         "a joblib location (joblib/<module>/<function>/func_code.py)",
         joblib::detect,
     ),
+    (streamlit::LOOKED_FOR, streamlit::open),
 ];
 
 /// Opens the cache at `path`, whatever its kind, recognised by its content (never by its name
@@ -164,9 +167,13 @@ pub fn open(path: &Path, options: &Options) -> Result<Box<dyn Backend>> {
         }
         if !DIRECTORY_KINDS.is_empty() {
             let looked_for: Vec<&str> = DIRECTORY_KINDS.iter().map(|(what, _)| *what).collect();
+            let looked_for = match looked_for.split_last() {
+                Some((last, rest)) if !rest.is_empty() => format!("{}, or {last}", rest.join(", ")),
+                _ => looked_for.join(""),
+            };
             return Err(crate::store::StoreError::UnknownCache {
                 path: path.to_path_buf(),
-                looked_for: looked_for.join(", "),
+                looked_for,
             });
         }
     }

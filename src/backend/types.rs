@@ -190,6 +190,8 @@ pub struct PurgeOutcome {
     /// strategy -> (entries, bytes)
     pub by_strategy: BTreeMap<String, (u64, u64)>,
     pub sources_removed: u64,
+    /// Selected entries left in place on purpose, each as "what: why" (a file being written).
+    pub skipped: Vec<String>,
     /// Set when a batch failed (busy past the timeout, say) after earlier batches committed:
     /// the counts above are what was removed before it.
     pub interrupted: Option<StoreError>,

@@ -171,7 +171,8 @@ pub enum Command {
         dry_run: bool,
         #[command(flatten)]
         paths: PathArgs,
-        /// Print JSON: {"dry_run", "removed", "bytes", "by_strategy": {S: {"removed", "bytes"}}}.
+        /// Print JSON: {"dry_run", "removed", "bytes", "by_strategy": {S: {"removed", "bytes"}}},
+        /// and "skipped" (files left in place) when there are some.
         #[arg(long)]
         json: bool,
     },

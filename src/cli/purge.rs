@@ -24,6 +24,10 @@ struct PurgeJson {
     bytes: u64,
     by_strategy: BTreeMap<String, Removed>,
     sources_removed: u64,
+    /// Selected entries left in place (a file still being written), "what: why"; only when
+    /// there are some.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    skipped: Vec<String>,
 }
 
 pub fn run(
@@ -45,6 +49,12 @@ pub fn run(
         filter.or_expired_at = Some(now);
     }
     let outcome = store.purge(&PurgePlan { filter, dry_run }, &mut |_| {})?;
+    for s in &outcome.skipped {
+        eprintln!(
+            "cachescope: warning: left in place: {}",
+            crate::text::escape(s)
+        );
+    }
     let mut out = std::io::stdout().lock();
     if json {
         print_json(&mut out, &to_json(&outcome))?;
@@ -79,6 +89,7 @@ fn to_json(o: &PurgeOutcome) -> PurgeJson {
             })
             .collect(),
         sources_removed: o.sources_removed,
+        skipped: o.skipped.clone(),
     }
 }
 

@@ -441,6 +441,7 @@ fn a_refresh_keeps_the_selected_entry_where_it_moved() {
         Msg::Purged {
             removed: 1,
             bytes: 600,
+            skipped: 0,
             error: None,
         },
     );
@@ -833,4 +834,21 @@ fn groups_pane_draws_the_share_bar_without_colour() {
     assert!(row(3).contains(" share "), "{}", row(3));
     assert!(row(4).contains("[██████████]"), "{}", row(4));
     assert!(row(5).contains("[█████     ]"), "{}", row(5));
+}
+
+#[test]
+fn a_purge_that_left_files_in_place_says_so() {
+    let mut a = loaded(10);
+    msg(
+        &mut a,
+        Msg::Purged {
+            removed: 2,
+            bytes: 10,
+            skipped: 1,
+            error: None,
+        },
+    );
+    let m = a.message.as_deref().unwrap();
+    assert!(m.starts_with("removed 2 entries"), "{m}");
+    assert!(m.contains("1 left in place"), "{m}");
 }

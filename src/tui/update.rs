@@ -262,6 +262,7 @@ fn on_msg(app: &mut App, msg: Msg, fx: &mut Vec<Effect>) {
         Msg::Purged {
             removed,
             bytes,
+            skipped,
             error,
         } => {
             app.purging = None;
@@ -270,6 +271,11 @@ fn on_msg(app: &mut App, msg: Msg, fx: &mut Vec<Effect>) {
                 "removed {removed} entries, {} freed",
                 crate::view::size(bytes)
             );
+            if skipped > 0 {
+                text.push_str(&format!(
+                    "; {skipped} left in place (modified in the last seconds: maybe being written)"
+                ));
+            }
             if let Some(e) = error {
                 text.push_str(&format!("; stopped early: {e}"));
             }

@@ -105,6 +105,8 @@ pub enum Msg {
     Purged {
         removed: u64,
         bytes: u64,
+        /// Selected entries left in place (a file still being written).
+        skipped: u64,
         error: Option<String>,
     },
     /// Another connection committed to the store.
@@ -394,11 +396,13 @@ impl State {
                     Ok(o) => Msg::Purged {
                         removed: o.removed,
                         bytes: o.bytes,
+                        skipped: o.skipped.len() as u64,
                         error: o.interrupted.map(|e| e.to_string()),
                     },
                     Err(e) => Msg::Purged {
                         removed: 0,
                         bytes: 0,
+                        skipped: 0,
                         error: Some(e.to_string()),
                     },
                 };

@@ -121,6 +121,29 @@ impl SourceCheck {
 /// made by cachescope's own backends, never written to a store.
 pub const MTIME_PREFIX: &str = "mtime:";
 
+/// The pseudo-digest of a key that no current derivation gives any more: a backend that
+/// re-derives every key from the file at the row's path (and what that file imports) found none
+/// equal to the entry's, so the entry can only be read again if that exact source comes back.
+/// `unmatched:WHY` (WHY, the backend's explanation, is shown as the recorded digest):
+/// `changed` while the file exists, `missing` when it is gone. Made by cachescope's own
+/// backends (Streamlit's `.memo` files with `--app`), never written to a store.
+pub const UNMATCHED_PREFIX: &str = "unmatched:";
+
+/// Judges an entry whose key no current derivation from `path` gives: see [`UNMATCHED_PREFIX`].
+fn check_unmatched(path: &Path) -> SourceCheck {
+    match std::fs::metadata(path) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            SourceCheck::new(path, Status::Missing)
+        }
+        Err(e) => SourceCheck::unreadable(path, e.to_string()),
+        Ok(m) if !m.is_file() => SourceCheck::unreadable(path, "not a regular file"),
+        Ok(_) => SourceCheck {
+            detail: Some("no key derived from this file now is the entry's".into()),
+            ..SourceCheck::new(path, Status::Changed)
+        },
+    }
+}
+
 /// Judges a file by its modification time against the time an entry was stored: `changed` when
 /// it was modified after, otherwise `unverifiable` (an unmodified file proves nothing about
 /// what the key was derived from).
@@ -180,6 +203,10 @@ fn check_file(path: &Path, rows: &[&SourceRow]) -> Vec<(SourceId, SourceCheck)> 
     for row in rows {
         if let Some(stored) = row.digest.strip_prefix(MTIME_PREFIX) {
             out.push((row.id, check_mtime(path, stored)));
+            continue;
+        }
+        if row.digest.starts_with(UNMATCHED_PREFIX) {
+            out.push((row.id, check_unmatched(path)));
             continue;
         }
         match digest::parse(&row.digest) {

@@ -250,3 +250,21 @@ fn mtime_sources_are_changed_only_when_modified_after_the_entry_was_stored() {
     assert_eq!(r[&3].status, Status::Missing);
     assert_eq!(r[&4].status, Status::Unreadable);
 }
+
+#[test]
+fn unmatched_keys_are_changed_while_the_file_exists() {
+    let dir = tempfile::tempdir().unwrap();
+    fs::write(dir.path().join("app.py"), b"print(1)\n").unwrap();
+    fs::create_dir(dir.path().join("pkg")).unwrap();
+    let why = format!("{UNMATCHED_PREFIX}no function of app.py has this key now");
+    let rows = [
+        row(1, "app.py", None, why.clone()),
+        row(2, "gone.py", None, why.clone()),
+        row(3, "pkg", None, why),
+    ];
+    let r = check(dir.path(), &rows);
+    assert_eq!(r[&1].status, Status::Changed);
+    assert!(r[&1].detail.is_some());
+    assert_eq!(r[&2].status, Status::Missing);
+    assert_eq!(r[&3].status, Status::Unreadable);
+}

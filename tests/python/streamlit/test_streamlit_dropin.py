@@ -1,4 +1,4 @@
-"""The drop-in decorator (assets/python/cachescope_cache_streamlit_draft.py) against a real
+"""The drop-in decorator (assets/python/cachescope_cache/streamlit.py) against a real
 Cython build and the real installed streamlit, with streamlit's real disk storage.
 
     python3 -m unittest discover -s tests/python/streamlit -t tests/python/streamlit -v
@@ -33,7 +33,7 @@ setup(ext_modules=cythonize("mod.pyx", force=True, quiet=True,
 """
 
 PUREPY = """\
-import cachescope_cache_streamlit_draft as cst
+from cachescope_cache import streamlit as cst
 
 
 @cst.cache_data(persist="disk")
@@ -44,7 +44,7 @@ def double(x, _unhashed=None):
 APP = """\
 import streamlit as st
 
-import cachescope_cache_streamlit_draft as cst
+from cachescope_cache import streamlit as cst
 import mod
 import purepy
 

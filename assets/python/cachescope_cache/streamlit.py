@@ -1,7 +1,6 @@
-"""cachescope_cache.streamlit (draft): drop-in `st.cache_data` / `st.cache_resource`.
+"""cachescope_cache.streamlit: drop-in `st.cache_data` / `st.cache_resource`.
 
-    from cachescope_cache import streamlit as cst   # once merged; for now:
-    import cachescope_cache_streamlit_draft as cst
+    from cachescope_cache import streamlit as cst
 
     @cst.cache_data(persist="disk", ttl=3600)
     def load(path):
@@ -35,7 +34,12 @@ argument is passed through to the installed Streamlit as it is. Two things are a
     function's span in its file, or the module's file whole). The value itself stays in
     Streamlit's .memo files: `value` is NULL and `value_size` 0.
 
-Standard library only; `streamlit` is imported lazily, on first decoration. A ledger that
+`cachescope DIR` reads the ledger beside the cache folder it is given (`DIR/../cachescope-ledger.db`,
+or $CACHESCOPE_STREAMLIT_LEDGER) and maps every .memo file whose function key it holds,
+compiled functions included.
+
+Standard library only; `streamlit` is imported lazily, on first decoration (importing this
+module, or `cachescope_cache`, works without it). A ledger that
 cannot be written is logged on the "cachescope_cache" logger and never breaks the app.
 """
 

@@ -9,7 +9,7 @@
 use std::collections::{BTreeSet, VecDeque};
 use std::path::{Path, PathBuf};
 
-use super::key::function_key;
+use super::hash::function_key;
 use super::scan::{scan_source, CachedFunction, Import};
 
 /// How a file of the app runs.
