@@ -49,7 +49,7 @@ pub fn value(value_type: Option<&str>, head: Option<&[u8]>, size: i64) -> Previe
         };
         return Preview {
             kind: format!(
-                "Python pickle{} (read by its opcodes, never loaded: loading runs code){more}",
+                "Python pickle{} (never loaded: read by its opcodes){more}",
                 protocol.unwrap_or_default()
             ),
             lines,
