@@ -63,7 +63,16 @@ fn db_error(path: &Path, e: db::DiskcacheError) -> StoreError {
         db::DiskcacheError::Sqlite { path, source } => {
             StoreError::from_sqlite(&path, std::time::Duration::from_secs(60), source)
         }
-        other => StoreError::NotAStore {
+        // the file is named, and it is a diskcache that is damaged, not a cachescope store
+        db::DiskcacheError::NotSqlite(db) => StoreError::BadCache {
+            path: db,
+            what: "not an SQLite database, so not a readable diskcache".into(),
+        },
+        db::DiskcacheError::NotDiskcache(db) => StoreError::BadCache {
+            path: db,
+            what: "SQLite database without diskcache's Cache and Settings tables".into(),
+        },
+        other => StoreError::BadCache {
             path: path.to_path_buf(),
             what: other.to_string(),
         },
