@@ -939,7 +939,16 @@ impl Backend for Diskcache {
             ));
         }
         if let Some(f) = &filename {
-            notes.push(format!("value file: {}", s.dir.join(f).display()));
+            let path = s.dir.join(f);
+            notes.push(match std::fs::metadata(&path) {
+                Ok(m) if m.is_file() => format!("value file: {}", path.display()),
+                Ok(_) => format!("value file {} is not a regular file", path.display()),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => format!(
+                    "value file missing: {} (diskcache reads this entry as a miss)",
+                    path.display()
+                ),
+                Err(e) => format!("value file {}: {e}", path.display()),
+            });
         }
         let source = self
             .referenced_sources()?
