@@ -913,7 +913,7 @@ fn diskcache_dry_run_writes_nothing() {
 }
 
 #[test]
-fn diskcache_damaged_cache_db_is_refused_in_one_line() {
+fn diskcache_damaged_cache_db_refused_in_one_line_and_a_missing_value_file_noted() {
     let Some((_dir, m)) = diskcache("bad") else {
         return;
     };
@@ -948,6 +948,35 @@ fn diskcache_damaged_cache_db_is_refused_in_one_line() {
     // the good copy still reads
     let good = s(&m["good"]["directory"]);
     assert_eq!(run(["summary", good]).code, 0);
+
+    // a value file removed under its row: the cache still reads, and show says the file is
+    // missing (diskcache reads such an entry as a miss)
+    let dmg = m["damage"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["what"] == "removed value file")
+        .unwrap();
+    let d = s(&dmg["directory"]);
+    let file = s(&dmg["filename"]);
+    let rowid = rows_of(&m["good"])
+        .iter()
+        .find(|r| r["filename"] == file)
+        .unwrap()["rowid"]
+        .to_string();
+    let r = run(["summary", d, "--json"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(r.json()["entries"], m["good"]["count"]);
+    assert_eq!(run(["verify", d]).code, 0);
+    let r = run(["show", d, &rowid]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let missing = Path::new(d).join(file);
+    assert!(
+        r.stdout
+            .contains(&format!("value file missing: {}", missing.display())),
+        "{}",
+        r.stdout
+    );
 }
 
 // ---------------------------------------------------------------------------------------------
