@@ -760,6 +760,47 @@ fn diskcache_fanout_shards_are_one_cache() {
     }
 }
 
+#[test]
+fn diskcache_accessed_moves_only_under_least_recently_used() {
+    let Some((_dir, m)) = diskcache("lru") else {
+        return;
+    };
+    for (policy, cache) in m["caches"].as_object().unwrap() {
+        let d = s(&cache["directory"]);
+        let rows = list(run(["list", d, "--json"]));
+        assert_eq!(rows.len() as u64, cache["count"].as_u64().unwrap());
+        for e in &rows {
+            let key = s(&e["key"]);
+            let read = key == "\"k1\"" || key == "\"k3\"";
+            let moved = e["accessed_at"] != e["created_at"];
+            assert_eq!(
+                moved,
+                read && policy == "least-recently-used",
+                "{policy}: {e}"
+            );
+            assert_eq!(
+                e["hits"], 0,
+                "hits move only under least-frequently-used: {e}"
+            );
+        }
+        let id = rows[0]["id"].to_string();
+        let r = run(["show", d, &id]);
+        assert!(
+            r.stdout
+                .contains("hits are counted only under the least-frequently-used"),
+            "{}",
+            r.stdout
+        );
+        assert_eq!(
+            r.stdout
+                .contains("accessed is the time the entry was stored"),
+            policy != "least-recently-used",
+            "{policy}: {}",
+            r.stdout
+        );
+    }
+}
+
 const EMPTY_SHA256: &str = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
 
 fn db_rowids(db: &Path) -> BTreeSet<i64> {
