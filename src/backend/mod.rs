@@ -123,12 +123,15 @@ pub struct Options {
 }
 
 impl Options {
-    /// The source roots, or the current directory when none were given.
+    /// The source roots, or the current directory when none were given. Relative roots are
+    /// made absolute against the current directory: the paths found under them are relative
+    /// to the first root otherwise, and would be resolved against it a second time.
     pub fn roots(&self) -> Vec<PathBuf> {
+        let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."));
         if self.source_roots.is_empty() {
-            vec![std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."))]
+            vec![cwd]
         } else {
-            self.source_roots.clone()
+            self.source_roots.iter().map(|r| cwd.join(r)).collect()
         }
     }
 }

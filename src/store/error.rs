@@ -24,6 +24,9 @@ pub enum StoreError {
     NewerFormat { path: PathBuf, found: i64 },
     #[error("{}: not a cachescope store: {what}", .path.display())]
     NotAStore { path: PathBuf, what: String },
+    /// A cache of another kind (diskcache, joblib) that was recognised but cannot be read.
+    #[error("{}: {what}", .path.display())]
+    BadCache { path: PathBuf, what: String },
     #[error("{}: corrupt store: {detail}", .path.display())]
     Corrupt { path: PathBuf, detail: String },
     #[error("{}: store is busy: another process held its lock for more than {}", .path.display(), humantime::format_duration(*.timeout))]

@@ -65,7 +65,16 @@ fn db_error(path: &Path, e: db::DiskcacheError) -> StoreError {
         db::DiskcacheError::Sqlite { path, source } => {
             StoreError::from_sqlite(&path, std::time::Duration::from_secs(60), source)
         }
-        other => StoreError::NotAStore {
+        // the file is named, and it is a diskcache that is damaged, not a cachescope store
+        db::DiskcacheError::NotSqlite(db) => StoreError::BadCache {
+            path: db,
+            what: "not an SQLite database, so not a readable diskcache".into(),
+        },
+        db::DiskcacheError::NotDiskcache(db) => StoreError::BadCache {
+            path: db,
+            what: "SQLite database without diskcache's Cache and Settings tables".into(),
+        },
+        other => StoreError::BadCache {
             path: path.to_path_buf(),
             what: other.to_string(),
         },
@@ -997,7 +1006,16 @@ impl Backend for Diskcache {
             ));
         }
         if let Some(f) = &filename {
-            notes.push(format!("value file: {}", s.dir.join(f).display()));
+            let path = s.dir.join(f);
+            notes.push(match std::fs::metadata(&path) {
+                Ok(m) if m.is_file() => format!("value file: {}", path.display()),
+                Ok(_) => format!("value file {} is not a regular file", path.display()),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => format!(
+                    "value file missing: {} (diskcache reads this entry as a miss)",
+                    path.display()
+                ),
+                Err(e) => format!("value file {}: {e}", path.display()),
+            });
         }
         let source = self
             .referenced_sources()?

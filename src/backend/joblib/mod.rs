@@ -50,15 +50,23 @@ struct Joblib {
 }
 
 fn io_error(e: JoblibError) -> StoreError {
+    let message = e.to_string();
     match e {
         JoblibError::Io { path, source } => StoreError::Io {
             path,
             cause: source,
         },
-        other => StoreError::NotAStore {
-            path: PathBuf::new(),
-            what: other.to_string(),
-        },
+        // named by its folder, as a joblib tree (not "not a cachescope store" of no path)
+        JoblibError::NotJoblib(path) | JoblibError::NotCallFolder(path) => {
+            let prefix = format!("{}: ", path.display());
+            StoreError::BadCache {
+                what: message
+                    .strip_prefix(&prefix)
+                    .unwrap_or(&message)
+                    .to_string(),
+                path,
+            }
+        }
     }
 }
 
