@@ -190,6 +190,8 @@ pub struct Diskcache {
     statuses: Mutex<Option<HashMap<SourceId, Status>>>,
     /// The cell counts of the scan made at open, until the first aggregate takes them.
     first_count: Mutex<Option<BTreeMap<i64, (u64, u64)>>>,
+    /// The cells that had rows at open: only their sources are verified and listed.
+    present: std::collections::HashSet<i64>,
 }
 
 fn now_ns() -> i128 {
@@ -262,11 +264,13 @@ impl Diskcache {
             warnings: Vec::new(),
             statuses: Mutex::new(None),
             first_count: Mutex::new(None),
+            present: Default::default(),
         };
         // One scan finds the memoized functions and counts every cell; the first aggregate
         // (what `summary` and the TUI ask for first) is served from it.
         if count {
             let counted = cache.count_cells()?;
+            cache.present = counted.keys().copied().collect();
             *cache.first_count.lock().unwrap_or_else(|e| e.into_inner()) = Some(counted);
         }
         let unfound = cache
@@ -723,7 +727,15 @@ impl Backend for Diskcache {
             };
             // Rows stored before the modification time seen at open are judged against just
             // before it; rows stored after, against the time of opening.
-            for (id, stored) in [(before, *mtime - 1), (after, self.opened_ns)] {
+            let cells = [
+                (2 * i as i64, before, *mtime - 1),
+                (2 * i as i64 + 1, after, self.opened_ns),
+            ];
+            for (cell, id, stored) in cells {
+                // A handle that did not scan (a second one) lists every source.
+                if !self.present.is_empty() && !self.present.contains(&cell) {
+                    continue;
+                }
                 out.push(SourceRow {
                     id,
                     path: path.display().to_string(),
