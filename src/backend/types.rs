@@ -39,7 +39,11 @@ pub struct StatusesLoaded(pub(crate) ());
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SourceRow {
     pub id: SourceId,
+    /// The recorded path for display (invalid UTF-8 replaced); resolve with [`SourceRow::path_os`].
     pub path: String,
+    /// The recorded path's bytes when they are not valid UTF-8 (paths are bytes on Unix);
+    /// `None` when `path` is exactly what was recorded.
+    pub raw_path: Option<Vec<u8>>,
     /// 1-based inclusive line span; `None` = the whole file.
     pub span: Option<(u64, u64)>,
     pub digest: String,
@@ -50,6 +54,19 @@ pub struct SourceRow {
     pub content_len: Option<u64>,
     /// Set when the row's span columns break the format (one NULL, start > end, start < 1).
     pub invalid_span: bool,
+}
+
+impl SourceRow {
+    /// The recorded path as the bytes it is, for finding the file.
+    pub fn path_bytes(&self) -> &[u8] {
+        self.raw_path.as_deref().unwrap_or(self.path.as_bytes())
+    }
+
+    /// The recorded path as an OS path.
+    pub fn path_os(&self) -> &std::ffi::OsStr {
+        use std::os::unix::ffi::OsStrExt;
+        std::ffi::OsStr::from_bytes(self.path_bytes())
+    }
 }
 
 /// One entry as listed: every column but the value blob.

@@ -16,3 +16,21 @@ impl From<Exit> for std::process::ExitCode {
         std::process::ExitCode::from(e as u8)
     }
 }
+
+static WHEN_OUTPUT_CUT: std::sync::atomic::AtomicU8 =
+    std::sync::atomic::AtomicU8::new(Exit::Ok as u8);
+
+/// Records what the command's exit status is once its result is known and before it prints:
+/// when the reader closes stdout early (`verify | head -1`), the process still exits with it.
+pub fn set_outcome(exit: Exit) {
+    WHEN_OUTPUT_CUT.store(exit as u8, std::sync::atomic::Ordering::SeqCst);
+}
+
+/// The exit status for a command whose output was cut short by a closed pipe.
+pub fn outcome_when_output_cut() -> Exit {
+    match WHEN_OUTPUT_CUT.load(std::sync::atomic::Ordering::SeqCst) {
+        1 => Exit::Stale,
+        2 => Exit::Error,
+        _ => Exit::Ok,
+    }
+}
