@@ -186,6 +186,18 @@ pub enum SortKey {
 pub struct PurgePlan {
     pub filter: EntryFilter,
     pub dry_run: bool,
+    /// Set (by a signal handler, say) to stop between batches: what was removed so far stays
+    /// removed, and the outcome is marked interrupted.
+    pub cancel: Option<std::sync::Arc<std::sync::atomic::AtomicBool>>,
+}
+
+impl PurgePlan {
+    /// Whether the purge was asked to stop.
+    pub fn cancelled(&self) -> bool {
+        self.cancel
+            .as_ref()
+            .is_some_and(|c| c.load(std::sync::atomic::Ordering::SeqCst))
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

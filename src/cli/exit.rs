@@ -9,6 +9,14 @@ pub enum Exit {
     Stale = 1,
     /// Bad input, an unreadable or busy store, or any other error.
     Error = 2,
+    /// The TUI ended on SIGHUP (128 + 1).
+    Hangup = 129,
+    /// The TUI ended on SIGINT (128 + 2).
+    Interrupted = 130,
+    /// The TUI ended on SIGQUIT (128 + 3).
+    Quit = 131,
+    /// The TUI ended on SIGTERM (128 + 15).
+    Terminated = 143,
 }
 
 impl From<Exit> for std::process::ExitCode {
@@ -32,5 +40,17 @@ pub fn outcome_when_output_cut() -> Exit {
         1 => Exit::Stale,
         2 => Exit::Error,
         _ => Exit::Ok,
+    }
+}
+
+impl Exit {
+    /// The exit status for a process ended by `signal` (128 + its number).
+    pub fn for_signal(signal: i32) -> Exit {
+        match signal {
+            1 => Exit::Hangup,
+            2 => Exit::Interrupted,
+            3 => Exit::Quit,
+            _ => Exit::Terminated,
+        }
     }
 }

@@ -44,7 +44,14 @@ pub fn run(
     if expired {
         filter.or_expired_at = Some(now);
     }
-    let outcome = store.purge(&PurgePlan { filter, dry_run }, &mut |_| {})?;
+    let outcome = store.purge(
+        &PurgePlan {
+            filter,
+            dry_run,
+            cancel: None,
+        },
+        &mut |_| {},
+    )?;
     let mut out = std::io::stdout().lock();
     if json {
         print_json(&mut out, &to_json(&outcome))?;

@@ -33,6 +33,9 @@ pub enum StoreError {
     /// The path no longer names the file that was opened: nothing is written to it.
     #[error("{}: {what} since it was opened; nothing was written (open it again)", .path.display())]
     Replaced { path: PathBuf, what: String },
+    /// A purge stopped between batches because it was asked to (a signal).
+    #[error("{}: purge stopped on request", .path.display())]
+    Cancelled { path: PathBuf },
     /// A WAL store that this user cannot read as it stands.
     #[error("{}: cannot be read: {why}", .path.display())]
     Unreadable { path: PathBuf, why: String },

@@ -70,6 +70,12 @@ impl Store {
         let mut batch = MIN_BATCH * 4;
         let mut done = 0usize;
         while done < candidates.len() {
+            if plan.cancelled() {
+                outcome.interrupted = Some(StoreError::Cancelled {
+                    path: self.path.clone(),
+                });
+                return Ok(outcome);
+            }
             let chunk = &candidates[done..(done + batch).min(candidates.len())];
             let started = Instant::now();
             match self.delete_batch(&plan.filter, chunk, &mut touched_sources) {

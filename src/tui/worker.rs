@@ -127,6 +127,8 @@ enum Job {
 pub struct WorkerOptions {
     pub open: backend::Options,
     pub remap: Vec<(PathBuf, PathBuf)>,
+    /// Set to stop a running purge between batches (a signal arrived).
+    pub cancel: std::sync::Arc<std::sync::atomic::AtomicBool>,
 }
 
 /// The UI side of the worker: send effects; dropping it stops the thread.
@@ -166,6 +168,7 @@ impl Drop for Worker {
 struct State {
     store: Option<Box<dyn Backend>>,
     paths: PathMap,
+    cancel: std::sync::Arc<std::sync::atomic::AtomicBool>,
     out: Sender<Incoming>,
     self_tx: Sender<Job>,
     verified: Option<Verified>,
@@ -198,6 +201,7 @@ impl State {
         State {
             store,
             paths: PathMap::new(base, options.remap),
+            cancel: options.cancel,
             out,
             self_tx,
             verified: None,
@@ -374,6 +378,7 @@ impl State {
                 let plan = PurgePlan {
                     filter,
                     dry_run: false,
+                    cancel: Some(self.cancel.clone()),
                 };
                 let result = store.purge(&plan, &mut |p| {
                     if throttle(&last, p.done == p.total) {
