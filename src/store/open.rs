@@ -185,6 +185,9 @@ impl Store {
         if app_id != APPLICATION_ID && app_id != 0 {
             return Err(StoreError::WrongApplication { path, id: app_id });
         }
+        // What the connection sees (the -wal included) is what later checks compare with.
+        self.identity.application_id = app_id;
+        self.identity.user_version = user_version;
         if user_version > FORMAT_VERSION {
             return Err(StoreError::NewerFormat {
                 path,
@@ -326,11 +329,16 @@ impl Store {
         if (meta.dev(), meta.ino()) != (self.identity.dev, self.identity.ino) {
             return Err(gone("the path names another file (the store was replaced)"));
         }
-        match precheck_file(&self.path) {
-            Ok(h)
-                if h.application_id == self.identity.application_id
-                    && h.user_version == self.identity.user_version => {}
-            _ => return Err(gone("the store file's header changed")),
+        // Through the connection: in WAL mode a new header may still be in the -wal file.
+        let pragma = |name: &str| -> Option<i64> {
+            self.conn
+                .query_row(&format!("PRAGMA {name}"), [], |r| r.get(0))
+                .ok()
+        };
+        if pragma("application_id") != Some(self.identity.application_id)
+            || pragma("user_version") != Some(self.identity.user_version)
+        {
+            return Err(gone("the store file's header changed"));
         }
         Ok(())
     }

@@ -209,3 +209,89 @@ fn aggregates_count_every_entry_once_with_its_dependencies() {
         .sum();
     assert_eq!(failed, 1);
 }
+
+mod same_file {
+    use super::*;
+
+    fn failed_store(path: &std::path::Path) -> Store {
+        let store = Store::create(path).unwrap();
+        for i in 0..10 {
+            store
+                .put_entry(&NewEntry {
+                    namespace: "data",
+                    function: "m:f",
+                    key: &format!("k{i}"),
+                    strategy: "bytecode",
+                    derivation_error: Some("TypeError: x"),
+                    value: Some(b"v"),
+                    created_at: 1,
+                    ..Default::default()
+                })
+                .unwrap();
+        }
+        store
+    }
+
+    fn purge_failed(store: &Store) -> Result<PurgeOutcome> {
+        store.load_source_statuses(std::iter::empty())?;
+        store.purge(
+            &PurgePlan {
+                filter: EntryFilter {
+                    statuses: vec![Status::Failed],
+                    ..Default::default()
+                },
+                dry_run: false,
+                cancel: None,
+            },
+            |_| {},
+        )
+    }
+
+    #[test]
+    fn a_store_replaced_deleted_or_with_its_directory_gone_is_never_purged() {
+        for case in ["replaced", "deleted", "dir removed", "header rewritten"] {
+            let dir = tempfile::tempdir().unwrap();
+            let sub = dir.path().join("d");
+            std::fs::create_dir(&sub).unwrap();
+            let path = sub.join("cache.db");
+            let store = failed_store(&path);
+            store.check_same_file().unwrap();
+            match case {
+                "replaced" => {
+                    let other = dir.path().join("other.db");
+                    drop(failed_store(&other));
+                    std::fs::rename(&other, &path).unwrap();
+                }
+                "deleted" => std::fs::remove_file(&path).unwrap(),
+                "dir removed" => std::fs::remove_dir_all(&sub).unwrap(),
+                _ => {
+                    let c = rusqlite::Connection::open(&path).unwrap();
+                    c.pragma_update(None, "user_version", 0).unwrap();
+                }
+            }
+            let before = std::fs::read(&path).ok();
+            match purge_failed(&store) {
+                Err(StoreError::Replaced { .. }) => {}
+                other => panic!("{case}: {other:?}"),
+            }
+            assert_eq!(std::fs::read(&path).ok(), before, "{case}");
+        }
+    }
+
+    #[test]
+    fn a_reader_leaves_no_wal_or_shm_behind_a_deleted_store() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("cache.db");
+        drop(failed_store(&path));
+        let reader = Store::open(&path, &OpenOptions::default()).unwrap();
+        assert_eq!(reader.count(&EntryFilter::default()).unwrap().0, 10);
+        std::fs::remove_file(&path).unwrap();
+        assert!(reader.check_same_file().is_err());
+        drop(reader);
+        let left: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert!(left.is_empty(), "{left:?}");
+    }
+}
