@@ -295,3 +295,69 @@ mod same_file {
         assert!(left.is_empty(), "{left:?}");
     }
 }
+
+/// A long purge checkpoints as it goes: the -wal file never grows past a bound far below the
+/// database's size (it grew to 1.6x the database when checkpointing waited for the end).
+#[test]
+fn the_wal_stays_bounded_during_a_long_purge() {
+    use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("cache.db");
+    drop(Store::create(&path).unwrap());
+    {
+        let c = rusqlite::Connection::open(&path).unwrap();
+        c.execute(
+            "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 60000) \
+             INSERT INTO entries (namespace, function, key, strategy, derivation_error, value, value_size, created_at) \
+             SELECT 'd', 'm:f' || (i % 97), 'k' || i, 'bytecode', 'TypeError: x', randomblob(1500), 1500, 0 FROM n",
+            [],
+        )
+        .unwrap();
+        c.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
+            .unwrap();
+    }
+    let db_size = std::fs::metadata(&path).unwrap().len();
+    let store = Store::open(
+        &path,
+        &OpenOptions {
+            read_only: false,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    store.load_source_statuses(std::iter::empty()).unwrap();
+    let wal = dir.path().join("cache.db-wal");
+    let stop = AtomicBool::new(false);
+    let max_wal = AtomicU64::new(0);
+    let outcome = std::thread::scope(|s| {
+        s.spawn(|| {
+            while !stop.load(Ordering::SeqCst) {
+                if let Ok(m) = std::fs::metadata(&wal) {
+                    max_wal.fetch_max(m.len(), Ordering::SeqCst);
+                }
+                std::thread::sleep(std::time::Duration::from_millis(2));
+            }
+        });
+        let o = store.purge(
+            &PurgePlan {
+                filter: EntryFilter {
+                    statuses: vec![Status::Failed],
+                    ..Default::default()
+                },
+                dry_run: false,
+                cancel: None,
+            },
+            |_| {},
+        );
+        stop.store(true, Ordering::SeqCst);
+        o
+    })
+    .unwrap();
+    assert_eq!(outcome.removed, 60000);
+    let max_wal = max_wal.load(Ordering::SeqCst);
+    eprintln!("database {db_size} bytes, largest -wal {max_wal} bytes");
+    assert!(
+        max_wal < db_size / 2,
+        "the -wal reached {max_wal} bytes for a {db_size}-byte database"
+    );
+}
