@@ -22,7 +22,7 @@ type StrategyTally = (String, u64, u64);
 /// Keep each write transaction about this short, so a producer is never blocked for long.
 /// Shorter batches cost throughput: each batch rewrites pages of every secondary index, and at
 /// 100 ms a million-entry purge wrote about three times what one big DELETE does.
-const BATCH_TARGET: Duration = Duration::from_millis(120);
+const BATCH_TARGET: Duration = Duration::from_millis(100);
 const MIN_BATCH: usize = 500;
 const MAX_BATCH: usize = 100_000;
 /// Page cache for a purge, in KiB (negative: SQLite's unit for a size in KiB).
@@ -111,10 +111,11 @@ impl Store {
                 Err(e) => outcome.interrupted = Some(e),
             }
         }
-        // Give the WAL back to the file system when no reader holds it; PASSIVE otherwise.
+        // PASSIVE: never takes the write lock from a producer (TRUNCATE would hold it while
+        // copying). The WAL stays at most about [`PURGE_WAL_PAGES`] plus one batch.
         let _ = self
             .conn
-            .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()));
+            .query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()));
         Ok(outcome)
     }
 
@@ -296,25 +297,36 @@ impl Store {
 
     /// Deletes every source row that no entry and no dependency references and that was
     /// recorded before [`ORPHAN_AGE`] ago (a producer that writes a source row and its entry in
-    /// two transactions is not raced). One pass each over the entries' and dependencies'
-    /// source ids, in one short transaction.
+    /// two transactions is not raced). They are found by a read, which holds no lock; only
+    /// the ones found are deleted, re-checked, under the write lock.
     fn delete_unreferenced_sources(&self) -> Result<u64> {
         let deps = if self.has_dependencies {
             " AND id NOT IN (SELECT source_id FROM entry_dependencies WHERE source_id IS NOT NULL)"
         } else {
             ""
         };
+        // With an index led by source_id one probe per source row; without, one pass over the
+        // entries (NOT IN builds the set once) instead of a scan per source row.
+        let unreferenced = if self.source_index {
+            "NOT EXISTS (SELECT 1 FROM entries e WHERE e.source_id = sources.id)"
+        } else {
+            "id NOT IN (SELECT source_id FROM entries WHERE source_id IS NOT NULL)"
+        };
         let before = chrono::Utc::now().timestamp_millis() - ORPHAN_AGE.as_millis() as i64;
-        let sql = format!(
-            "DELETE FROM sources WHERE recorded_at < ?1 \
-             AND id NOT IN (SELECT source_id FROM entries WHERE source_id IS NOT NULL){deps}"
-        );
-        self.write(|_| {
-            self.conn
-                .execute(&sql, [before])
-                .map(|n| n as u64)
-                .map_err(|e| self.err(e))
-        })
+        let candidates: BTreeSet<i64> = self
+            .conn
+            .prepare(&format!(
+                "SELECT id FROM sources WHERE recorded_at < ?1 AND {unreferenced}{deps}"
+            ))
+            .and_then(|mut st| {
+                st.query_map([before], |r| r.get(0))?
+                    .collect::<rusqlite::Result<_>>()
+            })
+            .map_err(|e| self.err(e))?;
+        if candidates.is_empty() {
+            return Ok(0);
+        }
+        self.delete_orphan_sources(candidates)
     }
 
     /// Deletes those of `candidates` that no entry and no dependency references any more.
@@ -347,7 +359,7 @@ impl Store {
 fn next_batch_size(current: usize, took: Duration) -> usize {
     let next = if took < BATCH_TARGET / 2 {
         current * 2
-    } else if took > BATCH_TARGET * 2 {
+    } else if took > BATCH_TARGET * 3 / 2 {
         current / 2
     } else {
         current
