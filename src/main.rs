@@ -4,7 +4,8 @@ use std::process::ExitCode;
 fn main() -> ExitCode {
     match cli::run() {
         Ok(exit) => exit.into(),
-        Err(err) if is_broken_pipe(&err) => Exit::Ok.into(),
+        // The result was decided before printing; a reader that stopped early changes nothing.
+        Err(err) if is_broken_pipe(&err) => cli::outcome_when_output_cut().into(),
         Err(err) => {
             // One line, naming the file and the problem; untrusted parts escaped.
             eprintln!(

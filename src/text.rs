@@ -1,16 +1,30 @@
 //! Untrusted text (function names, keys, paths, errors, values) on its way to a terminal.
 //!
 //! Every such string passes through [`escape`] before it is printed or drawn: control
-//! characters (C0, DEL, C1, which include ESC and the 8-bit CSI) and the bidirectional
-//! overrides that can make text read differently from what it is are shown as visible escapes,
-//! so nothing in a store can move the cursor, retitle the terminal or hide itself.
+//! characters (general category Cc: C0, DEL, C1, which include ESC and the 8-bit CSI), format
+//! characters (category Cf: every bidi control, zero-width and invisible character) and the
+//! line/paragraph separators are shown as visible escapes, so nothing in a store can move the
+//! cursor, retitle the terminal, hide itself or make text read differently from what it is.
+//! The rule is by category, so characters added to Cf by later Unicode versions are covered
+//! with the crate's tables, not by editing a list.
 
 use std::borrow::Cow;
+use unicode_general_category::{get_general_category, GeneralCategory};
 use unicode_width::UnicodeWidthStr;
 
-fn needs_escape(c: char) -> bool {
-    c.is_control()
-        || matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' | '\u{200E}' | '\u{200F}')
+/// Whether `c` is shown as an escape: controls (Cc), format characters (Cf) and the line and
+/// paragraph separators (Zl, Zp), which break lines like `\n`.
+pub fn needs_escape(c: char) -> bool {
+    if c.is_ascii() {
+        return c.is_ascii_control();
+    }
+    matches!(
+        get_general_category(c),
+        GeneralCategory::Control
+            | GeneralCategory::Format
+            | GeneralCategory::LineSeparator
+            | GeneralCategory::ParagraphSeparator
+    )
 }
 
 /// `s` with control characters escaped (`\n`, `\t`, `\r`, `\x1b`, `\u{202e}`).
@@ -140,6 +154,49 @@ mod tests {
         // Double-width characters may leave a column unused, never overflow.
         assert!((5..=7).contains(&shorten_middle("日本語のキーです", 7).width()));
         assert_eq!(truncate("abcdef", 4), "abc…");
+    }
+
+    /// Every character of the categories that must not reach a terminal raw, found by
+    /// iterating all of Unicode, not from a list.
+    fn dangerous(c: char) -> bool {
+        matches!(
+            get_general_category(c),
+            GeneralCategory::Control
+                | GeneralCategory::Format
+                | GeneralCategory::LineSeparator
+                | GeneralCategory::ParagraphSeparator
+        )
+    }
+
+    #[test]
+    fn every_control_and_format_character_is_escaped_by_category() {
+        let all: Vec<char> = (0..=0x10FFFFu32).filter_map(char::from_u32).collect();
+        let bad: Vec<char> = all.iter().copied().filter(|&c| dangerous(c)).collect();
+        // Sanity: the categories hold the characters this is about (C0, C1, the bidi
+        // controls, zero-width ones, tags), so the test cannot pass on an empty set.
+        for c in [
+            '\x1b',
+            '\u{9b}',
+            '\u{61c}',
+            '\u{200b}',
+            '\u{2067}',
+            '\u{feff}',
+            '\u{e0001}',
+        ] {
+            assert!(bad.contains(&c), "{:x}", c as u32);
+        }
+        assert!(bad.len() > 200, "{}", bad.len());
+        for c in bad {
+            let s = format!("a{c}b");
+            let e = escape(&s);
+            assert!(!e.chars().any(dangerous), "U+{:04X} printed raw", c as u32);
+            assert!(e.is_ascii(), "U+{:04X} -> {e:?}", c as u32);
+        }
+        // Everything else passes through unchanged.
+        for c in all.into_iter().filter(|&c| !dangerous(c)) {
+            let s = c.to_string();
+            assert_eq!(escape(&s), s, "U+{:04X}", c as u32);
+        }
     }
 
     proptest::proptest! {

@@ -161,6 +161,7 @@ mod tests {
 
     fn row(span: Option<(u64, u64)>, invalid: bool) -> SourceRow {
         SourceRow {
+            raw_path: None,
             id: crate::store::SourceId(1),
             path: "a.py".into(),
             span,

@@ -398,6 +398,7 @@ fn entries_rewritten_between_verification_and_delete_survive() {
             &PurgePlan {
                 filter,
                 dry_run: false,
+                cancel: None,
             },
             |_| {},
         )

@@ -64,3 +64,39 @@ fn a_producer_writing_refreshes_the_view_and_the_selection_stays() {
         "the bytecode group lists the new entry"
     );
 }
+
+/// The store file is replaced by another store (or deleted) while the TUI is open: the header
+/// says so, and `D` `y` writes nothing into the file that was never opened.
+#[test]
+fn a_replaced_or_deleted_store_is_flagged_and_never_written() {
+    for replace in [true, false] {
+        let dir = tempfile::tempdir().unwrap();
+        let path = cachescope::demo::write_demo(dir.path()).unwrap();
+        let mut s = Session::start(&path, &TuiOptions::default(), (80, 24));
+        assert!(s.settle(SETTLE));
+        assert!(s.app.all.as_ref().unwrap().stale() > 0);
+
+        let other_dir = tempfile::tempdir().unwrap();
+        let other = cachescope::demo::write_demo(other_dir.path()).unwrap();
+        if replace {
+            std::fs::rename(&other, &path).unwrap();
+        } else {
+            std::fs::remove_file(&path).unwrap();
+        }
+        let before = std::fs::read(&path).ok();
+        let flagged = s.wait_until(Duration::from_secs(10), |app| app.store_gone.is_some());
+        assert!(flagged, "the TUI did not notice (replace: {replace})");
+        assert_eq!(s.app.notice, Some("STORE REPLACED"));
+        s.key(KeyCode::Char('D'));
+        assert!(s.settle(SETTLE));
+        s.key(KeyCode::Char('y'));
+        assert!(s.settle(SETTLE));
+        let msg = s.app.message.clone().unwrap_or_default();
+        assert!(msg.contains("nothing is invalidated"), "{msg}");
+        assert_eq!(
+            std::fs::read(&path).ok(),
+            before,
+            "the file at the path changed"
+        );
+    }
+}

@@ -97,11 +97,16 @@ fn have_tmux(test: &str) -> bool {
 /// Starts the real binary on `store` in a fresh 80x24 tmux session, under a shell that
 /// reports its exit code and whether the terminal is back in canonical (cooked) mode.
 fn launch(store: &Path, name: &str) -> Tmux {
+    launch_with(store, name, "")
+}
+
+/// [`launch`] with extra arguments (`--mouse`).
+fn launch_with(store: &Path, name: &str, args: &str) -> Tmux {
     let tmux = Tmux {
         socket: format!("cachescope-{name}-{}", std::process::id()),
     };
     let script = format!(
-        "'{}' '{}'; echo EXIT=$?; stty -a | tr ' ;' '\\n\\n' | grep -x -e icanon -e -icanon | sed 's/^/MODE=/'; sleep 60",
+        "'{}' {args} '{}'; echo EXIT=$?; stty -a | tr ' ;' '\\n\\n' | grep -x -e icanon -e -icanon | sed 's/^/MODE=/'; sleep 60",
         env!("CARGO_BIN_EXE_cachescope"),
         store.display()
     );
@@ -128,8 +133,23 @@ fn launch(store: &Path, name: &str) -> Tmux {
 
 /// After the app exits: exit code 0, the shell's screen back, the terminal out of raw mode.
 fn assert_restored(tmux: &Tmux) {
+    assert_restored_with(tmux, 0);
+}
+
+/// After the app exits with `code`: the shell's screen back, the terminal out of raw mode,
+/// the cursor shown, mouse tracking off. Returns the screen.
+fn assert_restored_with(tmux: &Tmux, code: i32) -> String {
     let after = tmux.wait_for("the exit", |s| s.contains("MODE="));
-    assert!(after.contains("EXIT=0"), "{after}");
+    assert!(after.contains(&format!("EXIT={code}\n")), "{after}");
+    let flags = tmux.cmd(&[
+        "display-message",
+        "-p",
+        "-t",
+        "main",
+        "alt=#{alternate_on} cursor=#{cursor_flag} mouse=#{mouse_any_flag}#{mouse_button_flag}#{mouse_standard_flag}#{mouse_all_flag}",
+    ]);
+    let flags = String::from_utf8_lossy(&flags.stdout);
+    assert_eq!(flags.trim(), "alt=0 cursor=1 mouse=0000", "{after}");
     assert!(
         after.contains("MODE=icanon"),
         "terminal left in raw mode: {after}"
@@ -138,6 +158,92 @@ fn assert_restored(tmux: &Tmux) {
         !after.contains("groups by"),
         "the alternate screen was not left: {after}"
     );
+    after
+}
+
+/// Sends `signal` to the cachescope process under the tmux pane's shell.
+fn kill_app(tmux: &Tmux, signal: &str) {
+    let shell = tmux.cmd(&["display-message", "-p", "-t", "main", "#{pane_pid}"]);
+    let shell = String::from_utf8_lossy(&shell.stdout).trim().to_string();
+    let killed = Command::new("pkill")
+        .args([&format!("-{signal}"), "-P", &shell, "-x", "cachescope"])
+        .status()
+        .expect("pkill");
+    assert!(
+        killed.success(),
+        "no cachescope process under the shell {shell}"
+    );
+}
+
+#[test]
+fn every_ending_signal_restores_the_terminal_and_sets_the_exit_code() {
+    if !have_tmux("every_ending_signal_restores_the_terminal_and_sets_the_exit_code") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let path = cachescope::demo::write_demo(dir.path()).unwrap();
+    for (signal, code) in [("INT", 130), ("TERM", 143), ("HUP", 129), ("QUIT", 131)] {
+        let tmux = launch_with(&path, &format!("sig{signal}"), "--mouse");
+        tmux.wait_for("verification", |s| s.contains("stale:"));
+        kill_app(&tmux, signal);
+        let after = assert_restored_with(&tmux, code);
+        assert!(
+            after.contains(&format!("stopped by SIG{signal}")),
+            "{after}"
+        );
+    }
+}
+
+#[test]
+fn a_signal_during_a_purge_stops_it_between_batches_and_says_what_was_removed() {
+    if !have_tmux("a_signal_during_a_purge_stops_it_between_batches_and_says_what_was_removed") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("cache.db");
+    drop(Store::create(&path).unwrap());
+    let total = 400_000i64;
+    {
+        let mut c = rusqlite::Connection::open(&path).unwrap();
+        let tx = c.transaction().unwrap();
+        tx.execute(
+            "INSERT INTO sources (id, path, digest, recorded_at) VALUES (1, 'gone.py', 'sha256:00', 0)",
+            [],
+        )
+        .unwrap();
+        tx.execute(
+            "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ?1) \
+             INSERT INTO entries (namespace, function, key, strategy, source_id, value, value_size, created_at) \
+             SELECT 'd', 'm:f', 'k' || i, 'source', 1, zeroblob(100), 100, 0 FROM n",
+            [total],
+        )
+        .unwrap();
+        tx.commit().unwrap();
+    }
+    let tmux = launch(&path, "sigpurge");
+    tmux.wait_for("verification", |s| s.contains("stale:"));
+    tmux.keys("D");
+    tmux.wait_for("the confirmation", |s| s.contains("Invalidate"));
+    tmux.keys("y");
+    tmux.wait_for("the purge under way", |s| {
+        s.lines()
+            .any(|l| l.contains("invalidating…") && !l.contains(" 0/"))
+    });
+    kill_app(&tmux, "TERM");
+    let after = assert_restored_with(&tmux, 143);
+    let line = after
+        .lines()
+        .find(|l| l.contains("stopped by SIGTERM"))
+        .unwrap_or_else(|| panic!("{after}"));
+    let removed: i64 = line
+        .split("removed ")
+        .nth(1)
+        .and_then(|r| r.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("{line}"));
+    assert!(removed > 0 && removed < total, "{line}");
+    let left = ids(&open(&path), &[]).len() as i64;
+    assert_eq!(left, total - removed, "{line}");
 }
 
 #[test]
@@ -159,7 +265,7 @@ fn sigterm_quits_and_restores_the_terminal() {
         killed.success(),
         "no cachescope process under the shell {shell}"
     );
-    assert_restored(&tmux);
+    assert_restored_with(&tmux, 143);
 }
 
 #[test]

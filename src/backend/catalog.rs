@@ -571,6 +571,10 @@ impl Backend for Walked {
         progress(PurgeProgress { done: 0, total });
         let mut removed = Vec::with_capacity(selected.len());
         for (n, e) in selected.iter().enumerate() {
+            // A signal asked to stop: what is removed so far is reported.
+            if plan.cancelled() {
+                break;
+            }
             if let Some(why) = self.kind.busy(e) {
                 outcome
                     .skipped

@@ -43,6 +43,15 @@ pub trait Backend: Send {
     fn warnings(&self) -> &[String];
     /// Changes when another process writes the cache (polled to refresh the TUI).
     fn change_token(&self) -> Result<i64>;
+    /// Whether the path still names the cache that was opened (a store file replaced, deleted
+    /// or with its directory removed is not): checked on each TUI refresh. Writes check it too.
+    fn check_same(&self) -> Result<()> {
+        Ok(())
+    }
+    /// Opened immutable: writes made by others meanwhile are not seen (said in the header).
+    fn is_immutable(&self) -> bool {
+        false
+    }
     /// A second, read-only handle on the same cache, for work on another thread.
     fn reopen_read_only(&self) -> Result<Box<dyn Backend>>;
 

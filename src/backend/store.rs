@@ -33,6 +33,14 @@ impl Backend for Store {
         self.data_version()
     }
 
+    fn check_same(&self) -> Result<()> {
+        self.check_same_file()
+    }
+
+    fn is_immutable(&self) -> bool {
+        Store::is_immutable(self)
+    }
+
     fn reopen_read_only(&self) -> Result<Box<dyn Backend>> {
         Ok(Box::new(Store::reopen_read_only(self)?))
     }

@@ -39,7 +39,11 @@ pub struct StatusesLoaded(pub(crate) ());
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SourceRow {
     pub id: SourceId,
+    /// The recorded path for display (invalid UTF-8 replaced); resolve with [`SourceRow::path_os`].
     pub path: String,
+    /// The recorded path's bytes when they are not valid UTF-8 (paths are bytes on Unix);
+    /// `None` when `path` is exactly what was recorded.
+    pub raw_path: Option<Vec<u8>>,
     /// 1-based inclusive line span; `None` = the whole file.
     pub span: Option<(u64, u64)>,
     pub digest: String,
@@ -50,6 +54,28 @@ pub struct SourceRow {
     pub content_len: Option<u64>,
     /// Set when the row's span columns break the format (one NULL, start > end, start < 1).
     pub invalid_span: bool,
+}
+
+impl SourceRow {
+    /// The bytes to keep in [`SourceRow::raw_path`] for a file found on disk: `None` when its
+    /// path is valid UTF-8 (and `path` says it exactly).
+    pub fn raw_path_of(path: &std::path::Path) -> Option<Vec<u8>> {
+        use std::os::unix::ffi::OsStrExt;
+        path.to_str()
+            .is_none()
+            .then(|| path.as_os_str().as_bytes().to_vec())
+    }
+
+    /// The recorded path as the bytes it is, for finding the file.
+    pub fn path_bytes(&self) -> &[u8] {
+        self.raw_path.as_deref().unwrap_or(self.path.as_bytes())
+    }
+
+    /// The recorded path as an OS path.
+    pub fn path_os(&self) -> &std::ffi::OsStr {
+        use std::os::unix::ffi::OsStrExt;
+        std::ffi::OsStr::from_bytes(self.path_bytes())
+    }
 }
 
 /// One entry as listed: every column but the value blob.
@@ -173,6 +199,18 @@ pub enum SortKey {
 pub struct PurgePlan {
     pub filter: EntryFilter,
     pub dry_run: bool,
+    /// Set (by a signal handler, say) to stop between batches: what was removed so far stays
+    /// removed, and the outcome is marked interrupted.
+    pub cancel: Option<std::sync::Arc<std::sync::atomic::AtomicBool>>,
+}
+
+impl PurgePlan {
+    /// Whether the purge was asked to stop.
+    pub fn cancelled(&self) -> bool {
+        self.cancel
+            .as_ref()
+            .is_some_and(|c| c.load(std::sync::atomic::Ordering::SeqCst))
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -136,6 +136,7 @@ pub fn verify(path: &Path, paths: &PathArgs, json: bool) -> Result<Exit> {
     let (usage, all) = model::source_usage(store.as_ref(), &verified)?;
     let stale = all.stale();
     let exit = if stale > 0 { Exit::Stale } else { Exit::Ok };
+    super::exit::set_outcome(exit);
     let mut sources: Vec<_> = verified
         .sources
         .iter()

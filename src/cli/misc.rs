@@ -74,8 +74,20 @@ fn run_tui(path: PathBuf, args: &TuiArgs) -> Result<Exit> {
         source_roots: args.paths.source_root.clone(),
         app: args.paths.app.clone(),
     };
-    crate::tui::run(path, options)?;
-    Ok(Exit::Ok)
+    let outcome = crate::tui::run(path, options)?;
+    let Some(sig) = outcome.signal else {
+        return Ok(Exit::Ok);
+    };
+    // The screen is restored: say what ended it and what a cut-short purge removed.
+    let name = crate::tui::signal_name(sig);
+    match outcome.note {
+        Some(note) => eprintln!(
+            "cachescope: stopped by {name}; {}",
+            crate::text::escape(&note)
+        ),
+        None => eprintln!("cachescope: stopped by {name}"),
+    }
+    Ok(Exit::for_signal(sig))
 }
 
 #[cfg(not(feature = "tui"))]

@@ -9,7 +9,7 @@ mod output;
 mod purge;
 mod show;
 
-pub use exit::Exit;
+pub use exit::{outcome_when_output_cut, Exit};
 
 use crate::backend::Backend;
 use crate::status::Status;
@@ -68,7 +68,8 @@ pub struct PathArgs {
     pub remap: Vec<(PathBuf, PathBuf)>,
 
     /// How long to wait while a producer holds the store's lock: 500ms, 5s, 1m.
-    #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = parse_duration)]
+    /// At most 24d 20h 31m 23s 647ms (SQLite's limit).
+    #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = parse_busy_timeout)]
     pub busy_timeout: Duration,
 
     /// Where a foreign cache's module files are looked up by dotted module name, and joblib's
@@ -217,9 +218,67 @@ fn parse_duration(s: &str) -> Result<Duration, String> {
     humantime::parse_duration(s).map_err(|e| format!("{e} (use e.g. 500ms, 5s, 30m, 12h, 7d)"))
 }
 
-/// Parses the arguments and runs the command.
+/// A busy timeout SQLite can take: it counts milliseconds in a C int.
+fn parse_busy_timeout(s: &str) -> Result<Duration, String> {
+    let d = parse_duration(s)?;
+    if d > crate::store::MAX_BUSY_TIMEOUT {
+        return Err(format!(
+            "{} is longer than SQLite can wait (at most {})",
+            humantime::format_duration(d),
+            humantime::format_duration(crate::store::MAX_BUSY_TIMEOUT)
+        ));
+    }
+    Ok(d)
+}
+
+/// What parsing the arguments came to: a command to run, or the process's exit status after
+/// help, the version, or an argument error was printed.
+pub enum Parsed {
+    Run(Box<Cli>),
+    Done(Exit),
+}
+
+/// Parses `args` (the first is the program name). `--help` and `--version` print as clap
+/// prints them, exit 0; an argument error is one escaped line on stderr, exit 2.
+pub fn parse<I, T>(args: I) -> Parsed
+where
+    I: IntoIterator<Item = T>,
+    T: Into<std::ffi::OsString> + Clone,
+{
+    match Cli::try_parse_from(args) {
+        Ok(cli) => Parsed::Run(Box::new(cli)),
+        Err(e) if e.exit_code() == 0 => {
+            let _ = e.print();
+            Parsed::Done(Exit::Ok)
+        }
+        Err(e) => {
+            eprintln!("cachescope: {}", argument_error(&e));
+            Parsed::Done(Exit::Error)
+        }
+    }
+}
+
+/// clap's error as one line: its message without the usage and the `--help` hint it appends,
+/// with the user's text escaped (a newline or an escape sequence in an argument stays visible).
+pub fn argument_error(e: &clap::Error) -> String {
+    let rendered = e.render().to_string();
+    let mut msg = rendered.trim_end();
+    // clap appends these after its message; user text comes before them.
+    for tail in ["\n\nFor more information", "\n\nUsage:", "\n\n  tip:"] {
+        if let Some(at) = msg.rfind(tail) {
+            msg = &msg[..at];
+        }
+    }
+    let msg = msg.strip_prefix("error: ").unwrap_or(msg).trim();
+    format!("{} (see --help)", crate::text::escape(msg))
+}
+
+/// Parses the process's arguments and runs the command.
 pub fn run() -> Result<Exit> {
-    let cli = Cli::parse();
+    let cli = match parse(std::env::args_os()) {
+        Parsed::Run(cli) => *cli,
+        Parsed::Done(exit) => return Ok(exit),
+    };
     match cli.command {
         None => misc::tui(cli.store, &cli.tui),
         Some(Command::Tui { store, tui }) => misc::tui(store, &tui),
@@ -280,14 +339,26 @@ fn verify_all(store: &dyn Backend, map: &PathMap) -> Result<crate::model::Verifi
         .with_context(|| "verification failed".to_string())
 }
 
+/// The creation time `--older-than d` selects before: saturating, so a duration longer than
+/// the epoch can reach selects nothing (no entry is older), never everything.
+fn created_before(now_ms: i64, older_than: Duration) -> i64 {
+    i64::try_from(older_than.as_millis())
+        .ok()
+        .and_then(|ms| now_ms.checked_sub(ms))
+        .unwrap_or(i64::MIN)
+}
+
 impl Selection {
-    fn filter(&self, now_ms: i64) -> crate::store::EntryFilter {
+    pub(crate) fn filter(&self, now_ms: i64) -> crate::store::EntryFilter {
         crate::store::EntryFilter {
             strategies: self.strategy.clone(),
             statuses: self.status.clone(),
             function_glob: self.function.clone(),
-            created_before: self.older_than.map(|d| now_ms - d.as_millis() as i64),
+            created_before: self.older_than.map(|d| created_before(now_ms, d)),
             ..Default::default()
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -48,7 +48,14 @@ pub fn run(
     if expired {
         filter.or_expired_at = Some(now);
     }
-    let outcome = store.purge(&PurgePlan { filter, dry_run }, &mut |_| {})?;
+    let outcome = store.purge(
+        &PurgePlan {
+            filter,
+            dry_run,
+            cancel: None,
+        },
+        &mut |_| {},
+    )?;
     for s in &outcome.skipped {
         eprintln!(
             "cachescope: warning: left in place: {}",

@@ -33,6 +33,15 @@ pub enum StoreError {
     Busy { path: PathBuf, timeout: Duration },
     #[error("{}: store is opened read-only", .path.display())]
     ReadOnly { path: PathBuf },
+    /// The path no longer names the file that was opened: nothing is written to it.
+    #[error("{}: {what} since it was opened; nothing was written (open it again)", .path.display())]
+    Replaced { path: PathBuf, what: String },
+    /// A purge stopped between batches because it was asked to (a signal).
+    #[error("{}: purge stopped on request", .path.display())]
+    Cancelled { path: PathBuf },
+    /// A WAL store that this user cannot read as it stands.
+    #[error("{}: cannot be read: {why}", .path.display())]
+    Unreadable { path: PathBuf, why: String },
     // The cause is part of the message and deliberately not a `source()`: printing the error
     // chain would otherwise say it twice.
     #[error("{}: {cause}", .path.display())]

@@ -29,6 +29,9 @@ pub const APPLICATION_ID: i64 = 0x4353_4350;
 pub const FORMAT_VERSION: i64 = 1;
 /// The DDL of format 1, written from the format spec.
 pub const SCHEMA_SQL: &str = include_str!("../../assets/schema.sql");
+/// The longest busy timeout SQLite takes (it counts milliseconds in a C int); longer ones are
+/// clamped to it by [`Store::open`] and refused by the CLI.
+pub const MAX_BUSY_TIMEOUT: Duration = Duration::from_millis(i32::MAX as u64);
 /// Producers keep a snapshot of fingerprinted bytes up to this size.
 pub const CONTENT_SNAPSHOT_LIMIT: usize = 64 * 1024;
 
@@ -36,6 +39,13 @@ pub const CONTENT_SNAPSHOT_LIMIT: usize = 64 * 1024;
 pub struct Store {
     conn: Connection,
     path: PathBuf,
+    /// The file `path` named when opened, symlinks (`/dev/stdin`, `/proc/self/fd/N`) resolved:
+    /// what SQLite opened, and whose directory relative sources resolve against.
+    real_path: PathBuf,
+    /// What the file was when opened; checked before every write and on each refresh.
+    identity: open::Identity,
+    /// Opened with SQLite's `immutable=1` (a WAL store in a directory this user cannot write).
+    immutable: bool,
     read_only: bool,
     busy_timeout: Duration,
     has_dependencies: bool,
@@ -52,7 +62,8 @@ impl Store {
 
     /// The directory relative source paths resolve against.
     pub fn base_dir(&self) -> PathBuf {
-        let parent = self.path.parent().unwrap_or(Path::new(""));
+        // The real file's directory: `/dev/stdin` redirected from /srv/cache.db is in /srv.
+        let parent = self.real_path.parent().unwrap_or(Path::new(""));
         let dir = if parent.as_os_str().is_empty() {
             Path::new(".")
         } else {
@@ -63,6 +74,12 @@ impl Store {
 
     pub fn is_read_only(&self) -> bool {
         self.read_only
+    }
+
+    /// Whether the store was opened immutable (see [`Store::open`]): changes made by a
+    /// producer while it is open are not seen.
+    pub fn is_immutable(&self) -> bool {
+        self.immutable
     }
 
     pub fn busy_timeout(&self) -> Duration {

@@ -3,7 +3,8 @@
 use super::{Store, StoreError, APPLICATION_ID, FORMAT_VERSION};
 use rusqlite::{Connection, OpenFlags};
 use std::io::Read;
-use std::path::Path;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 const SQLITE_MAGIC: &[u8; 16] = b"SQLite format 3\0";
@@ -66,8 +67,18 @@ impl Default for OpenOptions {
 impl Store {
     /// Opens an existing store. Never creates a file; refuses anything that is not a store of a
     /// format this build reads, with an error naming the file and the reason.
+    ///
+    /// The file is opened at its real path (symlinks resolved), and remembered by device,
+    /// inode and header: [`Store::check_same_file`] tells when the path names another file.
+    /// A read-only open of a WAL store in a directory this user cannot write (another user's
+    /// store over SSH) is made `immutable` when no `-wal` file exists, with a warning; with a
+    /// `-wal` but no `-shm`, it cannot be read and the error says why.
     pub fn open(path: &Path, options: &OpenOptions) -> Result<Store, StoreError> {
         let header = precheck_file(path)?;
+        let real_path = std::fs::canonicalize(path).map_err(|cause| StoreError::Io {
+            path: path.to_path_buf(),
+            cause,
+        })?;
         if header.application_id != APPLICATION_ID && header.application_id != 0 {
             return Err(StoreError::WrongApplication {
                 path: path.to_path_buf(),
@@ -80,10 +91,11 @@ impl Store {
                 found: header.user_version,
             });
         }
-        let existed = sidecars(path).map(|p| p.exists());
-        Store::connect(path, options).inspect_err(|_| {
+        let identity = Identity::of(path, &header)?;
+        let existed = sidecars(&real_path).map(|p| p.exists());
+        Store::connect(path, real_path.clone(), identity, &header, options).inspect_err(|_| {
             // A refused file keeps no trace of us: remove the -wal/-shm that opening created.
-            for (sidecar, existed) in sidecars(path).iter().zip(existed) {
+            for (sidecar, existed) in sidecars(&real_path).iter().zip(existed) {
                 if !existed {
                     let _ = std::fs::remove_file(sidecar);
                 }
@@ -91,23 +103,50 @@ impl Store {
         })
     }
 
-    fn connect(path: &Path, options: &OpenOptions) -> Result<Store, StoreError> {
+    fn connect(
+        path: &Path,
+        real_path: PathBuf,
+        identity: Identity,
+        header: &Header,
+        options: &OpenOptions,
+    ) -> Result<Store, StoreError> {
         let flags = if options.read_only {
             OpenFlags::SQLITE_OPEN_READ_ONLY
         } else {
             OpenFlags::SQLITE_OPEN_READ_WRITE
         } | OpenFlags::SQLITE_OPEN_NO_MUTEX;
         let to_err = |e| StoreError::from_sqlite(path, options.busy_timeout, e);
-        let conn = Connection::open_with_flags(path, flags).map_err(to_err)?;
-        conn.busy_timeout(options.busy_timeout).map_err(to_err)?;
+        let mut warnings = Vec::new();
+        let immutable = options.read_only && header.wal && needs_immutable(path, &real_path)?;
+        let conn = if immutable {
+            warnings.push(format!(
+                "{}: opened immutable: this user cannot write {} to create the store's -shm file, \
+                 so writes made while cachescope runs are not seen",
+                path.display(),
+                dir_of(&real_path).display()
+            ));
+            Connection::open_with_flags(
+                immutable_uri(&real_path),
+                flags | OpenFlags::SQLITE_OPEN_URI,
+            )
+        } else {
+            Connection::open_with_flags(&real_path, flags)
+        }
+        .map_err(to_err)?;
+        // rusqlite panics past what SQLite takes; nobody means to wait longer than 24 days.
+        conn.busy_timeout(options.busy_timeout.min(super::MAX_BUSY_TIMEOUT))
+            .map_err(to_err)?;
         let mut store = Store {
             conn,
             path: path.to_path_buf(),
+            real_path,
+            identity,
+            immutable,
             read_only: options.read_only,
             busy_timeout: options.busy_timeout,
             has_dependencies: false,
             source_index: false,
-            warnings: Vec::new(),
+            warnings,
         };
         store.identify()?;
         rusqlite::vtab::array::load_module(&store.conn).map_err(|e| store.err(e))?;
@@ -146,6 +185,9 @@ impl Store {
         if app_id != APPLICATION_ID && app_id != 0 {
             return Err(StoreError::WrongApplication { path, id: app_id });
         }
+        // What the connection sees (the -wal included) is what later checks compare with.
+        self.identity.application_id = app_id;
+        self.identity.user_version = user_version;
         if user_version > FORMAT_VERSION {
             return Err(StoreError::NewerFormat {
                 path,
@@ -238,6 +280,150 @@ impl Store {
 struct Header {
     user_version: i64,
     application_id: i64,
+    /// The file is in WAL mode (header bytes 18 and 19 are 2).
+    wal: bool,
+}
+
+/// Which file a path named when the store was opened.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Identity {
+    dev: u64,
+    ino: u64,
+    application_id: i64,
+    user_version: i64,
+}
+
+impl Identity {
+    fn of(path: &Path, header: &Header) -> Result<Identity, StoreError> {
+        let meta = std::fs::metadata(path).map_err(|cause| StoreError::Io {
+            path: path.to_path_buf(),
+            cause,
+        })?;
+        Ok(Identity {
+            dev: meta.dev(),
+            ino: meta.ino(),
+            application_id: header.application_id,
+            user_version: header.user_version,
+        })
+    }
+}
+
+impl Store {
+    /// Checks that the path still names the file that was opened: same device and inode, same
+    /// application_id and user_version. A deleted store (or a removed directory), a file put in
+    /// its place, or a rewritten header is [`StoreError::Replaced`].
+    pub fn check_same_file(&self) -> Result<(), StoreError> {
+        let gone = |what: &str| StoreError::Replaced {
+            path: self.path.clone(),
+            what: what.to_string(),
+        };
+        let meta = match std::fs::metadata(&self.path) {
+            Ok(m) => m,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(gone(
+                    "the store file was deleted (or its directory removed)",
+                ))
+            }
+            Err(e) => return Err(gone(&format!("the store file cannot be checked ({e})"))),
+        };
+        if (meta.dev(), meta.ino()) != (self.identity.dev, self.identity.ino) {
+            return Err(gone("the path names another file (the store was replaced)"));
+        }
+        // Through the connection: in WAL mode a new header may still be in the -wal file.
+        let pragma = |name: &str| -> Option<i64> {
+            self.conn
+                .query_row(&format!("PRAGMA {name}"), [], |r| r.get(0))
+                .ok()
+        };
+        if pragma("application_id") != Some(self.identity.application_id)
+            || pragma("user_version") != Some(self.identity.user_version)
+        {
+            return Err(gone("the store file's header changed"));
+        }
+        Ok(())
+    }
+}
+
+impl Drop for Store {
+    /// Closes the connection; when the store file was deleted meanwhile, also removes the
+    /// `-wal`/`-shm` files this connection kept open beside it (checked by inode, so files of
+    /// a new store at the same path are left alone).
+    fn drop(&mut self) {
+        let deleted = matches!(std::fs::metadata(&self.real_path), Err(e) if e.kind() == std::io::ErrorKind::NotFound);
+        if !deleted {
+            return;
+        }
+        let ours: Vec<(PathBuf, Option<(u64, u64)>)> = sidecars(&self.real_path)
+            .into_iter()
+            .map(|p| {
+                let id = std::fs::metadata(&p).ok().map(|m| (m.dev(), m.ino()));
+                (p, id)
+            })
+            .collect();
+        if let Ok(conn) = Connection::open_in_memory() {
+            let _ = std::mem::replace(&mut self.conn, conn).close();
+        }
+        for (p, id) in ours {
+            let now = std::fs::metadata(&p).ok().map(|m| (m.dev(), m.ino()));
+            if id.is_some() && now == id {
+                let _ = std::fs::remove_file(&p);
+            }
+        }
+    }
+}
+
+fn dir_of(real_path: &Path) -> &Path {
+    match real_path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    }
+}
+
+fn dir_writable(dir: &Path) -> bool {
+    use std::os::unix::ffi::OsStrExt;
+    let Ok(c) = std::ffi::CString::new(dir.as_os_str().as_bytes()) else {
+        return false;
+    };
+    // SAFETY: `c` is a valid NUL-terminated path; access() only reads it.
+    unsafe { libc::access(c.as_ptr(), libc::W_OK) == 0 }
+}
+
+/// Whether a read-only open of a WAL store must be immutable: SQLite needs the `-shm` file,
+/// and this user cannot create it. Errors when the store cannot be read at all.
+fn needs_immutable(path: &Path, real_path: &Path) -> Result<bool, StoreError> {
+    let dir = dir_of(real_path);
+    let [wal, shm] = sidecars(real_path);
+    if shm.exists() || dir_writable(dir) {
+        return Ok(false);
+    }
+    if wal.exists() {
+        return Err(StoreError::Unreadable {
+            path: path.to_path_buf(),
+            why: format!(
+                "it has a -wal file but no -shm file, and this user cannot write {} to create \
+                 one; run cachescope as the store's owner, start the app that writes it (it \
+                 creates the -shm), or copy the store with its -wal file to a writable directory",
+                dir.display()
+            ),
+        });
+    }
+    Ok(true)
+}
+
+/// A `file:` URI for `path` with `immutable=1`, every byte outside the unreserved set
+/// percent-encoded (`?`, `#` and `%` in a path would otherwise end or change it).
+fn immutable_uri(path: &Path) -> String {
+    use std::os::unix::ffi::OsStrExt;
+    let mut uri = String::from("file:");
+    for &b in path.as_os_str().as_bytes() {
+        if b.is_ascii_alphanumeric() || b"/-._~".contains(&b) {
+            uri.push(b as char);
+        } else {
+            uri.push_str(&format!("%{b:02X}"));
+        }
+    }
+    uri.push_str("?immutable=1");
+    uri
 }
 
 /// Checks the path before SQLite sees it: SQLite would create a missing file, treat an empty one
@@ -272,11 +458,12 @@ fn precheck_file(path: &Path) -> Result<Header, StoreError> {
     Ok(Header {
         user_version: be32(60),
         application_id: be32(68),
+        wal: header[18] == 2 && header[19] == 2,
     })
 }
 
 /// The `-wal` and `-shm` files SQLite may create beside `path`.
-fn sidecars(path: &Path) -> [std::path::PathBuf; 2] {
+fn sidecars(path: &Path) -> [PathBuf; 2] {
     ["-wal", "-shm"].map(|suffix| {
         let mut name = path.as_os_str().to_owned();
         name.push(suffix);

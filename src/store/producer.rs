@@ -57,7 +57,8 @@ impl Store {
         if !exists {
             let err = |e| StoreError::from_sqlite(path, options.busy_timeout, e);
             let conn = Connection::open(path).map_err(err)?;
-            conn.busy_timeout(options.busy_timeout).map_err(err)?;
+            conn.busy_timeout(options.busy_timeout.min(super::MAX_BUSY_TIMEOUT))
+                .map_err(err)?;
             conn.pragma_update(None, "journal_mode", "WAL")
                 .map_err(err)?;
             conn.execute_batch(&format!("BEGIN IMMEDIATE; {SCHEMA_SQL}"))
@@ -218,6 +219,12 @@ impl Store {
         self.conn
             .execute_batch("BEGIN IMMEDIATE")
             .map_err(|e| self.err(e))?;
+        // Holding the write lock, the file is checked to be the one opened: a store replaced
+        // or deleted since is never written.
+        if let Err(e) = self.check_same_file() {
+            let _ = self.conn.execute_batch("ROLLBACK");
+            return Err(e);
+        }
         match f(self) {
             Ok(v) => {
                 self.conn.execute_batch("COMMIT").map_err(|e| self.err(e))?;

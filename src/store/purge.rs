@@ -22,11 +22,19 @@ type StrategyTally = (String, u64, u64);
 /// Keep each write transaction about this short, so a producer is never blocked for long.
 /// Shorter batches cost throughput: each batch rewrites pages of every secondary index, and at
 /// 100 ms a million-entry purge wrote about three times what one big DELETE does.
-const BATCH_TARGET: Duration = Duration::from_millis(250);
+const BATCH_TARGET: Duration = Duration::from_millis(100);
 const MIN_BATCH: usize = 500;
 const MAX_BATCH: usize = 100_000;
 /// Page cache for a purge, in KiB (negative: SQLite's unit for a size in KiB).
 const PURGE_CACHE_KIB: i64 = -32_768;
+/// An unreferenced source row younger than this may be a producer's, about to get its entry.
+const ORPHAN_AGE: Duration = Duration::from_secs(60);
+/// Checkpoint the WAL when it holds this many pages (16 MiB at 4 KiB pages), so a long purge
+/// keeps it bounded instead of growing it past the database's size.
+const PURGE_WAL_PAGES: i64 = 4096;
+/// Between batches the write lock is left free this long, so a producer waiting in SQLite's
+/// busy handler (which sleeps up to 100 ms between tries) takes it.
+const BATCH_GAP: Duration = Duration::from_millis(25);
 
 impl Store {
     /// Removes (or counts, on a dry run) the entries `plan` selects, then the source rows they
@@ -40,6 +48,8 @@ impl Store {
             dry_run: plan.dry_run,
             ..Default::default()
         };
+        self.check_same_file()?;
+        self.check_integrity()?;
         if plan.dry_run {
             let ids = self.matching_ids(&plan.filter, true)?;
             self.count_removal(&ids, &mut outcome)?;
@@ -60,6 +70,12 @@ impl Store {
         let mut batch = MIN_BATCH * 4;
         let mut done = 0usize;
         while done < candidates.len() {
+            if plan.cancelled() {
+                outcome.interrupted = Some(StoreError::Cancelled {
+                    path: self.path.clone(),
+                });
+                return Ok(outcome);
+            }
             let chunk = &candidates[done..(done + batch).min(candidates.len())];
             let started = Instant::now();
             match self.delete_batch(&plan.filter, chunk, &mut touched_sources) {
@@ -80,22 +96,67 @@ impl Store {
                 total,
             });
             batch = next_batch_size(batch, started.elapsed());
+            if done < candidates.len() {
+                std::thread::sleep(BATCH_GAP);
+            }
         }
         match self.delete_orphan_sources(touched_sources) {
             Ok(n) => outcome.sources_removed = n,
             Err(e) => outcome.interrupted = Some(e),
         }
-        // One checkpoint at the end instead of one per batch; PASSIVE never waits on readers.
+        if outcome.interrupted.is_none() {
+            // Source rows an earlier purge left unreferenced (killed after its last batch).
+            match self.delete_unreferenced_sources() {
+                Ok(n) => outcome.sources_removed += n,
+                Err(e) => outcome.interrupted = Some(e),
+            }
+        }
+        // PASSIVE: never takes the write lock from a producer (TRUNCATE would hold it while
+        // copying). The WAL stays at most about [`PURGE_WAL_PAGES`] plus one batch.
         let _ = self
             .conn
             .query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()));
         Ok(outcome)
     }
 
+    /// `PRAGMA quick_check`: a purge or dry run on a damaged store would write into (or count
+    /// from) pages that are wrong, so it stops with how to recover instead.
+    pub fn check_integrity(&self) -> Result<()> {
+        let mut problems: Vec<String> = Vec::new();
+        let res = (|| -> rusqlite::Result<()> {
+            let mut stmt = self.conn.prepare("PRAGMA quick_check(3)")?;
+            let mut rows = stmt.query([])?;
+            while let Some(r) = rows.next()? {
+                problems.push(text(r, 0)?);
+            }
+            Ok(())
+        })();
+        if let Err(e) = res {
+            match e.sqlite_error_code() {
+                Some(rusqlite::ErrorCode::DatabaseCorrupt | rusqlite::ErrorCode::NotADatabase) => {
+                    problems = vec![e.to_string()]
+                }
+                _ => return Err(self.err(e)),
+            }
+        }
+        if problems.len() == 1 && problems[0] == "ok" {
+            return Ok(());
+        }
+        Err(StoreError::Corrupt {
+            path: self.path.clone(),
+            detail: format!(
+                "integrity check failed ({}); nothing was removed. Recover the rows into a new \
+                 store with: sqlite3 {} .recover | sqlite3 fixed.db",
+                problems.join("; "),
+                crate::text::escape(&self.path.display().to_string())
+            ),
+        })
+    }
+
     /// Connection settings for a purge (this connection only; nothing persists in the file).
     /// Each batch touches pages all over the secondary indexes, so: a bigger page cache than
-    /// the 2 MB default; no WAL checkpoint after every batch, which would copy those pages into
-    /// the database again and again; and no fsync per batch (synchronous=NORMAL in WAL mode),
+    /// the 2 MB default; a WAL checkpoint every [`PURGE_WAL_PAGES`] rather than every 1000
+    /// pages, which would copy those pages into the database again and again; and no fsync per batch (synchronous=NORMAL in WAL mode),
     /// since a purge commit lost to a power cut only brings back entries that were stale.
     fn tune_for_purge(&self) -> rusqlite::Result<()> {
         self.conn
@@ -108,7 +169,10 @@ impl Store {
             .query_row("PRAGMA journal_mode", [], |r| r.get(0))?;
         if mode.eq_ignore_ascii_case("wal") {
             self.conn.pragma_update(None, "synchronous", "NORMAL")?;
-            self.conn.pragma_update(None, "wal_autocheckpoint", 0)?;
+            // A PASSIVE checkpoint after the commit that passes this many pages: the WAL stays
+            // bounded, and rarely enough that pages are not copied again and again.
+            self.conn
+                .pragma_update(None, "wal_autocheckpoint", PURGE_WAL_PAGES)?;
         }
         Ok(())
     }
@@ -231,6 +295,40 @@ impl Store {
         })
     }
 
+    /// Deletes every source row that no entry and no dependency references and that was
+    /// recorded before [`ORPHAN_AGE`] ago (a producer that writes a source row and its entry in
+    /// two transactions is not raced). They are found by a read, which holds no lock; only
+    /// the ones found are deleted, re-checked, under the write lock.
+    fn delete_unreferenced_sources(&self) -> Result<u64> {
+        let deps = if self.has_dependencies {
+            " AND id NOT IN (SELECT source_id FROM entry_dependencies WHERE source_id IS NOT NULL)"
+        } else {
+            ""
+        };
+        // With an index led by source_id one probe per source row; without, one pass over the
+        // entries (NOT IN builds the set once) instead of a scan per source row.
+        let unreferenced = if self.source_index {
+            "NOT EXISTS (SELECT 1 FROM entries e WHERE e.source_id = sources.id)"
+        } else {
+            "id NOT IN (SELECT source_id FROM entries WHERE source_id IS NOT NULL)"
+        };
+        let before = chrono::Utc::now().timestamp_millis() - ORPHAN_AGE.as_millis() as i64;
+        let candidates: BTreeSet<i64> = self
+            .conn
+            .prepare(&format!(
+                "SELECT id FROM sources WHERE recorded_at < ?1 AND {unreferenced}{deps}"
+            ))
+            .and_then(|mut st| {
+                st.query_map([before], |r| r.get(0))?
+                    .collect::<rusqlite::Result<_>>()
+            })
+            .map_err(|e| self.err(e))?;
+        if candidates.is_empty() {
+            return Ok(0);
+        }
+        self.delete_orphan_sources(candidates)
+    }
+
     /// Deletes those of `candidates` that no entry and no dependency references any more.
     fn delete_orphan_sources(&self, candidates: BTreeSet<i64>) -> Result<u64> {
         let deps = if self.has_dependencies {
@@ -261,7 +359,7 @@ impl Store {
 fn next_batch_size(current: usize, took: Duration) -> usize {
     let next = if took < BATCH_TARGET / 2 {
         current * 2
-    } else if took > BATCH_TARGET * 2 {
+    } else if took > BATCH_TARGET * 3 / 2 {
         current / 2
     } else {
         current

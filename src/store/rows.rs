@@ -49,6 +49,7 @@ impl SourceRow {
         Ok(SourceRow {
             id: SourceId(r.get(ID)?),
             path: text(r, PATH)?,
+            raw_path: raw_text(r, PATH)?,
             span,
             digest: text(r, DIGEST)?,
             size: opt_int(r, SIZE)?,
@@ -149,6 +150,16 @@ pub(crate) fn text(r: &Row, idx: usize) -> rusqlite::Result<String> {
         ValueRef::Integer(i) => i.to_string(),
         ValueRef::Real(f) => f.to_string(),
         ValueRef::Null => String::new(),
+    })
+}
+
+/// A TEXT (or BLOB) column's bytes when they are not valid UTF-8, which [`text`] replaces.
+pub(crate) fn raw_text(r: &Row, idx: usize) -> rusqlite::Result<Option<Vec<u8>>> {
+    Ok(match r.get_ref(idx)? {
+        ValueRef::Text(t) | ValueRef::Blob(t) if std::str::from_utf8(t).is_err() => {
+            Some(t.to_vec())
+        }
+        _ => None,
     })
 }
 

@@ -209,3 +209,155 @@ fn aggregates_count_every_entry_once_with_its_dependencies() {
         .sum();
     assert_eq!(failed, 1);
 }
+
+mod same_file {
+    use super::*;
+
+    fn failed_store(path: &std::path::Path) -> Store {
+        let store = Store::create(path).unwrap();
+        for i in 0..10 {
+            store
+                .put_entry(&NewEntry {
+                    namespace: "data",
+                    function: "m:f",
+                    key: &format!("k{i}"),
+                    strategy: "bytecode",
+                    derivation_error: Some("TypeError: x"),
+                    value: Some(b"v"),
+                    created_at: 1,
+                    ..Default::default()
+                })
+                .unwrap();
+        }
+        store
+    }
+
+    fn purge_failed(store: &Store) -> Result<PurgeOutcome> {
+        store.load_source_statuses(std::iter::empty())?;
+        store.purge(
+            &PurgePlan {
+                filter: EntryFilter {
+                    statuses: vec![Status::Failed],
+                    ..Default::default()
+                },
+                dry_run: false,
+                cancel: None,
+            },
+            |_| {},
+        )
+    }
+
+    #[test]
+    fn a_store_replaced_deleted_or_with_its_directory_gone_is_never_purged() {
+        for case in ["replaced", "deleted", "dir removed", "header rewritten"] {
+            let dir = tempfile::tempdir().unwrap();
+            let sub = dir.path().join("d");
+            std::fs::create_dir(&sub).unwrap();
+            let path = sub.join("cache.db");
+            let store = failed_store(&path);
+            store.check_same_file().unwrap();
+            match case {
+                "replaced" => {
+                    let other = dir.path().join("other.db");
+                    drop(failed_store(&other));
+                    std::fs::rename(&other, &path).unwrap();
+                }
+                "deleted" => std::fs::remove_file(&path).unwrap(),
+                "dir removed" => std::fs::remove_dir_all(&sub).unwrap(),
+                _ => {
+                    let c = rusqlite::Connection::open(&path).unwrap();
+                    c.pragma_update(None, "user_version", 0).unwrap();
+                }
+            }
+            let before = std::fs::read(&path).ok();
+            match purge_failed(&store) {
+                Err(StoreError::Replaced { .. }) => {}
+                other => panic!("{case}: {other:?}"),
+            }
+            assert_eq!(std::fs::read(&path).ok(), before, "{case}");
+        }
+    }
+
+    #[test]
+    fn a_reader_leaves_no_wal_or_shm_behind_a_deleted_store() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("cache.db");
+        drop(failed_store(&path));
+        let reader = Store::open(&path, &OpenOptions::default()).unwrap();
+        assert_eq!(reader.count(&EntryFilter::default()).unwrap().0, 10);
+        std::fs::remove_file(&path).unwrap();
+        assert!(reader.check_same_file().is_err());
+        drop(reader);
+        let left: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert!(left.is_empty(), "{left:?}");
+    }
+}
+
+/// A long purge checkpoints as it goes: the -wal file never grows past a bound far below the
+/// database's size (it grew to 1.6x the database when checkpointing waited for the end).
+#[test]
+fn the_wal_stays_bounded_during_a_long_purge() {
+    use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("cache.db");
+    drop(Store::create(&path).unwrap());
+    {
+        let c = rusqlite::Connection::open(&path).unwrap();
+        c.execute(
+            "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 60000) \
+             INSERT INTO entries (namespace, function, key, strategy, derivation_error, value, value_size, created_at) \
+             SELECT 'd', 'm:f' || (i % 97), 'k' || i, 'bytecode', 'TypeError: x', randomblob(1500), 1500, 0 FROM n",
+            [],
+        )
+        .unwrap();
+        c.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
+            .unwrap();
+    }
+    let db_size = std::fs::metadata(&path).unwrap().len();
+    let store = Store::open(
+        &path,
+        &OpenOptions {
+            read_only: false,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    store.load_source_statuses(std::iter::empty()).unwrap();
+    let wal = dir.path().join("cache.db-wal");
+    let stop = AtomicBool::new(false);
+    let max_wal = AtomicU64::new(0);
+    let outcome = std::thread::scope(|s| {
+        s.spawn(|| {
+            while !stop.load(Ordering::SeqCst) {
+                if let Ok(m) = std::fs::metadata(&wal) {
+                    max_wal.fetch_max(m.len(), Ordering::SeqCst);
+                }
+                std::thread::sleep(std::time::Duration::from_millis(2));
+            }
+        });
+        let o = store.purge(
+            &PurgePlan {
+                filter: EntryFilter {
+                    statuses: vec![Status::Failed],
+                    ..Default::default()
+                },
+                dry_run: false,
+                cancel: None,
+            },
+            |_| {},
+        );
+        stop.store(true, Ordering::SeqCst);
+        o
+    })
+    .unwrap();
+    assert_eq!(outcome.removed, 60000);
+    let max_wal = max_wal.load(Ordering::SeqCst);
+    eprintln!("database {db_size} bytes, largest -wal {max_wal} bytes");
+    assert!(
+        max_wal < db_size / 2,
+        "the -wal reached {max_wal} bytes for a {db_size}-byte database"
+    );
+}

@@ -170,6 +170,10 @@ pub struct App {
 
     pub confirm: Option<Confirm>,
     pub purging: Option<Purging>,
+    /// A header badge beside READ-ONLY: IMMUTABLE, STORE REPLACED.
+    pub notice: Option<&'static str>,
+    /// The path no longer names the store that was opened: nothing is invalidated.
+    pub store_gone: Option<String>,
     /// A one-line message in the footer (cleared by the next key).
     pub message: Option<String>,
 }
@@ -212,6 +216,8 @@ impl App {
             detail_len: 0,
             confirm: None,
             purging: None,
+            notice: None,
+            store_gone: None,
             message: None,
         }
     }

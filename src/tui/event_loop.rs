@@ -22,6 +22,12 @@ pub struct Session {
     tx: Sender<Incoming>,
     /// Jobs the worker had answered at its last `Idle`.
     answered: u64,
+    /// Stops a running purge between batches.
+    cancel: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    /// The signal that asked the app to end, once one arrived.
+    signal: Option<i32>,
+    /// What a purge stopped by that signal had removed.
+    note: Option<String>,
 }
 
 impl Session {
@@ -29,11 +35,13 @@ impl Session {
     /// at once: nothing here touches the store, so the first frame can be drawn right away.
     pub fn start(store: &Path, options: &TuiOptions, (width, height): (u16, u16)) -> Session {
         let (tx, rx) = mpsc::channel();
+        let cancel = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
         let worker = Worker::spawn(
             store.to_path_buf(),
             WorkerOptions {
                 open: options.backend_options(),
                 remap: options.remap.clone(),
+                cancel: cancel.clone(),
             },
             tx.clone(),
         );
@@ -48,6 +56,9 @@ impl Session {
             rx,
             tx,
             answered: 0,
+            cancel,
+            signal: None,
+            note: None,
         };
         session.app.now_ms = now_ms();
         session.apply(Action::Resize(width, height));
@@ -79,11 +90,49 @@ impl Session {
                 self.answered = jobs;
                 return false;
             }
-            Incoming::Worker(msg) => Action::Worker(msg),
+            Incoming::Worker(msg) => {
+                let purged = matches!(msg, Msg::Purged { .. });
+                self.apply(Action::Worker(msg));
+                if purged && self.signal.is_some() {
+                    // The purge stopped for the signal: say what it removed, then end.
+                    self.note = self.app.message.clone();
+                    self.app.quit = true;
+                }
+                return true;
+            }
             Incoming::Terminate => Action::Quit,
+            Incoming::Signal(sig) => {
+                let again = self.signal.is_some();
+                self.signal = Some(sig);
+                if self.app.purging.is_some() && !again {
+                    // Stop between batches and wait for the worker's report.
+                    self.cancel.store(true, std::sync::atomic::Ordering::SeqCst);
+                    self.app.message = Some(format!(
+                        "{}: stopping the purge after the current batch…",
+                        super::signal_name(sig)
+                    ));
+                    return true;
+                }
+                if again && self.app.purging.is_some() {
+                    self.note = Some(format!(
+                        "the purge was stopped mid-batch at {}/{} entries; that batch rolls back",
+                        self.app.purging.map_or(0, |p| p.done),
+                        self.app.purging.map_or(0, |p| p.total)
+                    ));
+                }
+                Action::Quit
+            }
         };
         self.apply(action);
         true
+    }
+
+    /// How the session ended: the signal that ended it and what a purge it cut short removed.
+    pub fn outcome(&self) -> super::Outcome {
+        super::Outcome {
+            signal: self.signal,
+            note: self.note.clone(),
+        }
     }
 
     /// Presses a key (for tests and scripts).
@@ -157,7 +206,11 @@ where
             }
         }
         if changed && !session.app.quit {
-            terminal.draw(|f| ui::draw(f, &session.app))?;
+            let drawn = terminal.draw(|f| ui::draw(f, &session.app));
+            // After SIGHUP the terminal is gone; keep waiting for the purge's report anyway.
+            if session.signal.is_none() {
+                drawn?;
+            }
         }
     }
     Ok(())

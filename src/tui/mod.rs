@@ -40,8 +40,20 @@ pub enum Incoming {
     Input(event::Event),
     /// An answer from the worker.
     Worker(worker::Msg),
-    /// SIGTERM or SIGHUP: quit, restoring the terminal.
+    /// The terminal can no longer be read: quit, restoring what can be restored.
     Terminate,
+    /// A signal that ends the process (SIGINT, SIGTERM, SIGHUP, SIGQUIT): a running purge is
+    /// stopped between batches, then the app quits, restoring the terminal.
+    Signal(i32),
+}
+
+/// How the TUI ended.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Outcome {
+    /// The signal that ended it (the process exits 128 + signal), or none: the user quit.
+    pub signal: Option<i32>,
+    /// What a purge cut short by the signal had removed, to say after the screen is restored.
+    pub note: Option<String>,
 }
 
 /// How the TUI runs.
@@ -103,8 +115,8 @@ pub fn writable(path: &Path) -> bool {
     std::fs::OpenOptions::new().write(true).open(path).is_ok()
 }
 
-/// Runs the TUI on the terminal until the user quits.
-pub fn run(store: PathBuf, options: TuiOptions) -> Result<()> {
+/// Runs the TUI on the terminal until the user quits or a signal ends it.
+pub fn run(store: PathBuf, options: TuiOptions) -> Result<Outcome> {
     let mut options = options;
     // Open once before the screen switches, so a wrong file is reported as plainly as by the
     // other commands. The worker opens its own connection.
@@ -139,10 +151,15 @@ pub fn run(store: PathBuf, options: TuiOptions) -> Result<()> {
     spawn_input_thread(session.sender());
     spawn_signal_thread(session.sender());
     let result = run_loop(&mut term, &mut session);
+    let outcome = session.outcome();
     drop(session);
     let _ = term.show_cursor();
     drop(guard);
-    result
+    if outcome.signal.is_some() {
+        // Ending on a signal is the outcome, whatever the (maybe gone) terminal said.
+        return Ok(outcome);
+    }
+    result.map(|()| outcome)
 }
 
 /// Leaves raw mode and the alternate screen when dropped (also on an early error).
@@ -196,19 +213,36 @@ fn spawn_input_thread(tx: std::sync::mpsc::Sender<Incoming>) {
         });
 }
 
-/// SIGTERM and SIGHUP (the SSH link dropped) quit through the loop, which restores the terminal.
+/// Every signal that ends the process by default and can be caught (SIGINT from `kill -INT`,
+/// SIGTERM, SIGHUP when the SSH link drops, SIGQUIT) quits through the loop, which stops a
+/// running purge between batches and restores the terminal. A second one while waiting for the
+/// purge quits at once (the batch in flight rolls back).
 fn spawn_signal_thread(tx: std::sync::mpsc::Sender<Incoming>) {
-    use signal_hook::consts::{SIGHUP, SIGTERM};
-    let Ok(mut signals) = signal_hook::iterator::Signals::new([SIGTERM, SIGHUP]) else {
+    use signal_hook::consts::{SIGHUP, SIGINT, SIGQUIT, SIGTERM};
+    let Ok(mut signals) = signal_hook::iterator::Signals::new([SIGINT, SIGTERM, SIGHUP, SIGQUIT])
+    else {
         return;
     };
     let _ = std::thread::Builder::new()
         .name("cachescope-signals".into())
         .spawn(move || {
-            if signals.forever().next().is_some() {
-                let _ = tx.send(Incoming::Terminate);
+            for sig in signals.forever() {
+                if tx.send(Incoming::Signal(sig)).is_err() {
+                    return;
+                }
             }
         });
+}
+
+/// The name of a signal the TUI handles, for messages.
+pub fn signal_name(sig: i32) -> &'static str {
+    match sig {
+        libc::SIGINT => "SIGINT",
+        libc::SIGTERM => "SIGTERM",
+        libc::SIGHUP => "SIGHUP",
+        libc::SIGQUIT => "SIGQUIT",
+        _ => "a signal",
+    }
 }
 
 /// While the app owns the screen, anything written to stderr (a library's diagnostics, a

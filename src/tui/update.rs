@@ -292,6 +292,13 @@ fn on_msg(app: &mut App, msg: Msg, fx: &mut Vec<Effect>) {
             });
             refresh_keeping_selection(app, fx);
         }
+        Msg::Notice { badge, text, gone } => {
+            app.notice = Some(badge);
+            if gone {
+                app.store_gone = Some(text.clone());
+            }
+            app.message = Some(text);
+        }
         Msg::Error(e) => app.message = Some(format!("error: {e}")),
         Msg::Idle { .. } => {}
     }
@@ -337,7 +344,11 @@ const READ_ONLY: &str =
 
 /// Whether an invalidation may start; if not, says why in the footer.
 fn may_invalidate(app: &mut App) -> bool {
-    let refusal = if app.read_only {
+    let gone;
+    let refusal = if let Some(why) = &app.store_gone {
+        gone = format!("nothing is invalidated: {why}");
+        gone.as_str()
+    } else if app.read_only {
         READ_ONLY
     } else if app.purging.is_some() {
         "a purge is already running"

@@ -111,6 +111,13 @@ pub enum Msg {
     },
     /// Another connection committed to the store.
     StoreChanged,
+    /// Something the header shows as a badge, with its explanation for the footer. `gone`:
+    /// the path no longer names the store that was opened, so nothing may be written.
+    Notice {
+        badge: &'static str,
+        text: String,
+        gone: bool,
+    },
     Error(String),
     /// The worker has answered `jobs` jobs and has nothing running.
     Idle {
@@ -133,6 +140,8 @@ enum Job {
 pub struct WorkerOptions {
     pub open: backend::Options,
     pub remap: Vec<(PathBuf, PathBuf)>,
+    /// Set to stop a running purge between batches (a signal arrived).
+    pub cancel: std::sync::Arc<std::sync::atomic::AtomicBool>,
 }
 
 /// The UI side of the worker: send effects; dropping it stops the thread.
@@ -172,6 +181,7 @@ impl Drop for Worker {
 struct State {
     store: Option<Box<dyn Backend>>,
     paths: PathMap,
+    cancel: std::sync::Arc<std::sync::atomic::AtomicBool>,
     out: Sender<Incoming>,
     self_tx: Sender<Job>,
     verified: Option<Verified>,
@@ -180,6 +190,8 @@ struct State {
     received: u64,
     data_version: Option<i64>,
     last_poll: Instant,
+    /// The store path was found naming another file (or none): said once, never polled again.
+    gone: bool,
 }
 
 impl State {
@@ -204,9 +216,17 @@ impl State {
             .as_ref()
             .map_or_else(|| PathBuf::from("."), |s| s.base_dir());
         let data_version = store.as_ref().and_then(|s| s.change_token().ok());
+        if let Some(s) = store.as_ref().filter(|s| s.is_immutable()) {
+            let _ = out.send(Incoming::Worker(Msg::Notice {
+                badge: "IMMUTABLE",
+                text: s.warnings().join("; "),
+                gone: false,
+            }));
+        }
         State {
             store,
             paths: PathMap::new(base, options.remap),
+            cancel: options.cancel,
             out,
             self_tx,
             verified: None,
@@ -215,6 +235,7 @@ impl State {
             received: 0,
             data_version,
             last_poll: Instant::now(),
+            gone: false,
         }
     }
 
@@ -255,6 +276,18 @@ impl State {
     fn poll(&mut self) {
         self.last_poll = Instant::now();
         let Some(store) = &self.store else { return };
+        if self.gone {
+            return;
+        }
+        if let Err(e) = store.check_same() {
+            self.gone = true;
+            self.send(Msg::Notice {
+                badge: "STORE REPLACED",
+                text: format!("{e}"),
+                gone: true,
+            });
+            return;
+        }
         if let Ok(v) = store.change_token() {
             if self.data_version.is_some_and(|old| old != v) {
                 self.send(Msg::StoreChanged);
@@ -383,6 +416,7 @@ impl State {
                 let plan = PurgePlan {
                     filter,
                     dry_run: false,
+                    cancel: Some(self.cancel.clone()),
                 };
                 let result = store.purge(&plan, &mut |p| {
                     if throttle(&last, p.done == p.total) {

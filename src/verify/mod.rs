@@ -43,7 +43,8 @@ pub fn verify_sources(
     progress: &(dyn Fn(usize, usize) + Sync),
 ) -> HashMap<SourceId, SourceCheck> {
     // Group by the recorded string first (cheap), then merge strings naming the same file.
-    let mut by_recorded: HashMap<&str, Vec<&SourceRow>> = HashMap::new();
+    // Keyed by the recorded bytes: two paths that differ only in invalid UTF-8 are two files.
+    let mut by_recorded: HashMap<&[u8], Vec<&SourceRow>> = HashMap::new();
     let mut out: HashMap<SourceId, SourceCheck> = HashMap::new();
     for s in sources {
         if s.path.trim().is_empty() {
@@ -53,13 +54,13 @@ pub fn verify_sources(
                 SourceCheck::unreadable(Path::new(""), "empty path in the store"),
             );
         } else {
-            by_recorded.entry(s.path.as_str()).or_default().push(s);
+            by_recorded.entry(s.path_bytes()).or_default().push(s);
         }
     }
     let mut by_file: HashMap<PathBuf, Vec<&SourceRow>> = HashMap::with_capacity(by_recorded.len());
     for (recorded, rows) in by_recorded {
         by_file
-            .entry(paths.resolve(recorded))
+            .entry(paths.resolve_os(bytes_path(recorded)))
             .or_default()
             .extend(rows);
     }
@@ -77,6 +78,11 @@ pub fn verify_sources(
         .collect();
     out.extend(checked);
     out
+}
+
+fn bytes_path(b: &[u8]) -> &std::ffi::OsStr {
+    use std::os::unix::ffi::OsStrExt;
+    std::ffi::OsStr::from_bytes(b)
 }
 
 impl SourceCheck {

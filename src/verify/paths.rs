@@ -19,6 +19,11 @@ impl PathMap {
     }
 
     pub fn resolve(&self, recorded: &str) -> PathBuf {
+        self.resolve_os(recorded.as_ref())
+    }
+
+    /// [`PathMap::resolve`] for a recorded path that is bytes, not necessarily UTF-8.
+    pub fn resolve_os(&self, recorded: &std::ffi::OsStr) -> PathBuf {
         let recorded = Path::new(recorded);
         // Path::strip_prefix matches whole components: /srv/app does not remap /srv/apple.
         let remapped = self

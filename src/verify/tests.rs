@@ -5,6 +5,7 @@ use std::os::unix::fs::OpenOptionsExt;
 
 fn row(id: i64, path: &str, span: Option<(u64, u64)>, digest: String) -> SourceRow {
     SourceRow {
+        raw_path: None,
         id: SourceId(id),
         path: path.into(),
         span,

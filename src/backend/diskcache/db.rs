@@ -471,6 +471,7 @@ fn open_for_purge(dir: &Path) -> Result<(PathBuf, Connection), DiskcacheError> {
 /// `BEGIN IMMEDIATE` batches of about [`BATCH_TARGET`], then unlinks the value files no row
 /// references. `setup` registers the SQL functions `condition` uses. On an error, `report`
 /// holds what the committed batches removed.
+#[allow(clippy::too_many_arguments)]
 pub fn delete_rows(
     dir: &Path,
     rowids: &[i64],
@@ -479,6 +480,7 @@ pub fn delete_rows(
     setup: &dyn Fn(&Connection) -> rusqlite::Result<()>,
     report: &mut PurgeReport,
     progress: &mut dyn FnMut(usize),
+    cancelled: &dyn Fn() -> bool,
 ) -> Result<(), DiskcacheError> {
     let (db, mut conn) = open_for_purge(dir)?;
     setup(&conn).map_err(sql_err(&db))?;
@@ -492,7 +494,7 @@ pub fn delete_rows(
     };
     let mut size = PURGE_BATCH;
     let mut done = 0;
-    while done < rowids.len() {
+    while done < rowids.len() && !cancelled() {
         let batch = &rowids[done..(done + size).min(rowids.len())];
         let started = std::time::Instant::now();
         let tx = conn

@@ -739,6 +739,7 @@ impl Backend for Diskcache {
                 out.push(SourceRow {
                     id,
                     path: path.display().to_string(),
+                    raw_path: SourceRow::raw_path_of(path),
                     span: None,
                     digest: format!("{MTIME_PREFIX}{stored}"),
                     size: None,
@@ -1128,6 +1129,7 @@ impl Backend for Diskcache {
                         total,
                     })
                 },
+                &|| plan.cancelled(),
             );
             for rowid in &report.deleted_rowids {
                 if let Some((memo, size)) = sizes.get(rowid) {

@@ -139,6 +139,7 @@ impl Joblib {
         let row = SourceRow {
             id,
             path: path.display().to_string(),
+            raw_path: SourceRow::raw_path_of(&path),
             span: Some(span),
             digest,
             size: None,
@@ -242,6 +243,7 @@ impl WalkedKind for Joblib {
                             catalog.sources.push(SourceRow {
                                 id,
                                 path: so.display().to_string(),
+                                raw_path: SourceRow::raw_path_of(so),
                                 span: None,
                                 digest,
                                 size: None,

@@ -416,11 +416,13 @@ impl WalkedKind for StreamlitKind {
             if scan.errors.is_empty() {
                 let why = orphan_reason(app_path, scan.keys.len(), scan.files.len());
                 let path = app_path.to_string_lossy().into_owned();
+                let raw_path = SourceRow::raw_path_of(app_path);
                 orphan_source = Some(b.source(format!("unmatched {path}"), |id| {
                     (
                         SourceRow {
                             id,
                             path,
+                            raw_path,
                             span: None,
                             digest: format!("{}{why}", crate::verify::UNMATCHED_PREFIX),
                             size: None,
@@ -486,6 +488,7 @@ impl WalkedKind for StreamlitKind {
                             SourceRow {
                                 id,
                                 path: p,
+                                raw_path: SourceRow::raw_path_of(&path),
                                 span: Some((start, end)),
                                 digest: digest::format(Algorithm::Sha256, &span_bytes),
                                 size: None,

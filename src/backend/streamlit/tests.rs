@@ -163,6 +163,7 @@ fn with_app_a_current_key_is_fresh_and_an_orphan_changed() {
                     ..Default::default()
                 },
                 dry_run: false,
+                cancel: None,
             },
             &mut |_| {},
         )
@@ -231,6 +232,7 @@ fn junk_is_warned_about_never_listed_opened_or_removed() {
                     ..Default::default()
                 },
                 dry_run: false,
+                cancel: None,
             },
             &mut |_| {},
         )
@@ -261,6 +263,7 @@ fn a_file_being_written_is_left_in_place() {
                     ..Default::default()
                 },
                 dry_run: false,
+                cancel: None,
             },
             &mut |_| {},
         )

@@ -10,7 +10,12 @@ use ratatui::widgets::Paragraph;
 use ratatui::Frame;
 
 pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
-    let badge = if app.read_only { " READ-ONLY " } else { "" };
+    let badge = match (app.read_only, app.notice) {
+        (true, Some(n)) => format!(" READ-ONLY · {n} "),
+        (false, Some(n)) => format!(" {n} "),
+        (true, None) => " READ-ONLY ".to_string(),
+        (false, None) => String::new(),
+    };
     let badge_style = if app.color {
         Style::default()
             .fg(Color::Black)
@@ -26,7 +31,7 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
         Span::raw(crate::text::shorten_middle(&app.store_label, room)),
         Span::styled(kind, dim(app)),
         Span::raw(if badge.is_empty() { "" } else { " " }),
-        Span::styled(badge, badge_style),
+        Span::styled(badge.clone(), badge_style),
     ]);
     let counts = match &app.all {
         Some(all) => format!("{} entries · {}", all.entries, size(all.bytes)),

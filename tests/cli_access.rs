@@ -1,0 +1,216 @@
+//! Access as another user (the SSH case): an operator who can read a store but not write its
+//! directory. Runs the binary as a real non-root user (`useradd`, `runuser`) on files owned by
+//! root in a directory with mode 755. Needs root: skipped with a message otherwise, failed under
+//! CI.
+
+mod common;
+
+use cachescope::store::{NewEntry, Store};
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+const USER: &str = "cachescope-op";
+
+fn as_root(test: &str) -> bool {
+    // SAFETY: geteuid only reads the process's credentials.
+    if unsafe { libc::geteuid() } == 0 {
+        let exists = Command::new("id")
+            .arg(USER)
+            .output()
+            .unwrap()
+            .status
+            .success();
+        if !exists {
+            let made = Command::new("useradd")
+                .args(["--no-create-home", "--shell", "/bin/sh", USER])
+                .status()
+                .unwrap();
+            // Two tests may race to create the user; either way it exists now.
+            assert!(made.success() || Command::new("id").arg(USER).status().unwrap().success());
+        }
+        return true;
+    }
+    assert!(
+        std::env::var_os("CI").is_none(),
+        "{test} needs root under CI"
+    );
+    eprintln!("skipping {test}: not root");
+    false
+}
+
+/// A WAL store with one failed entry in a fresh 755 directory owned by root; no -wal/-shm left.
+fn root_store() -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let path = dir.path().join("cache.db");
+    let store = Store::create(&path).unwrap();
+    store
+        .put_entry(&NewEntry {
+            namespace: "data",
+            function: "m:f",
+            key: "k",
+            strategy: "bytecode",
+            derivation_error: Some("TypeError: x"),
+            value: Some(b"v"),
+            created_at: 1,
+            ..Default::default()
+        })
+        .unwrap();
+    drop(store);
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+    (dir, path)
+}
+
+fn run_as_operator(args: &[&str], store: &Path) -> common::Run {
+    let out = Command::new("runuser")
+        .args(["-u", USER, "--", env!("CARGO_BIN_EXE_cachescope")])
+        .args(args)
+        .arg(store)
+        .output()
+        .unwrap();
+    common::Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        raw_stdout: out.stdout,
+        raw_stderr: out.stderr,
+    }
+}
+
+#[test]
+fn an_operator_reads_a_wal_store_in_a_directory_it_cannot_write() {
+    if !as_root("an_operator_reads_a_wal_store_in_a_directory_it_cannot_write") {
+        return;
+    }
+    let (dir, path) = root_store();
+    let before = common::dir_snapshot(dir.path());
+    for args in [
+        vec!["summary"],
+        vec!["verify"],
+        vec!["list", "--json"],
+        vec!["purge", "--dry-run"],
+    ] {
+        let r = run_as_operator(&args, &path);
+        assert!(r.code == 0 || r.code == 1, "{args:?}: {}", r.stderr);
+        let lines: Vec<&str> = r.stderr.lines().collect();
+        assert_eq!(lines.len(), 1, "{args:?}: {:?}", r.stderr);
+        assert!(
+            lines[0].contains("warning") && lines[0].contains("opened immutable"),
+            "{}",
+            r.stderr
+        );
+        assert!(
+            lines[0].contains(&dir.path().display().to_string()),
+            "{}",
+            r.stderr
+        );
+    }
+    let r = run_as_operator(&["list", "--json"], &path);
+    assert_eq!(r.json()[0]["key"], "k");
+    // A real purge cannot write: refused, one line, nothing changed.
+    let r = run_as_operator(&["purge"], &path);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert_eq!(common::dir_snapshot(dir.path()), before);
+}
+
+#[test]
+fn a_wal_without_shm_in_an_unwritable_directory_says_why_and_what_to_do() {
+    if !as_root("a_wal_without_shm_in_an_unwritable_directory_says_why_and_what_to_do") {
+        return;
+    }
+    let (dir, path) = root_store();
+    // A producer's uncheckpointed -wal, its -shm gone.
+    let wal = dir.path().join("cache.db-wal");
+    {
+        let c = rusqlite::Connection::open(&path).unwrap();
+        c.pragma_update(None, "wal_autocheckpoint", 0).unwrap();
+        c.execute("UPDATE entries SET hits = 1", []).unwrap();
+        std::fs::copy(&wal, dir.path().join("saved-wal")).unwrap();
+    }
+    std::fs::rename(dir.path().join("saved-wal"), &wal).unwrap();
+    std::fs::set_permissions(&wal, std::fs::Permissions::from_mode(0o644)).unwrap();
+    assert!(!dir.path().join("cache.db-shm").exists());
+    let before = common::dir_snapshot(dir.path());
+    let r = run_as_operator(&["summary"], &path);
+    r.assert_refused(&path, "cannot be read");
+    assert!(r.stderr.contains("-wal file but no -shm"), "{}", r.stderr);
+    assert!(
+        r.stderr.contains(&dir.path().display().to_string()),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(common::dir_snapshot(dir.path()), before);
+}
+
+#[test]
+fn the_tui_header_says_immutable_for_the_operator() {
+    if !as_root("the_tui_header_says_immutable_for_the_operator") {
+        return;
+    }
+    if Command::new("tmux").arg("-V").output().is_err() {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "tmux is required under CI"
+        );
+        eprintln!("skipping: tmux is not installed");
+        return;
+    }
+    let (_dir, path) = root_store();
+    let socket = format!("cachescope-access-{}", std::process::id());
+    let tmux = |args: &[&str]| {
+        Command::new("tmux")
+            .arg("-L")
+            .arg(&socket)
+            .args(args)
+            .env("TERM", "xterm-256color")
+            .output()
+            .unwrap()
+    };
+    let script = format!(
+        "runuser -u {USER} -- '{}' '{}'; echo EXIT=$?; sleep 60",
+        env!("CARGO_BIN_EXE_cachescope"),
+        path.display()
+    );
+    let started = tmux(&[
+        "new-session",
+        "-d",
+        "-s",
+        "main",
+        "-x",
+        "100",
+        "-y",
+        "24",
+        "sh",
+        "-c",
+        &script,
+    ]);
+    assert!(started.status.success());
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let screen = loop {
+        let s = String::from_utf8_lossy(&tmux(&["capture-pane", "-p", "-t", "main"]).stdout)
+            .into_owned();
+        if s.contains("IMMUTABLE") && s.contains("stale:") {
+            break s;
+        }
+        if std::time::Instant::now() > deadline {
+            tmux(&["kill-server"]);
+            panic!("no IMMUTABLE badge:\n{s}");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    assert!(screen.contains("READ-ONLY"), "{screen}");
+    tmux(&["send-keys", "-t", "main", "q"]);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let s = String::from_utf8_lossy(&tmux(&["capture-pane", "-p", "-t", "main"]).stdout)
+            .into_owned();
+        if s.contains("EXIT=") {
+            assert!(s.contains("EXIT=0"), "{s}");
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "{s}");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    tmux(&["kill-server"]);
+}
