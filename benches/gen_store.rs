@@ -1,7 +1,13 @@
 //! Writes the benchmark store: 1,000,000 entries over 2,000 source files, then edits a third of
 //! the files so about a third of the entries are stale. Run through `benches/run.sh`, or:
 //!
-//!     cargo bench --bench gen_store -- OUT_DIR [ENTRIES] [FILES]
+//!     cargo bench --bench gen_store -- OUT_DIR [ENTRIES] [FILES] [DEPS_EVERY] [INDEXES]
+//!
+//! DEPS_EVERY (default 0: none): every Nth entry also depends on the next file (a dependency
+//! row on its whole-file source), so editing a file also makes stale the entries that depend
+//! on it (issue 10's scale benchmark: 7). INDEXES: `recommended` (default: every index
+//! assets/schema.sql creates) or `required` (the recommended, optional ones dropped: the
+//! derivation-error, expiry and dependency-source indexes).
 //!
 //! The store is written through the library's producer API, like any Rust producer would.
 
@@ -39,6 +45,12 @@ fn main() -> cachescope::store::Result<()> {
         .and_then(|s| s.parse().ok())
         .unwrap_or(1_000_000);
     let files: u64 = args.get(2).and_then(|s| s.parse().ok()).unwrap_or(2_000);
+    let deps_every: u64 = args.get(3).and_then(|s| s.parse().ok()).unwrap_or(0);
+    let required_only = match args.get(4).map(String::as_str) {
+        None | Some("recommended") => false,
+        Some("required") => true,
+        Some(other) => panic!("INDEXES is `recommended` or `required`, not {other:?}"),
+    };
     let src = out.join("src");
     fs::create_dir_all(&src).expect("create output dir");
     let db = out.join("cache.db");
@@ -54,9 +66,13 @@ fn main() -> cachescope::store::Result<()> {
     let value = vec![0x5au8; 96];
     let per_file = entries / files;
     store.write(|s| {
+        let wholes: Vec<i64> = (0..files)
+            .map(|f| s.record_file(&src.join(format!("mod{f:04}.py")), None))
+            .collect::<Result<_, _>>()?;
         for f in 0..files {
             let path = src.join(format!("mod{f:04}.py"));
-            let whole = s.record_file(&path, None)?;
+            let whole = wholes[f as usize];
+            let next = [wholes[((f + 1) % files) as usize]];
             let spans: Vec<i64> = (0..FUNCS_PER_FILE)
                 .map(|i| {
                     let start = 5 + i * 5;
@@ -88,13 +104,28 @@ fn main() -> cachescope::store::Result<()> {
                     accessed_at: Some(now),
                     hits: (n % 50) as i64,
                     expires_at: (n % 10 == 0).then_some(now + 86_400_000),
-                    dependencies: &[],
+                    dependencies: if deps_every > 0 && n % deps_every == 0 {
+                        &next
+                    } else {
+                        &[]
+                    },
                 })?;
             }
         }
         Ok(())
     })?;
     drop(store);
+    if required_only {
+        rusqlite::Connection::open(&db)
+            .and_then(|c| {
+                c.execute_batch(
+                    "DROP INDEX IF EXISTS entries_derivation_error; \
+                     DROP INDEX IF EXISTS entries_expires_at; \
+                     DROP INDEX IF EXISTS entry_dependencies_source;",
+                )
+            })
+            .expect("drop the recommended indexes");
+    }
     // A third of the files change: their spans and whole-file digests no longer match.
     for f in (0..files).filter(|f| f % 3 == 0) {
         fs::write(src.join(format!("mod{f:04}.py")), module_text(f, true)).expect("edit module");
@@ -105,13 +136,21 @@ fn main() -> cachescope::store::Result<()> {
         .filter(|f| f % 3 == 0)
         .map(|f| format!("'src/mod{f:04}.py'"))
         .collect();
+    // Entries whose dependency is an edited file are stale too; their dependency rows go first.
+    let stale_sources = format!(
+        "SELECT id FROM sources WHERE path IN ({})",
+        edited.join(", ")
+    );
     let purge_sql = format!(
         "BEGIN IMMEDIATE;\n\
-         DELETE FROM entries WHERE source_id IN (SELECT id FROM sources WHERE path IN ({})) \
-         OR (source_id IS NULL AND derivation_error IS NOT NULL);\n\
-         DELETE FROM sources WHERE NOT EXISTS (SELECT 1 FROM entries e WHERE e.source_id = sources.id);\n\
-         COMMIT;\n",
-        edited.join(", ")
+         CREATE TEMP TABLE gone AS SELECT id FROM entries WHERE source_id IN ({stale_sources}) \
+         OR (source_id IS NULL AND derivation_error IS NOT NULL) \
+         OR id IN (SELECT entry_id FROM entry_dependencies WHERE source_id IN ({stale_sources}));\n\
+         DELETE FROM entry_dependencies WHERE entry_id IN (SELECT id FROM gone);\n\
+         DELETE FROM entries WHERE id IN (SELECT id FROM gone);\n\
+         DELETE FROM sources WHERE NOT EXISTS (SELECT 1 FROM entries e WHERE e.source_id = sources.id) \
+         AND NOT EXISTS (SELECT 1 FROM entry_dependencies d WHERE d.source_id = sources.id);\n\
+         COMMIT;\n"
     );
     fs::write(out.join("purge.sql"), purge_sql).expect("write purge.sql");
     println!(
