@@ -8,6 +8,7 @@ pub mod backend;
 pub mod cli;
 pub mod demo;
 pub mod digest;
+pub mod error;
 pub mod model;
 pub mod pickle;
 pub mod preview;
@@ -16,6 +17,7 @@ pub mod store;
 pub mod text;
 #[cfg(feature = "tui")]
 pub mod tui;
+pub mod types;
 pub mod verify;
 pub mod view;
 

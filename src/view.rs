@@ -5,7 +5,7 @@
 
 use crate::model::Group;
 use crate::status::Status;
-use crate::store::SourceRow;
+use crate::types::SourceRow;
 
 /// The colour family of a status or a diff line. Words always go with it, so nothing depends
 /// on colour alone.
@@ -162,7 +162,7 @@ mod tests {
     fn row(span: Option<(u64, u64)>, invalid: bool) -> SourceRow {
         SourceRow {
             raw_path: None,
-            id: crate::store::SourceId(1),
+            id: crate::types::SourceId(1),
             path: "a.py".into(),
             span,
             digest: "sha256:00".into(),

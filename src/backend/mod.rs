@@ -18,9 +18,8 @@ pub(crate) mod fixtures;
 pub mod joblib;
 mod store;
 pub mod streamlit;
-pub mod types;
 
-pub use types::{
+pub use crate::types::{
     Cell, Dimension, EntryDetail, EntryFilter, EntryId, EntryRow, ErrorRow, PurgeOutcome,
     PurgePlan, PurgeProgress, SortKey, SourceId, SourceRow, StatusesLoaded,
 };

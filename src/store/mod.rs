@@ -2,19 +2,18 @@
 //! aggregate queries, the producer API and purge. It knows nothing of terminals or of how files
 //! are hashed: verification results come in as per-source [`Status`] ranks.
 
-mod error;
 mod open;
 mod producer;
 mod purge;
 mod query;
 mod rows;
 
-pub use error::{Result, StoreError};
+pub use crate::error::{Result, StoreError};
 pub use open::OpenOptions;
 pub use producer::{NewEntry, NewSource};
 // The rows, filters and reports every backend shares, re-exported where the store's callers
 // have always found them.
-pub use crate::backend::types::{
+pub use crate::types::{
     Cell, Dimension, EntryDetail, EntryFilter, EntryId, EntryRow, ErrorRow, PurgeOutcome,
     PurgePlan, PurgeProgress, SortKey, SourceId, SourceRow, StatusesLoaded,
 };

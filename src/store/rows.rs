@@ -1,6 +1,6 @@
 //! Plain rows as read from the store.
 
-use crate::backend::types::{EntryId, EntryRow, SourceId, SourceRow};
+use crate::types::{EntryId, EntryRow, SourceId, SourceRow};
 use rusqlite::types::{FromSql, FromSqlResult, ToSqlOutput, ValueRef};
 use rusqlite::{Row, ToSql};
 

@@ -1,10 +1,8 @@
-//! What a key means: the [`Action`] enum, and the key map, which looks keys up in the one key
-//! table ([`super::keys`]).
+//! Everything that can change the state: the [`Action`] enum. Keys become actions through the
+//! one key table ([`super::keys`]).
 
-use super::app::{Column, Mode};
-use super::keys;
+use super::app::Column;
 use super::worker::Msg;
-use ratatui::crossterm::event::{KeyEvent, MouseEvent, MouseEventKind};
 
 /// Everything that can change the state: keys (mapped), the terminal, and worker answers.
 #[derive(Debug)]
@@ -48,19 +46,4 @@ pub enum Action {
     Worker(Msg),
     /// A key that means nothing here.
     None,
-}
-
-/// Maps a key to an action in `mode`: the first binding of [`keys::BINDINGS`] that works in
-/// `mode` and matches the key (Ctrl-C quits everywhere).
-pub fn key_action(mode: Mode, key: KeyEvent) -> Action {
-    keys::lookup(mode, &key).map_or(Action::None, |b| b.make.action(key.code))
-}
-
-/// The mouse, when captured: the wheel scrolls.
-pub fn mouse_action(mouse: MouseEvent) -> Action {
-    match mouse.kind {
-        MouseEventKind::ScrollUp => Action::Up,
-        MouseEventKind::ScrollDown => Action::Down,
-        _ => Action::None,
-    }
 }

@@ -2,8 +2,9 @@
 //! the channel they share. Production feeds the channel from the terminal; tests drive the same
 //! session with scripted keys and wait for the worker deterministically ([`Session::settle`]).
 
-use super::action::{key_action, mouse_action, Action};
+use super::action::Action;
 use super::app::App;
+use super::keys::{key_action, mouse_action};
 use super::update::update;
 use super::worker::{Msg, Worker, WorkerOptions};
 use super::{ui, Incoming, TuiOptions};

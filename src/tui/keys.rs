@@ -1,5 +1,5 @@
 //! The one key table: every binding with the modes it works in, the keys it matches, the action
-//! it makes, its row in the `?` help and its hints in the footer. [`super::action::key_action`],
+//! it makes, its row in the `?` help and its hints in the footer. [`key_action`],
 //! [`super::ui::help`] and [`super::ui::footer`] all read [`BINDINGS`]; nothing else lists keys.
 //!
 //! Lookup is by order: in a mode, the first binding of the table that works in that mode and
@@ -7,7 +7,9 @@
 
 use super::action::Action;
 use super::app::{Column, Mode, Pane};
-use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
+use ratatui::crossterm::event::{
+    KeyCode, KeyEvent, KeyEventKind, KeyModifiers, MouseEvent, MouseEventKind,
+};
 use KeyCode::{
     BackTab, Backspace, Char, Down, End, Enter, Esc, Home, Left, PageDown, PageUp, Right, Tab, Up,
 };
@@ -461,4 +463,19 @@ pub fn help_rows() -> Vec<(&'static str, &'static str)> {
                 .map(move |(i, t)| (if i == 0 { h.label } else { "" }, *t))
         })
         .collect()
+}
+
+/// Maps a key to an action in `mode`: the first binding of [`BINDINGS`] that works in
+/// `mode` and matches the key (Ctrl-C quits everywhere).
+pub fn key_action(mode: Mode, key: KeyEvent) -> Action {
+    lookup(mode, &key).map_or(Action::None, |b| b.make.action(key.code))
+}
+
+/// The mouse, when captured: the wheel scrolls.
+pub fn mouse_action(mouse: MouseEvent) -> Action {
+    match mouse.kind {
+        MouseEventKind::ScrollUp => Action::Up,
+        MouseEventKind::ScrollDown => Action::Down,
+        _ => Action::None,
+    }
 }

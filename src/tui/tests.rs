@@ -1,8 +1,9 @@
 //! `update` unit tests: key handling, selection, paging, marking, filter, sort, confirmation
 //! flows, read-only refusal. No worker, no terminal: effects are checked as data.
 
-use super::action::{key_action, Action};
+use super::action::Action;
 use super::app::{App, Column, Mode, Pane, PurgeTarget, PAGE};
+use super::keys::key_action;
 use super::update::update;
 use super::worker::{Effect, Msg};
 use crate::backend::{EntryId, EntryRow};

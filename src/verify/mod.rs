@@ -7,9 +7,9 @@ pub mod read;
 
 pub use paths::{parse_remap, PathMap};
 
-use crate::backend::{SourceId, SourceRow};
 use crate::digest::{self, LineIndex, Recorded, SpanCheck};
 use crate::status::Status;
+use crate::types::{SourceId, SourceRow};
 use rayon::prelude::*;
 use read::Opened;
 use std::collections::HashMap;

@@ -2,8 +2,8 @@
 //! sources, aggregate cells, filters, sorting and purge reports. Plain data: how a backend
 //! fills it (SQL, a directory walk) is its own business.
 
+use crate::error::StoreError;
 use crate::status::Status;
-use crate::store::StoreError;
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::fmt;
@@ -30,7 +30,8 @@ impl fmt::Display for SourceId {
     }
 }
 
-/// Proof that verification results were loaded into a backend ([`super::Backend::load_statuses`]):
+/// Proof that verification results were loaded into a backend
+/// ([`crate::backend::Backend::load_statuses`]):
 /// only with it can entries be sorted by status or have their status listed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct StatusesLoaded(pub(crate) ());
@@ -158,7 +159,7 @@ pub struct ErrorRow {
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct EntryFilter {
     pub strategies: Vec<String>,
-    /// Needs verification results loaded with [`super::Backend::load_statuses`].
+    /// Needs verification results loaded with [`crate::backend::Backend::load_statuses`].
     pub statuses: Vec<Status>,
     /// Also select entries expired at this Unix ms time (OR-ed with `statuses`).
     pub or_expired_at: Option<i64>,
