@@ -98,15 +98,20 @@ pub fn wrap(s: &str, width: usize) -> Vec<String> {
     let mut line = String::new();
     for word in s.split(' ') {
         let mut word = word;
-        while word.width() > width {
+        // Measured once and then reduced piece by piece: a word of a million characters is
+        // cut in one pass, not re-measured for every line (which took seconds).
+        let mut word_w = word.width();
+        while word_w > width {
             if !line.is_empty() {
                 out.push(std::mem::take(&mut line));
             }
             let cut = split_at_width(word, width);
-            out.push(word[..cut].to_string());
+            let piece = &word[..cut];
+            word_w = word_w.saturating_sub(piece.width());
+            out.push(piece.to_string());
             word = &word[cut..];
         }
-        if !line.is_empty() && line.width() + 1 + word.width() > width {
+        if !line.is_empty() && line.width() + 1 + word_w > width {
             out.push(std::mem::take(&mut line));
         }
         if !line.is_empty() {
@@ -134,6 +139,16 @@ fn split_at_width(s: &str, width: usize) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn wraps_a_huge_word_into_pieces_of_the_width() {
+        let word = "k".repeat(200_003);
+        let lines = wrap(&format!("a {word} b"), 100);
+        assert_eq!(lines.first().map(String::as_str), Some("a"));
+        assert!(lines.iter().all(|l| l.width() <= 100));
+        assert_eq!(lines.iter().filter(|l| l.starts_with('k')).count(), 2_001);
+        assert_eq!(lines.last().map(String::as_str), Some("kkk b"));
+    }
 
     #[test]
     fn escapes_terminal_control_sequences() {
