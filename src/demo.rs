@@ -52,6 +52,37 @@ pub fn default_dir() -> PathBuf {
     std::env::temp_dir().join(name)
 }
 
+/// The default demo directory lives in the shared temp directory, where another user may have
+/// put something at its name first (a link to a directory of theirs, a directory they own).
+/// It is used only when it is a real directory of ours that no one else can write; when missing
+/// it is created that way.
+#[cfg(unix)]
+fn claim_shared_temp_dir(dir: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
+    let refuse = |why: &str| {
+        Err(std::io::Error::new(
+            std::io::ErrorKind::PermissionDenied,
+            format!("{why}; not used for the demo (remove it, or give `cachescope demo DIR`)"),
+        ))
+    };
+    match std::fs::symlink_metadata(dir) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            std::fs::DirBuilder::new().mode(0o700).create(dir)
+        }
+        Err(e) => Err(e),
+        Ok(m) if m.file_type().is_symlink() => refuse("a symbolic link"),
+        // SAFETY: geteuid has no preconditions.
+        Ok(m) if m.uid() != unsafe { libc::geteuid() } => refuse("owned by another user"),
+        Ok(m) if m.permissions().mode() & 0o022 != 0 => refuse("writable by other users"),
+        Ok(_) => Ok(()),
+    }
+}
+
+#[cfg(not(unix))]
+fn claim_shared_temp_dir(_: &Path) -> std::io::Result<()> {
+    Ok(())
+}
+
 /// Marks a directory as holding a demo, so a later demo may replace it.
 const MARKER: &str = "CACHESCOPE-DEMO";
 
@@ -62,6 +93,9 @@ pub fn write_demo(dir: &Path) -> Result<PathBuf> {
         let path = path.to_path_buf();
         move |cause| StoreError::Io { path, cause }
     };
+    if dir == default_dir() {
+        claim_shared_temp_dir(dir).map_err(io(dir))?;
+    }
     if dir.exists() && !dir.is_dir() {
         return Err(io(dir)(std::io::Error::new(
             std::io::ErrorKind::NotADirectory,
@@ -404,4 +438,33 @@ fn text(s: &str) -> (&'static str, Vec<u8>) {
 
 fn bytes(len: usize) -> (&'static str, Vec<u8>) {
     ("bytes", (0..len).map(|i| (i * 31 % 256) as u8).collect())
+}
+
+#[cfg(all(test, unix))]
+mod shared_temp_tests {
+    use super::claim_shared_temp_dir;
+    use std::os::unix::fs::PermissionsExt;
+
+    #[test]
+    fn the_shared_demo_dir_is_used_only_when_private_and_ours() {
+        let tmp = tempfile::tempdir().unwrap();
+        let fresh = tmp.path().join("fresh");
+        claim_shared_temp_dir(&fresh).unwrap();
+        let mode = std::fs::metadata(&fresh).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o700, "created private");
+        claim_shared_temp_dir(&fresh).unwrap();
+
+        let elsewhere = tmp.path().join("elsewhere");
+        std::fs::create_dir(&elsewhere).unwrap();
+        let link = tmp.path().join("link");
+        std::os::unix::fs::symlink(&elsewhere, &link).unwrap();
+        let err = claim_shared_temp_dir(&link).unwrap_err().to_string();
+        assert!(err.contains("symbolic link"), "{err}");
+
+        let open = tmp.path().join("open");
+        std::fs::create_dir(&open).unwrap();
+        std::fs::set_permissions(&open, std::fs::Permissions::from_mode(0o777)).unwrap();
+        let err = claim_shared_temp_dir(&open).unwrap_err().to_string();
+        assert!(err.contains("writable by other users"), "{err}");
+    }
 }

@@ -591,12 +591,19 @@ impl Backend for Walked {
                     removed.push(e);
                 }
                 Ok(false) => {}
+                // One entry that cannot be removed (permissions, a busy disk) does not stop
+                // the others; it is named, and the purge reports that it fell short.
                 Err(err) => {
-                    outcome.interrupted = Some(StoreError::Io {
-                        path: e.location.clone(),
-                        cause: err,
-                    });
-                    break;
+                    outcome.skipped.push(format!(
+                        "{}: could not be removed: {err}",
+                        e.location.display()
+                    ));
+                    if outcome.interrupted.is_none() {
+                        outcome.interrupted = Some(StoreError::Io {
+                            path: e.location.clone(),
+                            cause: err,
+                        });
+                    }
                 }
             }
             progress(PurgeProgress {

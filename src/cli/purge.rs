@@ -70,7 +70,7 @@ pub fn run(
     }
     match outcome.interrupted {
         Some(e) => Err(anyhow::Error::new(e).context(format!(
-            "purge stopped after removing {}",
+            "purge did not remove everything it selected (removed {})",
             entries(outcome.removed)
         ))),
         None => Ok(Exit::Ok),

@@ -562,7 +562,11 @@ pub fn purge_call(joblib_dir: &Path, call_dir: &Path) -> Result<PurgeOutcome, Jo
     let bytes = dir_size(call_dir, 0)?;
     let tmp = func_dir.join(format!("{PURGE_PREFIX}{}-{name}", std::process::id()));
     fs::rename(call_dir, &tmp).map_err(io(call_dir))?;
-    fs::remove_dir_all(&tmp).map_err(io(&tmp))?;
+    if let Err(e) = fs::remove_dir_all(&tmp) {
+        // Put what is left back where joblib (and the next purge) can see it.
+        let _ = fs::rename(&tmp, call_dir);
+        return Err(io(call_dir)(e));
+    }
     let only_files = fs::read_dir(func_dir)
         .map_err(io(func_dir))?
         .flatten()

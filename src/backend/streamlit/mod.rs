@@ -13,8 +13,9 @@
 //! file in it is named `{32 hex}-{32 hex}.memo` and starts like a pickle (first byte `0x80`).
 //! A directory of mixed content is still Streamlit's: every other thing in it (an oddly named
 //! file, a subdirectory, a FIFO or symlink named like a `.memo`) is reported in a warning line
-//! naming it and is never listed, opened or deleted. A `.memo` file that does not start or end
-//! like a pickle (empty, truncated, being written) is listed with a warning.
+//! naming it and is never listed, opened or deleted; so is a `.memo` file that does not start
+//! like a pickle, or cannot be read. One that is empty or does not end like a pickle (truncated,
+//! being written) is listed with a warning.
 //!
 //! # Mapping files to functions
 //! In order, for each file's function key:
@@ -340,10 +341,18 @@ impl StreamlitKind {
                 Some((Some(PICKLE_PROTO), _, _)) => warnings.push(format!(
                     "{shown}: does not end like a pickle: truncated, or being written"
                 )),
-                Some(_) => warnings.push(format!(
-                    "{shown}: does not start like a pickle (first byte is not 0x80)"
-                )),
-                None => warnings.push(format!("{shown}: cannot be read")),
+                // Not something Streamlit wrote: reported, never listed or deleted.
+                Some(_) => {
+                    warnings.push(format!(
+                        "{shown}: does not start like a pickle (first byte is not 0x80); \
+                         not Streamlit's, left alone"
+                    ));
+                    continue;
+                }
+                None => {
+                    warnings.push(format!("{shown}: cannot be read; left alone"));
+                    continue;
+                }
             }
             files.push(MemoFile {
                 stem: format!("{function_key}-{value_key}"),
