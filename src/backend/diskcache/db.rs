@@ -111,6 +111,24 @@ pub fn check_db(db: &Path) -> Result<(), DiskcacheError> {
     if head[68..72] != [0, 0, 0, 0] {
         return Err(DiskcacheError::NotDiskcache(db.to_path_buf()));
     }
+    // SQLite creates `-wal`/`-shm` beside a WAL database even for a reader: when the file turns
+    // out not to be a readable diskcache, the ones this check created go again.
+    let side = |ext: &str| PathBuf::from(format!("{}-{ext}", db.display()));
+    let (wal, shm) = (side("wal"), side("shm"));
+    let (had_wal, had_shm) = (wal.exists(), shm.exists());
+    let checked = check_tables(db);
+    if checked.is_err() {
+        if !had_wal && fs::metadata(&wal).is_ok_and(|m| m.len() == 0) {
+            let _ = fs::remove_file(&wal);
+        }
+        if !had_shm {
+            let _ = fs::remove_file(&shm);
+        }
+    }
+    checked
+}
+
+fn check_tables(db: &Path) -> Result<(), DiskcacheError> {
     let conn = open_ro(db)?;
     let cols = |table: &str| -> Result<Vec<String>, DiskcacheError> {
         let mut st = conn
