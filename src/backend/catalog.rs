@@ -15,7 +15,6 @@ use crate::status::Status;
 use crate::store::{Result, StoreError};
 use std::cell::RefCell;
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -531,7 +530,10 @@ impl Backend for Walked {
             .filter(|d| find(d).is_none())
             .copied()
             .collect();
-        let value_head = e.value_file.as_ref().and_then(|f| read_head(f, preview));
+        let value_head = e
+            .value_file
+            .as_ref()
+            .and_then(|f| crate::verify::read::read_head(f, preview));
         Ok(Some(EntryDetail {
             entry: e.row.clone(),
             source_content: e
@@ -617,16 +619,4 @@ impl Backend for Walked {
         self.rescan(self.kind.change_token().ok())?;
         Ok(outcome)
     }
-}
-
-/// The first `limit` bytes of a regular file (never a FIFO or device put in its place); `None`
-/// when it cannot be read (the preview says so).
-fn read_head(path: &Path, limit: usize) -> Option<Vec<u8>> {
-    let crate::verify::read::Opened::File { file, .. } = crate::verify::read::open_regular(path)
-    else {
-        return None;
-    };
-    let mut head = Vec::with_capacity(limit.min(64 * 1024));
-    file.take(limit as u64).read_to_end(&mut head).ok()?;
-    Some(head)
 }

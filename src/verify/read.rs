@@ -98,3 +98,14 @@ pub fn stream(file: &mut File, mut sink: impl FnMut(&[u8])) -> std::io::Result<(
         }
     }
 }
+
+/// The first `limit` bytes of a regular file (never a FIFO or device put in its place), for a
+/// value preview; `None` when it cannot be read (the preview says so).
+pub fn read_head(path: &Path, limit: usize) -> Option<Vec<u8>> {
+    let Opened::File { file, .. } = open_regular(path) else {
+        return None;
+    };
+    let mut head = Vec::with_capacity(limit.min(64 * 1024));
+    file.take(limit as u64).read_to_end(&mut head).ok()?;
+    Some(head)
+}

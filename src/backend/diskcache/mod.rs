@@ -982,7 +982,9 @@ impl Backend for Diskcache {
             )
             .map_err(self.sql_err(s))?;
         let value_head = match &filename {
-            Some(f) if db::safe_relative(f) => read_head(&s.dir.join(f), preview),
+            Some(f) if db::safe_relative(f) => {
+                crate::verify::read::read_head(&s.dir.join(f), preview)
+            }
             _ => inline,
         };
         let mut notes = Vec::new();
@@ -1150,16 +1152,4 @@ impl Backend for Diskcache {
         }
         Ok(outcome)
     }
-}
-
-/// The first `limit` bytes of a regular file (never a FIFO or device put in its place).
-fn read_head(path: &Path, limit: usize) -> Option<Vec<u8>> {
-    use std::io::Read;
-    let crate::verify::read::Opened::File { file, .. } = crate::verify::read::open_regular(path)
-    else {
-        return None;
-    };
-    let mut head = Vec::new();
-    file.take(limit as u64).read_to_end(&mut head).ok()?;
-    Some(head)
 }
