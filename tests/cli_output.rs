@@ -277,6 +277,32 @@ fn show_of_an_unknown_id_exits_2_naming_the_store() {
     }
 }
 
+#[test]
+fn options_of_other_kinds_are_said_to_be_ignored() {
+    let (fx, _, _) = one_entry();
+    let store = fx.store.to_str().unwrap();
+    let r = run(["summary", store, "--app", "app.py"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(
+        r.stderr.contains("--app applies to Streamlit caches"),
+        "{}",
+        r.stderr
+    );
+    let r = run(["list", store, "--source-root", "src"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(
+        r.stderr.contains("--source-root applies to other"),
+        "{}",
+        r.stderr
+    );
+    let r = run(["summary", store]);
+    assert!(
+        r.stderr.is_empty(),
+        "no warning without the options: {}",
+        r.stderr
+    );
+}
+
 /// Runs the binary with stdout on a pseudo-terminal and returns what it wrote there.
 fn run_on_a_tty(args: &[&str], no_color: Option<&str>) -> Vec<u8> {
     use std::os::fd::{FromRawFd, OwnedFd};

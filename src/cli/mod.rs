@@ -329,6 +329,19 @@ fn open_store(
     for w in store.warnings() {
         eprintln!("cachescope: warning: {}", crate::text::escape(w));
     }
+    // Options that mean nothing for this kind are said to be ignored, not silently dropped.
+    if paths.app.is_some() && store.kind() != "streamlit" {
+        eprintln!(
+            "cachescope: warning: --app applies to Streamlit caches; ignored for a {}",
+            store.kind()
+        );
+    }
+    if !paths.source_root.is_empty() && store.kind() == "cachescope store" {
+        eprintln!(
+            "cachescope: warning: --source-root applies to other libraries' caches; a \
+             cachescope store records its paths (use --remap to move them)"
+        );
+    }
     let map = PathMap::new(store.base_dir(), paths.remap.clone());
     Ok((store, map))
 }
