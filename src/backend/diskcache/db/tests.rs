@@ -290,7 +290,13 @@ fn purge_deletes_rows_and_files_like_diskcache() {
         .iter()
         .all(|f| !f.exists() && !f.parent().unwrap().exists()));
     let s = read_settings(&conn, &db).unwrap();
-    assert_eq!(s.int("count"), Some(20));
+    // diskcache's triggers keep the count: it equals the rows left (the fixture's expiring key
+    // may have been culled by diskcache itself before the purge, so not a fixed number).
+    let rows_left: i64 = conn
+        .query_row("SELECT count(*) FROM Cache", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(s.int("count"), Some(rows_left));
+    assert!((19..=20).contains(&rows_left), "{rows_left} rows left");
     let left: i64 = conn
         .query_row("SELECT total(size) FROM Cache", [], |r| r.get::<_, f64>(0))
         .unwrap() as i64;
