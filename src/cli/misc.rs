@@ -52,10 +52,6 @@ pub fn tui(store: Option<PathBuf>, args: &TuiArgs) -> Result<Exit> {
             p
         }
     };
-    if !cfg!(feature = "tui") {
-        eprintln!("cachescope: built without the TUI (feature `tui`), so the summary instead");
-        return super::inspect::summary(&path, &args.paths, false);
-    }
     if !(std::io::stdout().is_terminal() && std::io::stdin().is_terminal()) {
         eprintln!("cachescope: not a terminal, so the summary instead of the TUI");
         return super::inspect::summary(&path, &args.paths, false);
@@ -90,7 +86,9 @@ fn run_tui(path: PathBuf, args: &TuiArgs) -> Result<Exit> {
     Ok(Exit::for_signal(sig))
 }
 
+/// Built without the `tui` feature: the summary, saying why.
 #[cfg(not(feature = "tui"))]
-fn run_tui(_: PathBuf, _: &TuiArgs) -> Result<Exit> {
-    unreachable!("the TUI is only started when built with it")
+fn run_tui(path: PathBuf, args: &TuiArgs) -> Result<Exit> {
+    eprintln!("cachescope: built without the TUI (feature `tui`), so the summary instead");
+    super::inspect::summary(&path, &args.paths, false)
 }
