@@ -158,26 +158,30 @@ impl fmt::Display for CallProblem {
 pub fn detect(path: &Path) -> Option<PathBuf> {
     let inner = path.join("joblib");
     for cand in [inner.as_path(), path] {
-        if cand.is_dir() && has_func_code(cand, 0) {
+        let mut budget = DETECT_BUDGET;
+        if cand.is_dir() && has_func_code(cand, 0, &mut budget) {
             return Some(cand.to_path_buf());
         }
     }
     None
 }
 
-fn has_func_code(dir: &Path, depth: usize) -> bool {
-    if depth > MAX_DEPTH {
+/// How many directories recognising a joblib location may read: a location's first
+/// `func_code.py` sits a few module folders down, and a home directory given by mistake is
+/// not walked whole.
+const DETECT_BUDGET: usize = 2_000;
+
+fn has_func_code(dir: &Path, depth: usize, budget: &mut usize) -> bool {
+    if depth > MAX_DEPTH || *budget == 0 {
         return false;
     }
+    *budget -= 1;
     let fc = dir.join("func_code.py");
-    if depth > 0 && fc.is_file() {
-        let mut head = [0u8; FIRST_LINE.len()];
-        if fs::File::open(&fc)
-            .and_then(|mut f| f.read_exact(&mut head))
-            .is_ok()
-            && head == FIRST_LINE.as_bytes()
-        {
-            return true;
+    if depth > 0 {
+        if let Ok(head) = read_capped(&fc, MAX_FUNC_CODE) {
+            if head.starts_with(FIRST_LINE.as_bytes()) {
+                return true;
+            }
         }
     }
     let Ok(rd) = fs::read_dir(dir) else {
@@ -186,7 +190,7 @@ fn has_func_code(dir: &Path, depth: usize) -> bool {
     rd.flatten().any(|e| {
         e.file_type().is_ok_and(|t| t.is_dir())
             && !is_call_name(&e.file_name().to_string_lossy())
-            && has_func_code(&e.path(), depth + 1)
+            && has_func_code(&e.path(), depth + 1, budget)
     })
 }
 
@@ -298,8 +302,20 @@ fn walk(
     Ok(())
 }
 
+/// Reads a small file of joblib's whole, refusing anything but a regular file (a FIFO put in its
+/// place is never opened for reading, so a walk cannot block on it).
 fn read_capped(path: &Path, cap: u64) -> std::io::Result<Vec<u8>> {
-    let f = fs::File::open(path)?;
+    use crate::verify::read::{open_regular, Opened};
+    let f = match open_regular(path) {
+        Opened::File { file, .. } => file,
+        Opened::Missing => {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::NotFound,
+                "no such file",
+            ))
+        }
+        Opened::Unreadable(why) => return Err(std::io::Error::other(why)),
+    };
     let mut buf = Vec::new();
     f.take(cap + 1).read_to_end(&mut buf)?;
     if buf.len() as u64 > cap {
