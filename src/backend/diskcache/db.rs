@@ -426,18 +426,7 @@ pub fn purge_with_progress(
                 }
             }
         }
-        if !files.is_empty() {
-            let names: std::rc::Rc<Vec<Value>> =
-                std::rc::Rc::new(files.iter().cloned().map(Value::Text).collect());
-            let still: Vec<String> = tx
-                .prepare("SELECT filename FROM Cache WHERE filename IN rarray(?1)")
-                .and_then(|mut st| {
-                    st.query_map([names], |r| r.get(0))?
-                        .collect::<Result<Vec<String>, _>>()
-                })
-                .map_err(sql_err(&db))?;
-            files.retain(|f| !still.contains(f));
-        }
+        drop_still_referenced(&tx, &db, &mut files)?;
         tx.commit().map_err(sql_err(&db))?;
         report.deleted += batch_report.deleted;
         report.changed += batch_report.changed;
@@ -448,11 +437,7 @@ pub fn purge_with_progress(
         }
         done += batch.len();
         progress(done);
-        // Aim the next batch at the target lock time.
-        let took = started.elapsed().max(Duration::from_micros(100));
-        let scaled =
-            (batch.len() as f64 * BATCH_TARGET.as_secs_f64() / took.as_secs_f64()) as usize;
-        size = scaled.clamp(PURGE_BATCH, MAX_BATCH).min(size * 4);
+        size = next_batch_size(batch.len(), size, started);
     }
     Ok(())
 }
@@ -539,18 +524,7 @@ pub fn delete_rows(
                     .max(0) as u64;
             }
         }
-        if !files.is_empty() {
-            let names: std::rc::Rc<Vec<Value>> =
-                std::rc::Rc::new(files.iter().cloned().map(Value::Text).collect());
-            let still: Vec<String> = tx
-                .prepare("SELECT filename FROM Cache WHERE filename IN rarray(?1)")
-                .and_then(|mut st| {
-                    st.query_map([names], |r| r.get(0))?
-                        .collect::<Result<Vec<String>, _>>()
-                })
-                .map_err(sql_err(&db))?;
-            files.retain(|f| !still.contains(f));
-        }
+        drop_still_referenced(&tx, &db, &mut files)?;
         tx.commit().map_err(sql_err(&db))?;
         report.deleted += deleted.len();
         report.changed += batch.len() - deleted.len();
@@ -561,12 +535,40 @@ pub fn delete_rows(
         }
         done += batch.len();
         progress(done);
-        let took = started.elapsed().max(Duration::from_micros(100));
-        let scaled =
-            (batch.len() as f64 * BATCH_TARGET.as_secs_f64() / took.as_secs_f64()) as usize;
-        size = scaled.clamp(PURGE_BATCH, MAX_BATCH).min(size * 4);
+        size = next_batch_size(batch.len(), size, started);
     }
     Ok(())
+}
+
+/// Keeps in `files` only the value files that no row still references (checked inside the
+/// purge's transaction, so a row written meanwhile keeps its file).
+fn drop_still_referenced(
+    tx: &rusqlite::Transaction,
+    db: &Path,
+    files: &mut Vec<String>,
+) -> Result<(), DiskcacheError> {
+    if files.is_empty() {
+        return Ok(());
+    }
+    let names: std::rc::Rc<Vec<Value>> =
+        std::rc::Rc::new(files.iter().cloned().map(Value::Text).collect());
+    let still: Vec<String> = tx
+        .prepare("SELECT filename FROM Cache WHERE filename IN rarray(?1)")
+        .and_then(|mut st| {
+            st.query_map([names], |r| r.get(0))?
+                .collect::<Result<Vec<String>, _>>()
+        })
+        .map_err(sql_err(db))?;
+    files.retain(|f| !still.contains(f));
+    Ok(())
+}
+
+/// The next batch's size, aimed at [`BATCH_TARGET`] of lock time from how long the last batch
+/// of `last_len` rows took; it grows at most fourfold at a time.
+fn next_batch_size(last_len: usize, size: usize, started: std::time::Instant) -> usize {
+    let took = started.elapsed().max(Duration::from_micros(100));
+    let scaled = (last_len as f64 * BATCH_TARGET.as_secs_f64() / took.as_secs_f64()) as usize;
+    scaled.clamp(PURGE_BATCH, MAX_BATCH).min(size * 4)
 }
 
 /// Whether a `filename` column stays inside the cache directory: diskcache writes relative
