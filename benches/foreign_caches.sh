@@ -19,18 +19,20 @@ RUNS=${RUNS:-5}
 WORK=$(mktemp -d)
 trap 'rm -rf "$WORK"' EXIT
 
-# Source root for the 200 bench.modN modules: a third edited after the entries were stored, the
-# rest dated long before.
+# Source root for the bench.modN modules (the bulk cache's 200 functions bench.modM.fJ live in
+# mod0..mod9, M = J % 10): every third module edited after the entries were stored (so 4 of the
+# 10, 400,000 of the entries), the rest dated long before.
 SRC=$WORK/src
 mkdir -p "$SRC/bench"
 : > "$SRC/bench/__init__.py"
-STALE=()
-for i in $(seq 0 199); do
-    printf 'def f%d(x):\n    return x\n' "$i" > "$SRC/bench/mod$i.py"
-    if (( i % 3 == 0 )); then STALE+=("'bench.mod$i.f$i'"); else touch -d 2000-01-01 "$SRC/bench/mod$i.py"; fi
+for i in $(seq 0 9); do
+    printf 'def f(x):\n    return x\n' > "$SRC/bench/mod$i.py"
+    (( i % 3 == 0 )) || touch -d 2000-01-01 "$SRC/bench/mod$i.py"
 done
-NAMES=$(IFS=,; echo "${STALE[*]}")
 NAME="CAST(substr(key, 15, unicode(CAST(substr(key, 14, 1) AS TEXT))) AS TEXT)"
+# The equivalent DELETE names the stale functions: those of modules 0, 3, 6 and 9.
+NAMES=$(sqlite3 "$DC/cache.db" "SELECT DISTINCT $NAME FROM Cache WHERE raw = 0" |
+    grep -E '^bench\.mod[0369]\.' | sed "s/.*/'&'/" | paste -sd,)
 
 echo "== diskcache summary (1,000,000 entries)"
 hyperfine -N -w 1 -r "$RUNS" \
@@ -39,14 +41,21 @@ hyperfine -N -w 1 -r "$RUNS" \
 /usr/bin/time -f "cachescope summary: peak RSS %M KiB" "$BIN" summary "$DC" --source-root "$SRC" >/dev/null
 /usr/bin/time -f "cachescope list | tail: peak RSS %M KiB" sh -c "$BIN list $DC --source-root $SRC | tail -1" >/dev/null
 
-echo "== diskcache purge of the stale third"
+echo "== diskcache purge of the stale entries (4 modules of 10)"
 mkdir -p "$WORK/dc"
-hyperfine -N -r "$RUNS" \
+hyperfine -N -r "$RUNS" --export-json "$WORK/purge.json" \
     --prepare "sh -c 'rm -f $WORK/dc/cache.db*; cp $DC/cache.db $WORK/dc/cache.db'" \
     -n "sqlite3 DELETE" "sqlite3 $WORK/dc/cache.db \"DELETE FROM Cache WHERE raw = 0 AND $NAME IN ($NAMES)\"" \
     -n "cachescope purge" "$BIN purge $WORK/dc --source-root $SRC"
 rm -f "$WORK"/dc/cache.db*; cp "$DC/cache.db" "$WORK/dc/cache.db"
 /usr/bin/time -f "cachescope purge: peak RSS %M KiB" "$BIN" purge "$WORK/dc" --source-root "$SRC"
+echo "rows left: $(sqlite3 "$WORK/dc/cache.db" 'SELECT count(*) FROM Cache')"
+python3 - "$WORK/purge.json" <<'PY'
+import json, sys
+r = {x["command"]: x["median"] for x in json.load(open(sys.argv[1]))["results"]}
+a, b = r["cachescope purge"], r["sqlite3 DELETE"]
+print(f"purge: cachescope median {a:.2f} s, sqlite3 DELETE median {b:.2f} s, ratio {a / b:.2f}")
+PY
 
 echo "== joblib summary ($(find "$JL/cache" -name metadata.json | wc -l) call folders)"
 hyperfine -N -w 1 -r "$RUNS" \

@@ -12,6 +12,7 @@
 //! does not know (`UnsupportedGlobal`), so it cannot render `<numpy.ndarray>` for an arbitrary
 //! object, and it decodes into owned values without size caps.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::fmt::Write as _;
 
@@ -1284,9 +1285,17 @@ pub fn memo_key_with(data: &[u8], limits: Limits) -> Option<MemoKey> {
 
 /// Only the full name of a diskcache `memoize` key (what [`memo_key`] returns as `name`),
 /// without rendering the arguments: the cheap path for SQL aggregates.
-pub fn memo_name(data: &[u8]) -> Option<String> {
+pub fn memo_name(data: &[u8]) -> Option<Cow<'_, str>> {
+    match flat_memo_name(data) {
+        Some(flat) => flat.map(Cow::Borrowed),
+        None => walked_memo_name(data).map(Cow::Owned),
+    }
+}
+
+/// [`memo_name`] by the walker: any pickle.
+fn walked_memo_name(data: &[u8]) -> Option<String> {
     let limits = Limits {
-        max_str: 1000,
+        max_str: MEMO_NAME_MAX,
         ..Limits::default()
     };
     let walk = Walker::new(data, limits).run().ok()?;
@@ -1298,6 +1307,103 @@ pub fn memo_name(data: &[u8]) -> Option<String> {
     };
     key_shape(&walk.nodes, items)?;
     Some(escape_unsafe(text))
+}
+
+/// Characters of a memoize name kept (a longer one is cut, as the walker cuts strings).
+const MEMO_NAME_MAX: usize = 1000;
+
+/// [`memo_name`] without the walker, for the keys diskcache writes by the million: one flat
+/// tuple of strings, numbers, bytes, booleans and `None` (`PROTO`, `FRAME`, `MARK`, items,
+/// `TUPLE`, `STOP`). `None` when the pickle has any other shape (nested tuples, objects, types
+/// for `typed=True`, a name to escape or cut...): the walker decides those. The answer is the
+/// walker's whenever this gives one (a property test holds the two together).
+fn flat_memo_name(data: &[u8]) -> Option<Option<&str>> {
+    #[derive(Clone, Copy, PartialEq)]
+    enum Item {
+        Str,
+        None,
+        Other,
+    }
+    const MAX_ITEMS: usize = 64;
+    let mut items = [Item::Other; MAX_ITEMS];
+    let mut n = 0;
+    let mut name: Option<&[u8]> = None;
+    let mut pos = 0;
+    let take = |pos: &mut usize, len: usize| -> Option<&[u8]> {
+        let end = pos.checked_add(len)?;
+        let bytes = data.get(*pos..end)?;
+        *pos = end;
+        Some(bytes)
+    };
+    let len_le = |bytes: &[u8]| {
+        bytes
+            .iter()
+            .rev()
+            .fold(0usize, |acc, &b| acc << 8 | b as usize)
+    };
+    if take(&mut pos, 2)?[0] != 0x80 {
+        return None;
+    }
+    if data.get(pos) == Some(&0x95) {
+        take(&mut pos, 9)?;
+    }
+    if take(&mut pos, 1)? != b"(" {
+        return None;
+    }
+    loop {
+        let op = take(&mut pos, 1)?[0];
+        let item = match op {
+            b't' => break,
+            // MEMOIZE after an item: no change to the stack
+            0x94 if n > 0 => continue,
+            b'N' => Item::None,
+            0x88 | 0x89 => Item::Other,
+            b'K' => take(&mut pos, 1).map(|_| Item::Other)?,
+            b'M' => take(&mut pos, 2).map(|_| Item::Other)?,
+            b'J' => take(&mut pos, 4).map(|_| Item::Other)?,
+            b'G' => take(&mut pos, 8).map(|_| Item::Other)?,
+            0x8a | b'C' => {
+                let len = take(&mut pos, 1)?[0] as usize;
+                take(&mut pos, len).map(|_| Item::Other)?
+            }
+            0x8c | b'X' => {
+                let width = if op == 0x8c { 1 } else { 4 };
+                let len = len_le(take(&mut pos, width)?);
+                let text = take(&mut pos, len)?;
+                if n == 0 {
+                    name = Some(text);
+                }
+                Item::Str
+            }
+            _ => return None,
+        };
+        if n == MAX_ITEMS {
+            return None;
+        }
+        items[n] = item;
+        n += 1;
+    }
+    if data.get(pos..) != Some(b".") {
+        return None;
+    }
+    let items = &items[..n];
+    // (name, *args, None, k1, v1, k2, v2...): the marker is the last None that leaves an even
+    // tail with a str at each pair's start.
+    let shaped = items.first() == Some(&Item::Str)
+        && (1..n).rev().any(|marker| {
+            let tail = &items[marker + 1..];
+            items[marker] == Item::None
+                && tail.len() % 2 == 0
+                && tail.iter().step_by(2).all(|&i| i == Item::Str)
+        });
+    if !shaped {
+        return Some(None);
+    }
+    let name = std::str::from_utf8(name?).ok()?;
+    if name.len() > MEMO_NAME_MAX || name.chars().any(needs_escape) {
+        return None;
+    }
+    Some(Some(name))
 }
 
 #[cfg(test)]

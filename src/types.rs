@@ -214,6 +214,9 @@ impl PurgePlan {
     }
 }
 
+/// How far a purge has got: entries removed so far, of `total` selected (0 when the backend
+/// cannot know the total without a second pass over the cache, as for a diskcache: the caller
+/// keeps the count it showed when asking).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PurgeProgress {
     pub done: u64,

@@ -330,3 +330,122 @@ proptest! {
         }
     }
 }
+
+/// A string item as pickle opcodes: names, some unsafe or invalid UTF-8.
+fn str_item() -> impl Strategy<Value = Vec<u8>> {
+    let text = prop_oneof![
+        4 => "[a-z_.]{0,12}".prop_map(String::into_bytes),
+        1 => Just("a\u{202e}b".as_bytes().to_vec()),
+        1 => Just(b"bad\xff".to_vec()),
+        1 => Just("\u{1b}[31m".as_bytes().to_vec()),
+    ];
+    prop_oneof![
+        text.clone()
+            .prop_map(|t| [vec![0x8c, t.len() as u8], t].concat()),
+        text.prop_map(|t| [vec![b'X'], (t.len() as u32).to_le_bytes().to_vec(), t].concat()),
+    ]
+}
+
+/// One flat key item as pickle opcodes (what `flat_memo_name` reads), with a MEMOIZE now and
+/// then, and a nested tuple (which it leaves to the walker).
+fn flat_item() -> impl Strategy<Value = Vec<u8>> {
+    let item = prop_oneof![
+        3 => str_item(),
+        2 => Just(b"N".to_vec()),
+        1 => any::<u8>().prop_map(|b| vec![b'K', b]),
+        1 => any::<u16>().prop_map(|v| [vec![b'M'], v.to_le_bytes().to_vec()].concat()),
+        1 => any::<i32>().prop_map(|v| [vec![b'J'], v.to_le_bytes().to_vec()].concat()),
+        1 => any::<f64>().prop_map(|v| [vec![b'G'], v.to_be_bytes().to_vec()].concat()),
+        1 => proptest::collection::vec(any::<u8>(), 0..4)
+            .prop_map(|b| [vec![b'C', b.len() as u8], b].concat()),
+        1 => Just(vec![0x88]),
+        1 => Just(b"(t".to_vec()),
+    ];
+    (item, prop_oneof![5 => Just(false), 1 => Just(true)]).prop_map(|(i, memo)| {
+        if memo {
+            [i, vec![0x94]].concat()
+        } else {
+            i
+        }
+    })
+}
+
+/// A key shaped like diskcache's `(name, *args, None, k1, v1, ...)`, or almost: the marker
+/// left out, an odd tail, a name that is not a str, a MEMOIZE with nothing to memoize.
+fn memo_like_key() -> impl Strategy<Value = Vec<u8>> {
+    (
+        prop_oneof![5 => str_item(), 1 => flat_item()],
+        proptest::collection::vec(flat_item(), 0..4),
+        any::<bool>(),
+        proptest::collection::vec((str_item(), flat_item()), 0..3),
+        proptest::option::of(flat_item()),
+        any::<bool>(),
+        prop_oneof![5 => Just(false), 1 => Just(true)],
+    )
+        .prop_map(|(name, args, marker, kwargs, extra, framed, memo_mark)| {
+            // MEMOIZE right after MARK memoizes nothing: the walker rejects it
+            let mut body = if memo_mark {
+                vec![b'(', 0x94]
+            } else {
+                vec![b'(']
+            };
+            body.extend(name);
+            body.extend(args.concat());
+            if marker {
+                body.push(b'N');
+            }
+            for (k, v) in kwargs {
+                body.extend(k);
+                body.extend(v);
+            }
+            body.extend(extra.unwrap_or_default());
+            body.extend(b"t.");
+            let mut data = vec![0x80, 5];
+            if framed {
+                data.push(0x95);
+                data.extend((body.len() as u64).to_le_bytes());
+            }
+            data.extend(body);
+            data
+        })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(5000))]
+    /// The flat fast path gives the walker's answer whenever it gives one, on keys shaped like
+    /// diskcache's (and almost), and on those keys cut or with a byte changed.
+    #[test]
+    fn flat_memo_name_agrees_with_the_walker(
+        mut data in memo_like_key(),
+        flip in prop_oneof![3 => Just(None), 1 => (0usize..80, any::<u8>()).prop_map(Some)],
+        cut in prop_oneof![3 => Just(None), 1 => (0usize..80).prop_map(Some)],
+    ) {
+        if let Some((at, b)) = flip {
+            let at = at % data.len();
+            data[at] = b;
+        }
+        if let Some(n) = cut {
+            data.truncate(n);
+        }
+        if let Some(flat) = flat_memo_name(&data) {
+            prop_assert_eq!(flat.map(str::to_string), walked_memo_name(&data), "{:02x?}", data);
+        }
+    }
+}
+
+#[test]
+fn flat_memo_name_reads_diskcache_keys_and_leaves_the_rest_to_the_walker() {
+    // (b'app.f', 1, None) as diskcache pickles it (protocol 5, framed, optimized)
+    let key = b"\x80\x05\x95\x0e\x00\x00\x00\x00\x00\x00\x00(\x8c\x05app.fK\x01Nt.";
+    assert_eq!(flat_memo_name(key), Some(Some("app.f")));
+    assert_eq!(memo_name(key).as_deref(), Some("app.f"));
+    // kwargs: (name, None, 'k', 2)
+    let kw = b"\x80\x05(\x8c\x05app.fN\x8c\x01kK\x02t.";
+    assert_eq!(flat_memo_name(kw), Some(Some("app.f")));
+    // no None marker: not a memoize key
+    assert_eq!(flat_memo_name(b"\x80\x05(\x8c\x05app.fK\x01t."), Some(None));
+    // a nested tuple argument: the walker decides
+    let nested = b"\x80\x05(\x8c\x05app.f(K\x01tNt.";
+    assert_eq!(flat_memo_name(nested), None);
+    assert_eq!(memo_name(nested).as_deref(), Some("app.f"));
+}

@@ -270,6 +270,13 @@ fn d_confirms_the_marked_entries_and_anything_but_y_cancels() {
     let fx = key(&mut a, KeyCode::Char('y'));
     assert!(matches!(&fx[..], [Effect::Purge { filter }] if filter.ids == Some(ids(&[1, 2]))));
     assert!(a.purging.is_some());
+    // a backend that cannot know its total (diskcache) reports 0: the confirmed count stays
+    msg(&mut a, Msg::PurgeProgress { done: 1, total: 0 });
+    assert_eq!(a.purging.map(|p| (p.done, p.total)), Some((1, 2)));
+    msg(&mut a, Msg::PurgeProgress { done: 3, total: 0 });
+    assert_eq!(a.purging.map(|p| (p.done, p.total)), Some((3, 3)));
+    msg(&mut a, Msg::PurgeProgress { done: 3, total: 5 });
+    assert_eq!(a.purging.map(|p| (p.done, p.total)), Some((3, 5)));
 }
 
 #[test]

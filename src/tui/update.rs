@@ -258,7 +258,19 @@ fn on_msg(app: &mut App, msg: Msg, fx: &mut Vec<Effect>) {
                 app.mode = Mode::Confirm;
             }
         }
-        Msg::PurgeProgress { done, total } => app.purging = Some(Purging { done, total }),
+        Msg::PurgeProgress { done, total } => {
+            // 0: the backend does not know; keep the count confirmed (a writer may add rows
+            // that match meanwhile, so never show fewer than done)
+            let known = if total > 0 {
+                total
+            } else {
+                app.purging.map_or(0, |p| p.total)
+            };
+            app.purging = Some(Purging {
+                done,
+                total: known.max(done),
+            })
+        }
         Msg::Purged {
             removed,
             bytes,

@@ -1,6 +1,6 @@
 //! The diskcache as a [`Backend`]: aggregates over cells, listings, detail, purge.
 
-use super::{db, db_error, register, Diskcache, Picked, SHARD_SHIFT};
+use super::{db, db_error, register, Diskcache, SHARD_SHIFT};
 use crate::backend::Backend;
 use crate::status::Status;
 use crate::store::{Result, StoreError};
@@ -399,94 +399,76 @@ impl Backend for Diskcache {
                 path: self.path.clone(),
             });
         }
-        // What is selected now, shard by shard: rowid, strategy and size (24 bytes a row). The
-        // cell test runs here, so each key is parsed once by the selection.
         let allowed: Option<std::collections::HashSet<i64>> = self
             .allowed_cells(&plan.filter)?
             .map(|cells| cells.into_iter().collect());
-        let mut selected: Vec<(usize, Vec<Picked>)> = Vec::new();
-        let mut total = 0u64;
-        for (i, s) in self.shards.iter().enumerate() {
-            let (clause, params) = self.where_clause_with(&plan.filter, i, false)?;
-            let sql = format!(
-                "SELECT rowid, cs_cell(key, raw, store_time), \
-                 CASE WHEN filename IS NULL THEN length(value) ELSE size END FROM Cache{clause}"
-            );
-            let mut st = s.conn.prepare(&sql).map_err(self.sql_err(s))?;
-            let rows = st
-                .query_map(rusqlite::params_from_iter(params), |r| {
-                    Ok((
-                        r.get::<_, i64>(0)?,
-                        r.get::<_, i64>(1)?,
-                        r.get::<_, Option<i64>>(2)?.unwrap_or(0).max(0) as u64,
-                    ))
-                })
-                .map_err(self.sql_err(s))?;
-            let mut picked = Vec::new();
-            for row in rows {
-                let (rowid, cell, size) = row.map_err(self.sql_err(s))?;
-                if allowed.as_ref().is_none_or(|a| a.contains(&cell)) {
-                    picked.push((rowid, cell >= 0, size));
-                }
-            }
-            total += picked.len() as u64;
-            selected.push((i, picked));
-        }
-        let strategy = |memo: bool| if memo { "name" } else { "custom" };
+        let keep = |cell: i64| allowed.as_ref().is_none_or(|a| a.contains(&cell));
+        let strategy = |cell: i64| Self::strategy(cell).to_string();
         if plan.dry_run {
-            for (_, picked) in &selected {
-                for (_, memo, size) in picked {
-                    outcome.add(strategy(*memo).into(), 1, *size);
+            for (i, s) in self.shards.iter().enumerate() {
+                // The cell test runs here, so each key is parsed once.
+                let (clause, params) = self.where_clause_with(&plan.filter, i, false)?;
+                let sql = format!(
+                    "SELECT cs_cell(key, raw, store_time), \
+                     CASE WHEN filename IS NULL THEN length(value) ELSE size END FROM Cache{clause}"
+                );
+                let mut st = s.conn.prepare(&sql).map_err(self.sql_err(s))?;
+                let mut rows = st
+                    .query(rusqlite::params_from_iter(params))
+                    .map_err(self.sql_err(s))?;
+                while let Some(r) = rows.next().map_err(self.sql_err(s))? {
+                    let cell: i64 = r.get(0).map_err(self.sql_err(s))?;
+                    let size: Option<i64> = r.get(1).map_err(self.sql_err(s))?;
+                    if keep(cell) {
+                        outcome.add(strategy(cell), 1, size.unwrap_or(0).max(0) as u64);
+                    }
                 }
             }
             return Ok(outcome);
         }
-        progress(PurgeProgress { done: 0, total });
-        let mut before = 0u64;
-        for (i, picked) in selected {
-            let dir = &self.shards[i].dir;
-            // Each batch deletes a row only if it still matches the whole selection, checked
-            // inside its transaction: a row rewritten meanwhile (stored after its module's
-            // change) no longer does, and survives.
-            let (clause, params) = self.where_clause(&plan.filter, i)?;
-            let condition = clause.strip_prefix(" WHERE ").unwrap_or("").to_string();
-            let rowids: Vec<i64> = picked.iter().map(|p| p.0).collect();
-            let sizes: HashMap<i64, (bool, u64)> =
-                picked.iter().map(|&(r, m, sz)| (r, (m, sz))).collect();
+        let mut done = 0u64;
+        for (i, s) in self.shards.iter().enumerate() {
+            // Rows are picked by the filter without its cell test, which runs in Rust on the
+            // cell read alongside (one parse of each key); inside each batch's transaction the
+            // whole filter is tested again, so a row rewritten meanwhile (say, stored after its
+            // module's change) no longer matches and survives.
+            let (full, params) = self.where_clause(&plan.filter, i)?;
+            let (pick, _) = self.where_clause_with(&plan.filter, i, false)?;
             let shared = self.shared.clone();
             let setup = move |conn: &Connection| register(conn, &shared);
+            let selection = db::Selection {
+                condition: full.strip_prefix(" WHERE ").unwrap_or(""),
+                pick_condition: pick.strip_prefix(" WHERE ").unwrap_or(""),
+                params: &params,
+                setup: &setup,
+                tag: "cs_cell(key, raw, store_time)",
+                keep: &keep,
+            };
             let mut report = db::PurgeReport::default();
-            let result = db::delete_rows(
-                dir,
-                &rowids,
-                &condition,
-                &params,
-                &setup,
+            let result = db::purge(
+                &s.dir,
+                &selection,
                 &mut report,
-                &mut |n| {
-                    progress(PurgeProgress {
-                        done: before + n as u64,
-                        total,
-                    })
+                &mut |rows| {
+                    for r in rows {
+                        outcome.add(strategy(r.tag), 1, r.bytes);
+                    }
+                    done += rows.len() as u64;
+                    // The total is not known without reading every key twice.
+                    progress(PurgeProgress { done, total: 0 });
                 },
                 &|| plan.cancelled(),
             );
-            for rowid in &report.deleted_rowids {
-                if let Some((memo, size)) = sizes.get(rowid) {
-                    outcome.add(strategy(*memo).into(), 1, *size);
-                }
-            }
             if let Some(e) = report.file_errors.first() {
                 outcome.interrupted = Some(StoreError::NotAStore {
-                    path: dir.clone(),
+                    path: s.dir.clone(),
                     what: format!("a value file could not be removed: {e}"),
                 });
             }
             if let Err(e) = result {
-                outcome.interrupted = Some(db_error(dir, e));
+                outcome.interrupted = Some(db_error(&s.dir, e));
                 return Ok(outcome);
             }
-            before += rowids.len() as u64;
         }
         Ok(outcome)
     }

@@ -32,9 +32,6 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-/// A row a purge selected: rowid, whether its key is a memoize key, its size.
-type Picked = (i64, bool, u64);
-
 /// Entry ids carry the shard in their top bits: `shard << SHARD_SHIFT | rowid`.
 const SHARD_SHIFT: u32 = 40;
 /// The cell of a row whose key is not a `memoize` key.
@@ -119,23 +116,23 @@ impl Shared {
     }
 
     /// The index of a memoized function, registering it on first sight.
-    fn function_index(&self, name: String) -> (usize, Option<i128>) {
+    fn function_index(&self, name: &str) -> (usize, Option<i128>) {
         let mut reg = self.registry();
-        if let Some(&i) = reg.by_name.get(&name) {
+        if let Some(&i) = reg.by_name.get(name) {
             return (i, reg.functions[i].module.as_ref().map(|m| m.1));
         }
-        let (display, module) = match find_module(&name, &self.roots) {
+        let (display, module) = match find_module(name, &self.roots) {
             Some((file, k)) => {
                 let parts: Vec<&str> = name.split('.').collect();
                 let display = format!("{}:{}", parts[..k].join("."), parts[k..].join("."));
                 let mtime = mtime_ns(&file).unwrap_or(0);
                 (display, Some((file, mtime)))
             }
-            None => (name.clone(), None),
+            None => (name.to_string(), None),
         };
         let i = reg.functions.len();
         let mtime = module.as_ref().map(|m| m.1);
-        reg.by_name.insert(name, i);
+        reg.by_name.insert(name.to_string(), i);
         reg.functions.push(Function { display, module });
         (i, mtime)
     }
@@ -149,7 +146,7 @@ impl Shared {
         let Some(name) = name else {
             return CUSTOM;
         };
-        let (i, mtime) = self.function_index(name);
+        let (i, mtime) = self.function_index(&name);
         let stored_ns = match store_time {
             ValueRef::Real(t) => (t * 1e9) as i128,
             ValueRef::Integer(t) => t as i128 * 1_000_000_000,
@@ -293,35 +290,28 @@ impl Diskcache {
         Ok(cache)
     }
 
-    /// Entries and bytes per cell, over every shard: one streaming query each.
+    /// Entries and bytes per cell, over every shard: one streaming query each, summed here
+    /// (a GROUP BY over a function's result would sort every row first, spilling to disk).
     fn count_cells(&self) -> Result<BTreeMap<i64, (u64, u64)>> {
-        let mut cells: BTreeMap<i64, (u64, u64)> = BTreeMap::new();
+        let mut cells: HashMap<i64, (u64, u64)> = HashMap::new();
         for s in &self.shards {
             let mut st = s
                 .conn
                 .prepare_cached(
-                    "SELECT cs_cell(key, raw, store_time), count(*), \
-                     total(CASE WHEN filename IS NULL THEN length(value) ELSE size END) \
-                     FROM Cache GROUP BY 1",
+                    "SELECT cs_cell(key, raw, store_time), \
+                     CASE WHEN filename IS NULL THEN length(value) ELSE size END FROM Cache",
                 )
                 .map_err(self.sql_err(s))?;
-            let rows = st
-                .query_map([], |r| {
-                    Ok((
-                        r.get::<_, i64>(0)?,
-                        r.get::<_, i64>(1)?,
-                        r.get::<_, f64>(2)?,
-                    ))
-                })
-                .map_err(self.sql_err(s))?;
-            for row in rows {
-                let (cell, n, bytes) = row.map_err(self.sql_err(s))?;
+            let mut rows = st.query([]).map_err(self.sql_err(s))?;
+            while let Some(r) = rows.next().map_err(self.sql_err(s))? {
+                let cell: i64 = r.get(0).map_err(self.sql_err(s))?;
+                let bytes: Option<i64> = r.get(1).map_err(self.sql_err(s))?;
                 let slot = cells.entry(cell).or_default();
-                slot.0 = slot.0.saturating_add(n.max(0) as u64);
-                slot.1 = slot.1.saturating_add(bytes.max(0.0) as u64);
+                slot.0 += 1;
+                slot.1 = slot.1.saturating_add(bytes.unwrap_or(0).max(0) as u64);
             }
         }
-        Ok(cells)
+        Ok(cells.into_iter().collect())
     }
 
     fn cell_info(&self, cell: i64) -> CellInfo {

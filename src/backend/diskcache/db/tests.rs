@@ -241,6 +241,30 @@ fn assert_clean(dir: &Path) {
     assert_eq!(c["settings_size"].as_f64(), c["rows_size"].as_f64(), "{c}");
 }
 
+/// Purges the rows `pick` selects that still satisfy `condition` inside their transaction.
+fn purge_where(dir: &Path, pick: &str, condition: &str) -> PurgeReport {
+    let mut report = PurgeReport::default();
+    let sel = Selection {
+        condition,
+        pick_condition: pick,
+        params: &[],
+        setup: &register_functions,
+        tag: "raw",
+        keep: &|_| true,
+    };
+    let mut reported = 0;
+    purge(
+        dir,
+        &sel,
+        &mut report,
+        &mut |rows| reported += rows.len(),
+        &|| false,
+    )
+    .unwrap();
+    assert_eq!(reported, report.deleted);
+    report
+}
+
 #[test]
 fn purge_deletes_rows_and_files_like_diskcache() {
     let Some((_tmp, m)) = scenario("memo") else {
@@ -249,13 +273,6 @@ fn purge_deletes_rows_and_files_like_diskcache() {
     let dir = PathBuf::from(m["directory"].as_str().unwrap());
     let db = dir.join(DBNAME);
     let conn = open_ro(&db).unwrap();
-    let refs = row_refs(
-        &conn,
-        &db,
-        "cs_memo_name(key, raw) = 'big.values' OR key IN ('text-file', 'bytes-file', 'plain-str')",
-    )
-    .unwrap();
-    assert_eq!(refs.len(), 4);
     let files: Vec<PathBuf> = m["rows"]
         .as_array()
         .unwrap()
@@ -265,15 +282,15 @@ fn purge_deletes_rows_and_files_like_diskcache() {
         .collect();
     assert_eq!(files.len(), 3);
     assert!(files.iter().all(|f| f.is_file()));
-    // rowid order: big.values, plain-str, text-file, bytes-file; plain-str is listed stale
-    let mut stale = refs[1].clone();
-    stale.store_time = stale.store_time.map(|t| t + 1.0);
-    let live = [refs[0].clone(), refs[2].clone(), refs[3].clone()];
-    let report = purge(
+    // Four rows are picked; inside the transaction plain-str no longer matches (as a row
+    // rewritten between the read and the delete would not) and stays.
+    let picked =
+        "cs_memo_name(key, raw) = 'big.values' OR key IN ('text-file', 'bytes-file', 'plain-str')";
+    let report = purge_where(
         &dir,
-        &[live[0].clone(), stale, live[1].clone(), live[2].clone()],
-    )
-    .unwrap();
+        picked,
+        &format!("({picked}) AND key IS NOT 'plain-str'"),
+    );
     assert_eq!(report.deleted, 3);
     assert_eq!(report.changed, 1);
     assert_eq!(report.files_removed, 3);
@@ -297,6 +314,14 @@ fn purge_deletes_rows_and_files_like_diskcache() {
         .unwrap();
     assert_eq!(s.int("count"), Some(rows_left));
     assert!((19..=20).contains(&rows_left), "{rows_left} rows left");
+    let plain: i64 = conn
+        .query_row(
+            "SELECT count(*) FROM Cache WHERE key = 'plain-str'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(plain, 1);
     let left: i64 = conn
         .query_row("SELECT total(size) FROM Cache", [], |r| r.get::<_, f64>(0))
         .unwrap() as i64;
@@ -305,9 +330,13 @@ fn purge_deletes_rows_and_files_like_diskcache() {
         m["settings"]["size"].as_i64().unwrap() - left,
         report.bytes as i64
     );
-    // purging again finds nothing unchanged
-    let again = purge(&dir, &live).unwrap();
-    assert_eq!((again.deleted, again.changed), (0, 3));
+    // purging again finds nothing
+    let again = purge_where(
+        &dir,
+        picked,
+        &format!("({picked}) AND key IS NOT 'plain-str'"),
+    );
+    assert_eq!((again.deleted, again.changed), (0, 1));
     drop(conn);
     assert_clean(&dir);
 }
@@ -318,7 +347,6 @@ fn purge_while_diskcache_writes() {
         return;
     };
     let dir = PathBuf::from(m["directory"].as_str().unwrap());
-    let db = dir.join(DBNAME);
     let writer = Command::new("python3")
         .arg(script("make_diskcache.py"))
         .arg(&dir)
@@ -329,17 +357,11 @@ fn purge_while_diskcache_writes() {
     let mut total = PurgeReport::default();
     let start = std::time::Instant::now();
     let mut rounds = 0;
+    let churn =
+        "cs_memo_name(key, raw) = 'churn.f' OR (raw = 1 AND key LIKE 'churn-%' AND rowid % 2 = 0)";
     while start.elapsed() < Duration::from_millis(3500) {
         std::thread::sleep(Duration::from_millis(150));
-        let conn = open_ro(&db).unwrap();
-        let refs = row_refs(
-            &conn,
-            &db,
-            "cs_memo_name(key, raw) = 'churn.f' OR (raw = 1 AND key LIKE 'churn-%' AND rowid % 2 = 0)",
-        )
-        .unwrap();
-        drop(conn);
-        let r = purge(&dir, &refs).unwrap();
+        let r = purge_where(&dir, churn, churn);
         assert!(r.file_errors.is_empty(), "{:?}", r.file_errors);
         total.deleted += r.deleted;
         total.changed += r.changed;
