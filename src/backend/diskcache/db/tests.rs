@@ -376,3 +376,47 @@ fn purge_while_diskcache_writes() {
     assert!(total.deleted > 0 && total.files_removed > 0, "{total:?}");
     assert_clean(&dir);
 }
+
+#[test]
+fn purge_walks_sparse_rowids_to_the_last_one_and_stops_when_cancelled() {
+    let Some((_tmp, m)) = scenario("memo") else {
+        return;
+    };
+    let dir = PathBuf::from(m["directory"].as_str().unwrap());
+    let db = dir.join(DBNAME);
+    {
+        // one real row moved far out: the rowid ranges must reach it, and no further
+        let conn = Connection::open(&db).unwrap();
+        conn.execute(
+            "UPDATE Cache SET rowid = 4611686018427387904 WHERE key = 'plain-str'",
+            [],
+        )
+        .unwrap();
+    }
+    let all = "key IN ('plain-str', 'text-file')";
+    let mut report = PurgeReport::default();
+    let sel = Selection {
+        condition: all,
+        pick_condition: all,
+        params: &[],
+        setup: &register_functions,
+        tag: "rowid",
+        keep: &|_| true,
+    };
+    // cancelled before the first batch: nothing happens
+    purge(&dir, &sel, &mut report, &mut |_| {}, &|| true).unwrap();
+    assert_eq!(report, PurgeReport::default());
+    let mut tags = Vec::new();
+    purge(
+        &dir,
+        &sel,
+        &mut report,
+        &mut |rows| tags.extend(rows.iter().map(|r| r.tag)),
+        &|| false,
+    )
+    .unwrap();
+    assert_eq!(report.deleted, 2);
+    assert_eq!(tags.len(), 2);
+    assert!(tags.contains(&4611686018427387904), "{tags:?}");
+    assert_clean(&dir);
+}
