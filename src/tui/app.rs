@@ -137,6 +137,9 @@ pub struct App {
 
     pub grouping: Grouping,
     pub all: Option<Group>,
+    /// Whether `all` and `groups` count statuses: until the counts that follow verification
+    /// arrive, no stale count is known (and none may be shown as zero).
+    pub all_statuses: bool,
     pub groups: Vec<Group>,
     /// Selected group row: 0 is `all`, n is `groups[n - 1]`.
     pub group_sel: usize,
@@ -195,6 +198,7 @@ impl App {
             verified: false,
             grouping: Grouping::Strategy,
             all: None,
+            all_statuses: false,
             groups: Vec::new(),
             group_sel: 0,
             group_offset: 0,

@@ -74,6 +74,7 @@ fn loaded(n: i64) -> App {
                 group(GroupKey::Strategy("source".into()), 1),
                 group(GroupKey::Strategy("bytecode".into()), 1),
             ],
+            statuses: false,
         },
     );
     let gen = a.ids_gen;
@@ -201,6 +202,7 @@ fn groups_refresh_keeps_the_selected_group_by_key() {
             grouping: Grouping::Strategy,
             all: group(GroupKey::All, 9),
             groups: vec![group(GroupKey::Strategy("bytecode".into()), 1)],
+            statuses: false,
         },
     );
     assert_eq!(a.group_sel, 1);
@@ -411,6 +413,7 @@ fn t_cycles_the_grouping() {
             grouping: Grouping::Strategy,
             all: group(GroupKey::All, 1),
             groups: vec![group(GroupKey::Strategy("x".into()), 1)],
+            statuses: false,
         },
     );
     assert!(a.groups.is_empty());
@@ -540,6 +543,52 @@ fn hostile_text_is_drawn_escaped() {
         .collect();
     assert!(text.contains("evil\\x1b]0;pwned\\x07"), "{text}");
     assert!(!text.contains('\x1b') && !text.contains('\x07'));
+}
+
+/// The whole screen as text, drawn at 80x24.
+fn screen(a: &App) -> String {
+    let mut t = ratatui::Terminal::new(ratatui::backend::TestBackend::new(80, 24)).unwrap();
+    t.draw(|f| super::ui::draw(f, a)).unwrap();
+    t.backend()
+        .buffer()
+        .content()
+        .iter()
+        .map(|c| c.symbol())
+        .collect()
+}
+
+#[test]
+fn after_verification_the_header_never_says_nothing_stale_before_the_counts_include_statuses() {
+    let mut a = loaded(10);
+    msg(&mut a, Msg::Verified { sources: 3 });
+    // the counts on screen were made before verification: no stale count is known yet
+    let text = screen(&a);
+    assert!(text.contains("counting stale entries"), "{text}");
+    assert!(!text.contains("nothing stale"), "{text}");
+    let mut all = group(GroupKey::All, 10);
+    all.statuses = BTreeMap::from([(Status::Changed, 4), (Status::Fresh, 6)]);
+    msg(
+        &mut a,
+        Msg::Groups {
+            grouping: Grouping::Strategy,
+            all,
+            groups: vec![group(GroupKey::Strategy("source".into()), 10)],
+            statuses: true,
+        },
+    );
+    let text = screen(&a);
+    assert!(text.contains("stale: 4 changed"), "{text}");
+    // counted with statuses and none stale: now it may say so
+    msg(
+        &mut a,
+        Msg::Groups {
+            grouping: Grouping::Strategy,
+            all: group(GroupKey::All, 10),
+            groups: vec![group(GroupKey::Strategy("source".into()), 10)],
+            statuses: true,
+        },
+    );
+    assert!(screen(&a).contains("nothing stale"));
 }
 
 // The key table ([`super::keys`]): every binding reachable, every hint and help row naming

@@ -181,12 +181,14 @@ fn on_msg(app: &mut App, msg: Msg, fx: &mut Vec<Effect>) {
             grouping,
             all,
             groups,
+            statuses,
         } => {
             if grouping != app.grouping {
                 return;
             }
             let old = app.selected_group_key();
             app.all = Some(all);
+            app.all_statuses = statuses;
             app.groups = groups;
             app.group_sel = match &old {
                 GroupKey::All => 0,

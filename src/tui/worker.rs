@@ -78,6 +78,8 @@ pub enum Msg {
         grouping: Grouping,
         all: Group,
         groups: Vec<Group>,
+        /// Whether the counts include statuses (verification had finished).
+        statuses: bool,
     },
     Ids {
         gen: u64,
@@ -376,6 +378,7 @@ impl State {
                     grouping,
                     all,
                     groups,
+                    statuses: self.verified.is_some(),
                 });
             }
             Effect::Ids {

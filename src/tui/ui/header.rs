@@ -43,6 +43,9 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
         }
         Verification::Running { .. } => "verifying…".into(),
         Verification::Failed(e) => format!("verification failed: {}", crate::text::escape(e)),
+        Verification::Done { sources } if !app.all_statuses => {
+            format!("verified {sources} sources: counting stale entries…")
+        }
         Verification::Done { sources } => match &app.all {
             Some(all) if all.stale() == 0 => {
                 format!("verified {sources} sources: nothing stale")
