@@ -74,15 +74,17 @@ fn run_tui(path: PathBuf, args: &TuiArgs) -> Result<Exit> {
     let Some(sig) = outcome.signal else {
         return Ok(Exit::Ok);
     };
-    // The screen is restored: say what ended it and what a cut-short purge removed.
+    // The screen is restored: say what ended it and what a cut-short purge removed. After a
+    // hangup stderr may be the dead terminal: the line is lost then, and the exit code says it.
     let name = crate::tui::signal_name(sig);
-    match outcome.note {
-        Some(note) => eprintln!(
+    let line = match outcome.note {
+        Some(note) => format!(
             "cachescope: stopped by {name}; {}",
             crate::text::escape(&note)
         ),
-        None => eprintln!("cachescope: stopped by {name}"),
-    }
+        None => format!("cachescope: stopped by {name}"),
+    };
+    let _ = writeln!(std::io::stderr(), "{line}");
     Ok(Exit::for_signal(sig))
 }
 

@@ -153,7 +153,12 @@ pub fn run(store: PathBuf, options: TuiOptions) -> Result<Outcome> {
     let result = run_loop(&mut term, &mut session);
     let outcome = session.outcome();
     drop(session);
-    let _ = term.show_cursor();
+    if term.show_cursor().is_err() {
+        // The terminal is gone (a hangup: SSH dropped). Dropping `term` would try again and
+        // report the failure with `eprintln!`, which panics (exit 101) when stderr is that
+        // same dead terminal.
+        std::mem::forget(term);
+    }
     drop(guard);
     if outcome.signal.is_some() {
         // Ending on a signal is the outcome, whatever the (maybe gone) terminal said.
