@@ -465,10 +465,51 @@ fn big_user_store(dir: &Path) -> (PathBuf, i64, i64, i64) {
     (path, gone, fresh, helper)
 }
 
+/// How the connection drops.
+#[derive(Debug, Clone, Copy)]
+enum Cut {
+    /// The ssh client is SIGKILLed: the server reads EOF on the socket.
+    Client,
+    /// The session's sshd processes (the privileged monitor and the user's child) are
+    /// SIGKILLed: the pty's master side closes under the app, and the client reads EOF.
+    Server,
+}
+
+fn children(pid: u32, name: &str) -> Vec<i32> {
+    let out = Command::new("pgrep")
+        .args(["-P", &pid.to_string(), "-x", name])
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout)
+        .split_whitespace()
+        .map(|p| p.parse().unwrap())
+        .collect()
+}
+
+fn sigkill(pid: i32) {
+    // SAFETY: a plain kill of a process this test started (directly or through sshd).
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGKILL) }, 0, "kill {pid}");
+}
+
 #[test]
-fn dropping_the_ssh_connection_during_a_purge_leaves_a_sound_store_and_no_process() {
+fn killing_the_ssh_client_during_a_purge_leaves_a_sound_store_and_no_process() {
+    purge_then_drop_the_connection(
+        "killing_the_ssh_client_during_a_purge_leaves_a_sound_store_and_no_process",
+        Cut::Client,
+    );
+}
+
+#[test]
+fn killing_the_sessions_sshd_during_a_purge_leaves_a_sound_store_and_no_process() {
+    purge_then_drop_the_connection(
+        "killing_the_sessions_sshd_during_a_purge_leaves_a_sound_store_and_no_process",
+        Cut::Server,
+    );
+}
+
+fn purge_then_drop_the_connection(test: &str, cut: Cut) {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    if !ready("dropping_the_ssh_connection_during_a_purge_leaves_a_sound_store_and_no_process") {
+    if !ready(test) {
         return;
     }
     let sshd = Sshd::start();
@@ -527,29 +568,40 @@ fn dropping_the_ssh_connection_during_a_purge_leaves_a_sound_store_and_no_proces
         .trim()
         .to_string();
 
-    // Drop the connection: the ssh client dies without a word to the server.
+    // Drop the connection, without a word to the other side.
     let shell = tmux.pane_pid();
-    let client = Command::new("pgrep")
-        .args(["-P", &shell.to_string(), "-x", "ssh"])
-        .output()
-        .unwrap();
-    let client: i32 = String::from_utf8_lossy(&client.stdout)
-        .trim()
-        .parse()
-        .unwrap_or_else(|_| panic!("no ssh client under the pane's shell {shell}"));
-    // SAFETY: a plain kill of the ssh client this test started.
-    assert_eq!(unsafe { libc::kill(client, libc::SIGKILL) }, 0);
+    let client = children(shell, "ssh");
+    assert_eq!(
+        client.len(),
+        1,
+        "the ssh client under the pane's shell {shell}"
+    );
+    let client_exit = match cut {
+        Cut::Client => {
+            sigkill(client[0]);
+            "EXIT=137"
+        }
+        Cut::Server => {
+            let monitors = children(sshd.child.id(), "sshd");
+            assert_eq!(monitors.len(), 1, "the session's sshd\n{}", sshd.log());
+            for pid in children(monitors[0] as u32, "sshd") {
+                sigkill(pid);
+            }
+            sigkill(monitors[0]);
+            "EXIT=255"
+        }
+    };
     let dropped = Instant::now();
     let after = tmux.wait_for("the ssh client's end", Duration::from_secs(30), |s| {
         s.contains("EXIT=")
     });
-    assert!(after.contains("EXIT=137"), "{after}");
+    assert!(after.contains(client_exit), "{cut:?}: {after}");
 
     let gone_in = wait_no_new_user_process(&pids, Duration::from_secs(30));
     let since_drop = dropped.elapsed();
     let exit_code = std::fs::read_to_string(&code).unwrap_or_default();
     eprintln!(
-        "purge at `{progress}` when the connection dropped; every process of {USER} gone \
+        "{cut:?}: purge at `{progress}` when the connection dropped; every process of {USER} gone \
          {since_drop:?} after (polled {gone_in:?}); the app exited {:?}\nsshd log:\n{}",
         exit_code.trim(),
         sshd.log()
