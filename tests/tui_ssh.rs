@@ -5,10 +5,11 @@
 //! - An operator inspects a store owned by root in a 755 directory with no `-wal`: the TUI opens
 //!   it immutable, says so in the header (READ-ONLY · IMMUTABLE) and in one warning line, and
 //!   quits with `q` leaving the directory exactly as it was.
-//! - The connection drops (the ssh client is SIGKILLed) while a purge of 200,000 stale entries
-//!   runs: the remote cachescope ends within seconds, no process of the user is left, and the
-//!   store is intact: `integrity_check` ok, no dangling dependency or source references, and
-//!   the stale entries either all there or removed in whole batches.
+//! - The connection drops (the ssh client, or the session's sshd, is SIGKILLed) while a purge of
+//!   200,000 stale entries runs: the remote cachescope ends within seconds, no process of the
+//!   user is left, the store is intact (`integrity_check` ok, no dangling dependency or source
+//!   references, the stale entries removed in whole batches) and opens again; last, the app
+//!   must have exited 129 (128 + SIGHUP), as the README says.
 //!
 //! Needs root (users, sshd), `/usr/sbin/sshd`, ssh, ssh-keygen and tmux: skipped with a message
 //! when one is missing, failed when `CI` is set (.ci/run installs them).
