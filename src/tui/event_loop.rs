@@ -208,9 +208,12 @@ where
         }
         if changed && !session.app.quit {
             let drawn = terminal.draw(|f| ui::draw(f, &session.app));
-            // After SIGHUP the terminal is gone; keep waiting for the purge's report anyway.
-            if session.signal.is_none() {
-                drawn?;
+            // A terminal that can no longer be written to is gone (the SSH link dropped; the
+            // hangup signal may reach only the remote shell): end as on SIGHUP, stopping a
+            // running purge between batches. After a signal the failures are expected; keep
+            // waiting for the purge's report anyway.
+            if drawn.is_err() && session.signal.is_none() {
+                session.handle(Incoming::Signal(libc::SIGHUP));
             }
         }
     }
