@@ -6,6 +6,8 @@
 pub mod backend;
 #[cfg(feature = "cli")]
 pub mod cli;
+#[cfg(unix)]
+pub mod db_file;
 pub mod demo;
 pub mod digest;
 pub mod error;

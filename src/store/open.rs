@@ -2,7 +2,6 @@
 
 use super::{Store, StoreError, APPLICATION_ID, FORMAT_VERSION};
 use rusqlite::{Connection, OpenFlags};
-use std::io::Read;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -446,10 +445,7 @@ fn precheck_file(path: &Path) -> Result<Header, StoreError> {
     if meta.len() == 0 {
         return Err(StoreError::Empty { path: p() });
     }
-    let mut header = Vec::with_capacity(100);
-    std::fs::File::open(path)
-        .and_then(|f| f.take(100).read_to_end(&mut header))
-        .map_err(io)?;
+    let header = crate::db_file::read_head(path, 100).map_err(io)?;
     if header.len() < 100 || &header[..16] != SQLITE_MAGIC {
         return Err(StoreError::NotSqlite { path: p() });
     }

@@ -23,7 +23,6 @@ use rusqlite::types::{Value, ValueRef};
 use rusqlite::{Connection, OpenFlags};
 use std::collections::BTreeMap;
 use std::fs;
-use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -98,12 +97,13 @@ impl Layout {
 /// Whether `db` is an SQLite file with diskcache's `Cache` (all its columns) and `Settings`
 /// tables. `Ok(false)`-like cases are errors naming why, so callers can report them.
 pub fn check_db(db: &Path) -> Result<(), DiskcacheError> {
-    let mut head = [0u8; 100];
-    let mut f = fs::File::open(db).map_err(|source| DiskcacheError::Io {
+    // Not File::open + close: that would drop the locks of this process's connections to the
+    // same file (see crate::db_file).
+    let head = crate::db_file::read_head(db, 100).map_err(|source| DiskcacheError::Io {
         path: db.to_path_buf(),
         source,
     })?;
-    if f.read_exact(&mut head).is_err() || &head[..16] != SQLITE_MAGIC {
+    if head.len() < 100 || &head[..16] != SQLITE_MAGIC {
         return Err(DiskcacheError::NotSqlite(db.to_path_buf()));
     }
     // diskcache never sets an application_id: a file that has one (a cachescope store, another

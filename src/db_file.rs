@@ -1,0 +1,94 @@
+//! Reading the header of a database file that SQLite may have open in this process.
+//!
+//! SQLite locks database files with POSIX advisory locks, which belong to the process, not to
+//! a descriptor: closing *any* descriptor of the file drops every lock the process holds on it.
+//! A header read through `File::open` + close while one of our connections has the same file
+//! open silently releases that connection's locks; another process's last connection then
+//! believes it is alone, checkpoints and deletes the `-wal` our connection still appends to,
+//! and our later commits are lost. (SQLite avoids this for its own connections by deferring
+//! the close.) So the descriptors opened here are kept for the life of the process, one per
+//! file (device and inode), and reused.
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::io;
+use std::os::unix::fs::{FileExt, MetadataExt};
+use std::path::Path;
+use std::sync::{Mutex, OnceLock};
+
+fn open_files() -> &'static Mutex<HashMap<(u64, u64), File>> {
+    static FILES: OnceLock<Mutex<HashMap<(u64, u64), File>>> = OnceLock::new();
+    FILES.get_or_init(Default::default)
+}
+
+/// Up to `len` bytes from the start of the regular file at `path`, through a descriptor that
+/// is never closed (see the module's note). Anything but a regular file is refused unopened
+/// (opening a FIFO would block).
+pub fn read_head(path: &Path, len: usize) -> io::Result<Vec<u8>> {
+    let meta = std::fs::metadata(path)?;
+    if !meta.is_file() {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "not a regular file",
+        ));
+    }
+    let key = (meta.dev(), meta.ino());
+    let mut files = open_files().lock().unwrap_or_else(|e| e.into_inner());
+    if !files.contains_key(&key) {
+        let file = File::open(path)?;
+        let opened = file.metadata()?;
+        // Replaced between the stat and the open: keyed by what was opened.
+        files.insert((opened.dev(), opened.ino()), file);
+        if (opened.dev(), opened.ino()) != key {
+            return Err(io::Error::other("the file was replaced while it was read"));
+        }
+    }
+    let file = &files[&key];
+    let mut head = vec![0u8; len];
+    let mut got = 0;
+    while got < len {
+        match file.read_at(&mut head[got..], got as u64)? {
+            0 => break,
+            n => got += n,
+        }
+    }
+    head.truncate(got);
+    Ok(head)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The failure this module prevents: a stray open + close of a database file drops the
+    /// POSIX lock a connection of this process holds on it. `read_head` must not.
+    #[test]
+    fn reading_the_head_keeps_this_process_s_sqlite_locks() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("x.db");
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        conn.execute_batch("CREATE TABLE t(x); INSERT INTO t VALUES (1); BEGIN EXCLUSIVE;")
+            .unwrap();
+        // Another process cannot take the lock while we hold it.
+        let probe = || {
+            std::process::Command::new("sqlite3")
+                .arg(&path)
+                .arg("PRAGMA busy_timeout=0; BEGIN IMMEDIATE; ROLLBACK;")
+                .output()
+                .map(|o| o.status.success())
+        };
+        let Ok(false) = probe() else {
+            eprintln!("skipping: no sqlite3 shell, or it got a lock we hold");
+            return;
+        };
+        for _ in 0..3 {
+            let head = read_head(&path, 100).unwrap();
+            assert_eq!(&head[..16], b"SQLite format 3\0");
+        }
+        assert_eq!(probe().unwrap(), false, "read_head released our lock");
+        // What a plain open + close does (the bug this module exists for).
+        drop(File::open(&path).unwrap());
+        assert_eq!(probe().unwrap(), true, "a plain close releases it");
+        conn.execute_batch("ROLLBACK").unwrap();
+    }
+}
