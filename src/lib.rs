@@ -14,6 +14,8 @@ pub mod error;
 pub mod model;
 pub mod pickle;
 pub mod preview;
+#[cfg(unix)]
+pub mod signals;
 pub mod status;
 pub mod store;
 pub mod text;

@@ -1047,3 +1047,44 @@ fn a_directory_of_no_known_kind_is_refused_with_what_was_looked_for() {
         "nothing written"
     );
 }
+
+/// SIGTERM while a purge waits for its first batch's lock (the test holds diskcache's write
+/// lock): the batch still runs once the lock is free, its value files are unlinked, and only
+/// then does the process stop, exiting 143 and saying so. No value file is orphaned.
+#[test]
+fn diskcache_purge_stops_on_sigterm_between_batches_with_no_orphan_file() {
+    let Some((_dir, m)) = diskcache("memo") else {
+        return;
+    };
+    let d = s(&m["directory"]);
+    let db = Path::new(d).join("cache.db");
+    let lock = rusqlite::Connection::open(&db).unwrap();
+    lock.execute_batch("BEGIN IMMEDIATE").unwrap();
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_cachescope"))
+        .args(["purge", d, "--status", "unverifiable", "--json"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // open, count and verify take milliseconds here; then it waits on the lock
+    std::thread::sleep(Duration::from_secs(3));
+    // SAFETY: kill() on the pid of a child we spawned and have not reaped.
+    assert_eq!(unsafe { libc::kill(child.id() as i32, libc::SIGTERM) }, 0);
+    std::thread::sleep(Duration::from_millis(300));
+    lock.execute_batch("ROLLBACK").unwrap();
+    drop(lock);
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(143), "{stderr}");
+    assert!(stderr.contains("stopped by SIGTERM"), "{stderr}");
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let removed = report["removed"].as_u64().unwrap();
+    assert_eq!(
+        db_rowids(&db).len() as u64 + removed,
+        rows_of(&m).len() as u64,
+        "{report}"
+    );
+    let check = manifest("make_diskcache.py", &[d, "--scenario", "check"]);
+    assert_eq!(check["warnings"], serde_json::json!([]), "{check}");
+    assert_eq!(check["settings_count"], check["rows"], "{check}");
+}

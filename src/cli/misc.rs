@@ -76,7 +76,7 @@ fn run_tui(path: PathBuf, args: &TuiArgs) -> Result<Exit> {
     };
     // The screen is restored: say what ended it and what a cut-short purge removed. After a
     // hangup stderr may be the dead terminal: the line is lost then, and the exit code says it.
-    let name = crate::tui::signal_name(sig);
+    let name = crate::signals::name(sig);
     let line = match outcome.note {
         Some(note) => format!(
             "cachescope: stopped by {name}; {}",

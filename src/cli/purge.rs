@@ -10,6 +10,8 @@ use serde::Serialize;
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
 
 #[derive(Serialize)]
 struct Removed {
@@ -48,11 +50,12 @@ pub fn run(
     if expired {
         filter.or_expired_at = Some(now);
     }
+    let stop = StopOnSignal::install();
     let outcome = store.purge(
         &PurgePlan {
             filter,
             dry_run,
-            cancel: None,
+            cancel: Some(stop.cancel.clone()),
         },
         &mut |_| {},
     )?;
@@ -68,12 +71,54 @@ pub fn run(
     } else {
         print_human(&mut out, &outcome)?;
     }
+    if let Some(sig) = stop.caught() {
+        // What was removed is printed above; stderr may be a terminal that is gone (SIGHUP).
+        let _ = writeln!(
+            std::io::stderr(),
+            "cachescope: stopped by {} between batches; removed {}",
+            crate::signals::name(sig),
+            entries(outcome.removed)
+        );
+        return Ok(Exit::for_signal(sig));
+    }
     match outcome.interrupted {
         Some(e) => Err(anyhow::Error::new(e).context(format!(
             "purge did not remove everything it selected (removed {})",
             entries(outcome.removed)
         ))),
         None => Ok(Exit::Ok),
+    }
+}
+
+/// While a purge runs, the first ending signal (see [`crate::signals::ENDING`]) stops it
+/// between batches: a batch committed is finished (a diskcache batch's value files unlinked)
+/// before the process exits 128 + the signal. A second one ends the process at once, the
+/// batch in flight rolling back.
+struct StopOnSignal {
+    cancel: Arc<AtomicBool>,
+    signal: Arc<AtomicUsize>,
+}
+
+impl StopOnSignal {
+    fn install() -> StopOnSignal {
+        let stop = StopOnSignal {
+            cancel: Arc::new(AtomicBool::new(false)),
+            signal: Arc::new(AtomicUsize::new(0)),
+        };
+        for sig in crate::signals::ENDING {
+            // The order matters: the default action runs only if the flag was already set.
+            let _ = signal_hook::flag::register_conditional_default(sig, stop.cancel.clone());
+            let _ = signal_hook::flag::register_usize(sig, stop.signal.clone(), sig as usize);
+            let _ = signal_hook::flag::register(sig, stop.cancel.clone());
+        }
+        stop
+    }
+
+    fn caught(&self) -> Option<i32> {
+        match self.signal.load(Ordering::SeqCst) {
+            0 => None,
+            sig => Some(sig as i32),
+        }
     }
 }
 

@@ -223,9 +223,7 @@ fn spawn_input_thread(tx: std::sync::mpsc::Sender<Incoming>) {
 /// running purge between batches and restores the terminal. A second one while waiting for the
 /// purge quits at once (the batch in flight rolls back).
 fn spawn_signal_thread(tx: std::sync::mpsc::Sender<Incoming>) {
-    use signal_hook::consts::{SIGHUP, SIGINT, SIGQUIT, SIGTERM};
-    let Ok(mut signals) = signal_hook::iterator::Signals::new([SIGINT, SIGTERM, SIGHUP, SIGQUIT])
-    else {
+    let Ok(mut signals) = signal_hook::iterator::Signals::new(crate::signals::ENDING) else {
         return;
     };
     let _ = std::thread::Builder::new()
@@ -241,13 +239,7 @@ fn spawn_signal_thread(tx: std::sync::mpsc::Sender<Incoming>) {
 
 /// The name of a signal the TUI handles, for messages.
 pub fn signal_name(sig: i32) -> &'static str {
-    match sig {
-        libc::SIGINT => "SIGINT",
-        libc::SIGTERM => "SIGTERM",
-        libc::SIGHUP => "SIGHUP",
-        libc::SIGQUIT => "SIGQUIT",
-        _ => "a signal",
-    }
+    crate::signals::name(sig)
 }
 
 /// While the app owns the screen, anything written to stderr (a library's diagnostics, a

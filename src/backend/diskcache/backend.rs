@@ -469,6 +469,12 @@ impl Backend for Diskcache {
                 outcome.interrupted = Some(db_error(&s.dir, e));
                 return Ok(outcome);
             }
+            if plan.cancelled() {
+                outcome.interrupted = Some(StoreError::Cancelled {
+                    path: s.dir.clone(),
+                });
+                return Ok(outcome);
+            }
         }
         Ok(outcome)
     }
