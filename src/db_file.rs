@@ -56,6 +56,32 @@ pub fn read_head(path: &Path, len: usize) -> io::Result<Vec<u8>> {
     Ok(head)
 }
 
+/// Whether this user may create files in `dir` (SQLite's `-shm` beside a WAL database).
+pub fn dir_writable(dir: &Path) -> bool {
+    use std::os::unix::ffi::OsStrExt;
+    let Ok(c) = std::ffi::CString::new(dir.as_os_str().as_bytes()) else {
+        return false;
+    };
+    // SAFETY: `c` is a valid NUL-terminated path; access() only reads it.
+    unsafe { libc::access(c.as_ptr(), libc::W_OK) == 0 }
+}
+
+/// A `file:` URI for `path` with `immutable=1`, every byte outside the unreserved set
+/// percent-encoded (`?`, `#` and `%` in a path would otherwise end or change it).
+pub fn immutable_uri(path: &Path) -> String {
+    use std::os::unix::ffi::OsStrExt;
+    let mut uri = String::from("file:");
+    for &b in path.as_os_str().as_bytes() {
+        if b.is_ascii_alphanumeric() || b"/-._~".contains(&b) {
+            uri.push(b as char);
+        } else {
+            uri.push_str(&format!("%{b:02X}"));
+        }
+    }
+    uri.push_str("?immutable=1");
+    uri
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -214,3 +214,77 @@ fn the_tui_header_says_immutable_for_the_operator() {
     }
     tmux(&["kill-server"]);
 }
+
+/// A diskcache written by the real library in a directory the operator cannot write (closed
+/// cleanly, so no -wal or -shm): every read command works, immutable and saying so; a purge is
+/// refused; nothing is created.
+#[test]
+fn an_operator_reads_a_diskcache_in_a_directory_it_cannot_write() {
+    if !as_root("an_operator_reads_a_diskcache_in_a_directory_it_cannot_write") {
+        return;
+    }
+    let have = Command::new("python3")
+        .args(["-c", "import diskcache"])
+        .status()
+        .is_ok_and(|s| s.success());
+    if !have {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "diskcache is installed under CI"
+        );
+        eprintln!("skipping: python3 without diskcache");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let out = Command::new("python3")
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/python/caches/make_diskcache.py"))
+        .arg(dir.path())
+        .args(["--scenario", "memo"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let m: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let cache = PathBuf::from(m["directory"].as_str().unwrap());
+    // world-readable, like a cache an app writes with a 022 umask
+    for entry in walk(&cache) {
+        let mode = if entry.is_dir() { 0o755 } else { 0o644 };
+        std::fs::set_permissions(&entry, std::fs::Permissions::from_mode(mode)).unwrap();
+    }
+    assert!(!cache.join("cache.db-wal").exists() && !cache.join("cache.db-shm").exists());
+    let before = common::dir_snapshot(&cache);
+    let rows = m["rows"].as_array().unwrap().len();
+    for args in [vec!["summary"], vec!["verify"], vec!["purge", "--dry-run"]] {
+        let r = run_as_operator(&args, &cache);
+        assert!(r.code == 0 || r.code == 1, "{args:?}: {}", r.stderr);
+        assert!(
+            r.stderr.contains("opened immutable"),
+            "{args:?}: {}",
+            r.stderr
+        );
+    }
+    let r = run_as_operator(&["list", "--json"], &cache);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(r.json().as_array().unwrap().len(), rows);
+    let r = run_as_operator(&["purge", "--status", "unverifiable"], &cache);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert_eq!(common::dir_snapshot(&cache), before);
+}
+
+/// Every path under `dir`, itself included.
+fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut out = vec![dir.to_path_buf()];
+    for e in std::fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_dir() {
+            out.extend(walk(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
+}

@@ -125,7 +125,7 @@ impl Store {
                 dir_of(&real_path).display()
             ));
             Connection::open_with_flags(
-                immutable_uri(&real_path),
+                crate::db_file::immutable_uri(&real_path),
                 flags | OpenFlags::SQLITE_OPEN_URI,
             )
         } else {
@@ -378,21 +378,12 @@ fn dir_of(real_path: &Path) -> &Path {
     }
 }
 
-fn dir_writable(dir: &Path) -> bool {
-    use std::os::unix::ffi::OsStrExt;
-    let Ok(c) = std::ffi::CString::new(dir.as_os_str().as_bytes()) else {
-        return false;
-    };
-    // SAFETY: `c` is a valid NUL-terminated path; access() only reads it.
-    unsafe { libc::access(c.as_ptr(), libc::W_OK) == 0 }
-}
-
 /// Whether a read-only open of a WAL store must be immutable: SQLite needs the `-shm` file,
 /// and this user cannot create it. Errors when the store cannot be read at all.
 fn needs_immutable(path: &Path, real_path: &Path) -> Result<bool, StoreError> {
     let dir = dir_of(real_path);
     let [wal, shm] = sidecars(real_path);
-    if shm.exists() || dir_writable(dir) {
+    if shm.exists() || crate::db_file::dir_writable(dir) {
         return Ok(false);
     }
     if wal.exists() {
@@ -407,22 +398,6 @@ fn needs_immutable(path: &Path, real_path: &Path) -> Result<bool, StoreError> {
         });
     }
     Ok(true)
-}
-
-/// A `file:` URI for `path` with `immutable=1`, every byte outside the unreserved set
-/// percent-encoded (`?`, `#` and `%` in a path would otherwise end or change it).
-fn immutable_uri(path: &Path) -> String {
-    use std::os::unix::ffi::OsStrExt;
-    let mut uri = String::from("file:");
-    for &b in path.as_os_str().as_bytes() {
-        if b.is_ascii_alphanumeric() || b"/-._~".contains(&b) {
-            uri.push(b as char);
-        } else {
-            uri.push_str(&format!("%{b:02X}"));
-        }
-    }
-    uri.push_str("?immutable=1");
-    uri
 }
 
 /// Checks the path before SQLite sees it: SQLite would create a missing file, treat an empty one

@@ -30,6 +30,10 @@ impl Backend for Diskcache {
         self.read_only
     }
 
+    fn is_immutable(&self) -> bool {
+        self.immutable
+    }
+
     fn warnings(&self) -> &[String] {
         &self.warnings
     }

@@ -64,6 +64,8 @@ pub enum DiskcacheError {
     NotDiskcache(PathBuf),
     #[error("{0}: not a diskcache directory, cache.db or FanoutCache directory")]
     NotFound(PathBuf),
+    #[error("{0}: cannot be read: {1}")]
+    Unreadable(PathBuf, String),
 }
 
 fn sql_err(path: &Path) -> impl FnOnce(rusqlite::Error) -> DiskcacheError + '_ {
@@ -203,13 +205,46 @@ pub fn detect(path: &Path) -> Result<Layout, DiskcacheError> {
     })
 }
 
-/// Opens `db` read-only (a WAL database's `-shm` may still be created by SQLite) with the
-/// `cs_memo_name` function registered.
+/// Whether `db` must be read immutable: SQLite needs the WAL database's `-shm` file and this
+/// user cannot create it beside the file (another user's cache, a read-only mount). Without a
+/// `-wal` the file holds every committed row and no app can be writing (it could not create
+/// the `-wal` either), so an immutable read is exact. With a `-wal` but no `-shm` the cache
+/// cannot be read: the error says why and what to do.
+pub fn needs_immutable(db: &Path) -> Result<bool, DiskcacheError> {
+    let side = |ext: &str| PathBuf::from(format!("{}-{ext}", db.display()));
+    let dir = match db.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    if side("shm").exists() || crate::db_file::dir_writable(dir) {
+        return Ok(false);
+    }
+    if side("wal").exists() {
+        return Err(DiskcacheError::Unreadable(
+            db.to_path_buf(),
+            format!(
+                "it has a -wal file but no -shm file, and this user cannot write {} to create \
+                 one; run cachescope as the cache's owner, start the app that uses it (it \
+                 creates the -shm), or copy the directory to a writable place",
+                dir.display()
+            ),
+        ));
+    }
+    Ok(true)
+}
+
+/// Opens `db` read-only (a WAL database's `-shm` may still be created by SQLite; immutable
+/// when it cannot be, see [`needs_immutable`]) with the `cs_memo_name` function registered.
 pub fn open_ro(db: &Path) -> Result<Connection, DiskcacheError> {
-    let conn = Connection::open_with_flags(
-        db,
-        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-    )
+    let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let conn = if needs_immutable(db)? {
+        Connection::open_with_flags(
+            crate::db_file::immutable_uri(db),
+            flags | OpenFlags::SQLITE_OPEN_URI,
+        )
+    } else {
+        Connection::open_with_flags(db, flags)
+    }
     .map_err(sql_err(db))?;
     conn.busy_timeout(Duration::from_secs(60))
         .map_err(sql_err(db))?;

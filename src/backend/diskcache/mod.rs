@@ -66,6 +66,7 @@ fn db_error(path: &Path, e: db::DiskcacheError) -> StoreError {
             path: db,
             what: "not an SQLite database, so not a readable diskcache".into(),
         },
+        db::DiskcacheError::Unreadable(path, why) => StoreError::Unreadable { path, why },
         db::DiskcacheError::NotDiskcache(db) => StoreError::BadCache {
             path: db,
             what: "SQLite database without diskcache's Cache and Settings tables".into(),
@@ -176,6 +177,8 @@ pub struct Diskcache {
     layout: db::Layout,
     options: Options,
     read_only: bool,
+    /// Some shard is read immutable (see [`db::needs_immutable`]).
+    immutable: bool,
     shards: Vec<Shard>,
     shared: Arc<Shared>,
     /// When the cache was opened (ns): rows stored after their module's modification time are
@@ -226,7 +229,16 @@ impl Diskcache {
     /// (a second handle for side queries skips it).
     fn open(path: &Path, layout: db::Layout, options: &Options, count: bool) -> Result<Diskcache> {
         let mut shards = Vec::new();
+        let mut warnings = Vec::new();
         for (dir, dbpath) in layout.databases() {
+            if db::needs_immutable(&dbpath).map_err(|e| db_error(&dbpath, e))? {
+                warnings.push(format!(
+                    "{}: opened immutable: this user cannot write {} to create the -shm file, \
+                     so writes made while cachescope runs are not seen (and nothing is purged)",
+                    dbpath.display(),
+                    dir.display()
+                ));
+            }
             let conn = db::open_ro(&dbpath).map_err(|e| db_error(&dbpath, e))?;
             shards.push(Shard {
                 dir,
@@ -252,12 +264,13 @@ impl Diskcache {
             base_dir: roots[0].clone(),
             layout,
             options: options.clone(),
-            read_only: options.open.read_only,
+            read_only: options.open.read_only || !warnings.is_empty(),
+            immutable: !warnings.is_empty(),
             shards,
             shared,
             opened_ns: now_ns(),
             policy,
-            warnings: Vec::new(),
+            warnings,
             statuses: Mutex::new(None),
             first_count: Mutex::new(None),
             present: Default::default(),
