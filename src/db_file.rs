@@ -111,10 +111,10 @@ mod tests {
             let head = read_head(&path, 100).unwrap();
             assert_eq!(&head[..16], b"SQLite format 3\0");
         }
-        assert_eq!(probe().unwrap(), false, "read_head released our lock");
+        assert!(!probe().unwrap(), "read_head released our lock");
         // What a plain open + close does (the bug this module exists for).
         drop(File::open(&path).unwrap());
-        assert_eq!(probe().unwrap(), true, "a plain close releases it");
+        assert!(probe().unwrap(), "a plain close releases it");
         conn.execute_batch("ROLLBACK").unwrap();
     }
 }
