@@ -122,8 +122,12 @@ pub fn recorded_digest(digest: &str) -> String {
     )
 }
 
-/// "63 entries: 15 missing, 20 fresh, ...; 15 stale", worst status first.
+/// "63 entries: 15 missing, 20 fresh, ...; 15 stale", worst status first ("0 entries" alone
+/// for an empty store).
 pub fn status_line(group: &Group) -> String {
+    if group.entries == 0 {
+        return entries(0);
+    }
     let parts: Vec<String> = Status::ALL
         .iter()
         .rev()
@@ -231,5 +235,23 @@ mod tests {
         assert_eq!(diff_tone("-x"), Some(Tone::Bad));
         assert_eq!(diff_tone("@@ -1 +1 @@"), None);
         assert_eq!(diff_tone(""), None);
+    }
+
+    #[test]
+    fn the_status_line_of_an_empty_store_is_just_its_count() {
+        let empty = Group {
+            key: crate::model::GroupKey::All,
+            entries: 0,
+            bytes: 0,
+            statuses: Default::default(),
+            unchecked: 0,
+        };
+        assert_eq!(status_line(&empty), "0 entries");
+        let some = Group {
+            entries: 3,
+            statuses: [(Status::Fresh, 2), (Status::Changed, 1)].into(),
+            ..empty
+        };
+        assert_eq!(status_line(&some), "3 entries: 1 changed, 2 fresh; 1 stale");
     }
 }
