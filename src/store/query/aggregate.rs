@@ -15,12 +15,22 @@ mod cell_col {
     pub const HAS_ERROR: usize = 3;
     pub const ENTRIES: usize = 4;
     pub const BYTES: usize = 5;
+    /// Whether the row's entries have a source (`source_id IS NOT NULL`).
+    pub const SOURCED: usize = 6;
 }
 
 /// The select list of a cell, from the expressions of one query (the strategy is always
 /// `e.strategy`).
 fn cell_columns(source_id: &str, dim: &str, has_error: &str, entries: &str, bytes: &str) -> String {
     format!("{source_id}, e.strategy, {dim}, {has_error}, {entries}, {bytes}")
+}
+
+fn dimension_sql(dimension: Dimension) -> &'static str {
+    match dimension {
+        Dimension::None => "NULL",
+        Dimension::Function => "e.function",
+        Dimension::DerivationError => "e.derivation_error",
+    }
 }
 
 // Sizes are summed as SQL `total()` (a float: a hostile size cannot overflow it) without
@@ -107,27 +117,88 @@ impl Store {
         resolve: Option<Resolve<'_>>,
         mut visit: impl FnMut(Cell),
     ) -> Result<()> {
-        // One read transaction: the dependency pass takes back what the first two counted, so
-        // all three must see the same rows even while a producer writes.
-        let snapshot = if self.conn.is_autocommit() {
-            Some(self.conn.unchecked_transaction().map_err(|e| self.err(e))?)
-        } else {
-            None
-        };
-        let dim = match dimension {
-            Dimension::None => "NULL",
-            Dimension::Function => "e.function",
-            Dimension::DerivationError => "e.derivation_error",
-        };
         let any_deps = self.any_dependencies();
-        // Every entry is counted by the first two queries, those with dependency rows too (no
+        // Every entry is counted by the main queries, those with dependency rows too (no
         // `NOT IN` exclusion: the big aggregate stays on the covering index alone, in its
-        // order); the dependency pass then moves each entry with dependencies out of the cell
-        // it was counted in and into a cell with its dependencies.
-        let mut main = MainCells::default();
-        let cell = |r: &rusqlite::Row| -> rusqlite::Result<(Cell, f64)> {
+        // order); the dependency pass then takes each entry with dependencies back out of the
+        // cell it was counted in and into a cell with its dependencies. The two run at once,
+        // the main queries on a second connection.
+        let fast = dimension == Dimension::None && errors.is_some();
+        let (main, deps) = if any_deps {
+            let other = self.reopen_read_only().ok();
+            std::thread::scope(|scope| {
+                let main =
+                    other.map(|other| scope.spawn(move || other.main_cells(dimension, fast)));
+                let mut deps = DependencyCells::new(resolve);
+                let passed = self.dependency_pass(dimension, &mut |e| deps.add(e));
+                let main = match main {
+                    Some(thread) => thread.join().expect("aggregate thread panicked"),
+                    None => self.main_cells(dimension, fast),
+                };
+                passed.and(main).map(|main| (main, Some(deps)))
+            })?
+        } else {
+            (self.main_cells(dimension, fast)?, None)
+        };
+        let mut cells = MainCells::default();
+        for (sourced, c, bytes) in main.cells {
+            cells.push(sourced, c, bytes);
+        }
+        if let (Some(totals), Some(fetch)) = (main.sourceless_totals, errors) {
+            // Without a source, an entry is failed with a derivation error, unverifiable without.
+            // The caller wants the derivation errors anyway: all the counts come from the
+            // covering index, the failed ones from the errors (the partial index on derivation
+            // errors, read on another connection meanwhile).
+            let errors = fetch()?;
+            let mut failed: HashMap<&str, (u64, u64)> = HashMap::new();
+            for e in &errors {
+                let slot = failed.entry(e.strategy.as_str()).or_default();
+                slot.0 = slot.0.saturating_add(e.sourceless);
+                slot.1 = slot.1.saturating_add(e.sourceless_bytes);
+            }
+            for (strategy, n, bytes) in totals {
+                let (fn_, fb) = failed.get(strategy.as_str()).copied().unwrap_or((0, 0));
+                for (has_error, entries, bytes) in [
+                    (true, fn_, fb),
+                    (false, n - fn_.min(n), bytes - fb.min(bytes)),
+                ] {
+                    if entries > 0 {
+                        let c = Cell {
+                            source_id: None,
+                            strategy: strategy.clone(),
+                            dimension: None,
+                            has_derivation_error: has_error,
+                            dependencies: Vec::new(),
+                            entries,
+                            bytes: 0,
+                        };
+                        cells.push(false, c, bytes as f64);
+                    }
+                }
+            }
+        }
+        match deps {
+            Some(deps) => {
+                for (key, (n, bytes)) in &deps.taken {
+                    cells.take_back(key, *n, *bytes);
+                }
+                cells.emit(&mut visit);
+                deps.emit(&mut visit);
+            }
+            None => cells.emit(&mut visit),
+        }
+        Ok(())
+    }
+
+    /// The main queries: every entry with a source, per (source, strategy[, dimension]), and
+    /// every entry without, per (strategy[, dimension], error flag). With `fast`, those without
+    /// a source come as totals per strategy, to be split by the derivation error counts.
+    fn main_cells(&self, dimension: Dimension, fast: bool) -> Result<MainQueried> {
+        let dim = dimension_sql(dimension);
+        let cell = |r: &rusqlite::Row| -> rusqlite::Result<(bool, Cell, f64)> {
             use cell_col::*;
             Ok((
+                r.get(SOURCED)?,
                 Cell {
                     source_id: opt_int(r, SOURCE_ID)?.map(SourceId),
                     strategy: text(r, STRATEGY)?,
@@ -148,26 +219,13 @@ impl Store {
             "1, 2, 3"
         };
         let with_source = format!(
-            "SELECT {} FROM entries e WHERE e.source_id IS NOT NULL GROUP BY {group}",
+            "SELECT {}, 1 FROM entries e WHERE e.source_id IS NOT NULL GROUP BY {group}",
             cell_columns("e.source_id", dim, "0", "count(*)", "total(e.value_size)")
         );
-        for (c, bytes) in self.collect(&with_source, [], cell)? {
-            main.push(true, c, bytes);
-        }
-        if let (Dimension::None, Some(fetch)) = (dimension, errors) {
-            // Without a source, an entry is failed with a derivation error, unverifiable without.
-            // The caller wants the derivation errors anyway: all the counts come from the
-            // covering index, the failed ones from the errors (the partial index on derivation
-            // errors, read on another connection meanwhile).
+        let mut cells = self.collect(&with_source, [], cell)?;
+        if fast {
             let totals = "SELECT e.strategy, count(*), total(e.value_size) FROM entries e \
                  WHERE e.source_id IS NULL GROUP BY 1";
-            let errors = fetch()?;
-            let mut failed: HashMap<&str, (u64, u64)> = HashMap::new();
-            for e in &errors {
-                let slot = failed.entry(e.strategy.as_str()).or_default();
-                slot.0 = slot.0.saturating_add(e.sourceless);
-                slot.1 = slot.1.saturating_add(e.sourceless_bytes);
-            }
             let counts = |r: &rusqlite::Row| {
                 Ok((
                     text(r, 0)?,
@@ -175,69 +233,45 @@ impl Store {
                     r.get::<_, f64>(2)? as u64,
                 ))
             };
-            for (strategy, n, bytes) in self.collect(totals, [], counts)? {
-                let (fn_, fb) = failed.get(strategy.as_str()).copied().unwrap_or((0, 0));
-                for (has_error, entries, bytes) in [
-                    (true, fn_, fb),
-                    (false, n - fn_.min(n), bytes - fb.min(bytes)),
-                ] {
-                    if entries > 0 {
-                        let c = Cell {
-                            source_id: None,
-                            strategy: strategy.clone(),
-                            dimension: None,
-                            has_derivation_error: has_error,
-                            dependencies: Vec::new(),
-                            entries,
-                            bytes: 0,
-                        };
-                        main.push(false, c, bytes as f64);
-                    }
-                }
-            }
-        } else {
-            let without_source = format!(
-                "SELECT {} FROM entries e WHERE e.source_id IS NULL GROUP BY 2, 3, 4",
-                cell_columns(
-                    "NULL",
-                    dim,
-                    "e.derivation_error IS NOT NULL",
-                    "count(*)",
-                    "total(e.value_size)"
-                )
-            );
-            for (c, bytes) in self.collect(&without_source, [], cell)? {
-                main.push(false, c, bytes);
-            }
+            return Ok(MainQueried {
+                cells,
+                sourceless_totals: Some(self.collect(totals, [], counts)?),
+            });
         }
-        if any_deps {
-            let mut deps = DependencyCells::new(resolve);
-            self.dependency_pass(dim, &mut |e| {
-                main.take_back(&e);
-                deps.add(e);
-            })?;
-            drop(snapshot);
-            main.emit(&mut visit);
-            deps.emit(&mut visit);
-        } else {
-            drop(snapshot);
-            main.emit(&mut visit);
-        }
-        Ok(())
+        let without_source = format!(
+            "SELECT {}, 0 FROM entries e WHERE e.source_id IS NULL GROUP BY 2, 3, 4",
+            cell_columns(
+                "NULL",
+                dim,
+                "e.derivation_error IS NOT NULL",
+                "count(*)",
+                "total(e.value_size)"
+            )
+        );
+        cells.extend(self.collect(&without_source, [], cell)?);
+        Ok(MainQueried {
+            cells,
+            sourceless_totals: None,
+        })
     }
 
     /// Streams every entry that has dependency rows, with its dependencies, in one pass over
     /// `entry_dependencies` in its primary key order (entry by entry) and one rowid lookup per
     /// entry: no sort, no per-entry subquery, nothing kept but the current entry.
-    fn dependency_pass(&self, dim: &str, visit: &mut dyn FnMut(DependentEntry)) -> Result<()> {
+    fn dependency_pass(
+        &self,
+        dimension: Dimension,
+        visit: &mut dyn FnMut(DependentEntry),
+    ) -> Result<()> {
         // CROSS JOIN keeps entry_dependencies the outer loop: a scan in (entry_id, source_id)
         // order, each entry looked up by its rowid.
         let sql = format!(
-            "SELECT d.entry_id, d.source_id, e.source_id, e.strategy, {dim}, \
+            "SELECT d.entry_id, d.source_id, e.source_id, e.strategy, {}, \
              e.derivation_error IS NOT NULL, e.source_id IS NOT NULL, \
              coalesce(CAST(e.value_size AS REAL), 0) \
              FROM entry_dependencies d CROSS JOIN entries e ON e.id = d.entry_id \
-             ORDER BY d.entry_id"
+             ORDER BY d.entry_id",
+            dimension_sql(dimension)
         );
         let mut run = || -> rusqlite::Result<()> {
             let mut stmt = self.conn.prepare_cached(&sql)?;
@@ -246,8 +280,7 @@ impl Store {
             while let Some(r) = rows.next()? {
                 let entry_id: i64 = r.get(0)?;
                 let dep = opt_int(r, 1)?.map(SourceId);
-                if let Some((id, e)) = current.as_mut().filter(|(id, _)| *id == entry_id) {
-                    debug_assert_eq!(*id, entry_id);
+                if let Some((_, e)) = current.as_mut().filter(|(id, _)| *id == entry_id) {
                     e.dependencies.extend(dep);
                     continue;
                 }
@@ -258,8 +291,8 @@ impl Store {
                     entry_id,
                     DependentEntry {
                         source_id: opt_int(r, 2)?.map(SourceId),
-                        strategy: text(r, 3)?,
-                        dimension: opt_text(r, 4)?,
+                        strategy: text_ref(r, 3)?,
+                        dimension: opt_text_ref(r, 4)?,
                         has_derivation_error: r.get(5)?,
                         sourced: r.get(6)?,
                         bytes: r.get(7)?,
@@ -312,11 +345,40 @@ impl Store {
     }
 }
 
+/// What the main queries found: cells (with whether their entries have a source, and their
+/// bytes as summed), and with the fast form, the totals of entries without a source.
+struct MainQueried {
+    cells: Vec<(bool, Cell, f64)>,
+    sourceless_totals: Option<Vec<(String, u64, u64)>>,
+}
+
+/// A TEXT column read as [`text`] reads it, without allocating for the usual valid UTF-8.
+fn text_ref(r: &rusqlite::Row, idx: usize) -> rusqlite::Result<Name> {
+    use rusqlite::types::ValueRef;
+    Ok(match r.get_ref(idx)? {
+        ValueRef::Text(t) | ValueRef::Blob(t) => match std::str::from_utf8(t) {
+            Ok(s) => Name::from(s),
+            Err(_) => Name::from(String::from_utf8_lossy(t).as_ref()),
+        },
+        _ => Name::from(text(r, idx)?.as_str()),
+    })
+}
+
+fn opt_text_ref(r: &rusqlite::Row, idx: usize) -> rusqlite::Result<Option<Name>> {
+    match r.get_ref(idx)? {
+        rusqlite::types::ValueRef::Null => Ok(None),
+        _ => text_ref(r, idx).map(Some),
+    }
+}
+
+/// A strategy or dimension value, shared by every entry that has it.
+type Name = std::rc::Rc<str>;
+
 /// An entry with dependency rows, as the dependency pass reads it.
 struct DependentEntry {
     source_id: Option<SourceId>,
-    strategy: String,
-    dimension: Option<String>,
+    strategy: Name,
+    dimension: Option<Name>,
     has_derivation_error: bool,
     /// `source_id IS NOT NULL` in SQL (a malformed id reads as no source but was counted with
     /// the sourced entries).
@@ -325,12 +387,14 @@ struct DependentEntry {
     dependencies: Vec<SourceId>,
 }
 
-/// The cells of the first two queries, which count every entry, by the key an entry with
-/// dependencies is found under again: (sourced, source, strategy, dimension, error flag).
+/// Which main cell an entry was counted in: (sourced, source, strategy, dimension, error flag).
+type MainKey = (bool, Option<SourceId>, Name, Option<Name>, bool);
+
+/// The cells of the main queries, which count every entry.
 #[derive(Default)]
 struct MainCells {
     cells: Vec<(Cell, f64)>,
-    index: HashMap<(bool, Option<SourceId>, String, Option<String>, bool), usize>,
+    index: HashMap<MainKey, usize>,
 }
 
 impl MainCells {
@@ -338,8 +402,8 @@ impl MainCells {
         let key = (
             sourced,
             cell.source_id,
-            cell.strategy.clone(),
-            cell.dimension.clone(),
+            Name::from(cell.strategy.as_str()),
+            cell.dimension.as_deref().map(Name::from),
             cell.has_derivation_error,
         );
         match self.index.get(&key) {
@@ -356,20 +420,13 @@ impl MainCells {
         }
     }
 
-    /// Takes an entry with dependencies out of the cell the first queries counted it in.
-    fn take_back(&mut self, e: &DependentEntry) {
-        // With a source, the first query counts without the error flag.
-        let key = (
-            e.sourced,
-            e.source_id,
-            e.strategy.clone(),
-            e.dimension.clone(),
-            !e.sourced && e.has_derivation_error,
-        );
-        if let Some(&i) = self.index.get(&key) {
+    /// Takes `n` entries with dependencies (and their bytes) back out of the cell the main
+    /// queries counted them in.
+    fn take_back(&mut self, key: &MainKey, n: u64, bytes: f64) {
+        if let Some(&i) = self.index.get(key) {
             let (c, b) = &mut self.cells[i];
-            c.entries = c.entries.saturating_sub(1);
-            *b -= e.bytes;
+            c.entries = c.entries.saturating_sub(n);
+            *b -= bytes;
         }
     }
 
@@ -393,14 +450,19 @@ enum DepSet {
     Worst(Option<u8>),
 }
 
-type DepKey = (Option<SourceId>, String, Option<String>, bool, DepSet);
+type DepKey = (Option<SourceId>, Name, Option<Name>, bool, DepSet);
 
-/// The cells of entries with dependencies, merged as they stream by.
+/// The cells of entries with dependencies, merged as they stream by, and what they take back
+/// from the main cells.
 struct DependencyCells<'a> {
     resolve: Option<Resolve<'a>>,
     /// Per key: the dependencies the cell lists, entries, bytes.
     cells: HashMap<DepKey, (Vec<SourceId>, u64, f64)>,
+    /// Per main cell: the entries (and bytes) with dependencies it counted.
+    taken: HashMap<MainKey, (u64, f64)>,
     uses: HashMap<SourceId, u64>,
+    /// The names seen, so each entry's key shares them instead of copying.
+    names: std::collections::HashSet<Name>,
 }
 
 impl<'a> DependencyCells<'a> {
@@ -408,11 +470,36 @@ impl<'a> DependencyCells<'a> {
         DependencyCells {
             resolve,
             cells: HashMap::new(),
+            taken: HashMap::new(),
             uses: HashMap::new(),
+            names: Default::default(),
+        }
+    }
+
+    fn name(&mut self, n: Name) -> Name {
+        match self.names.get(&n) {
+            Some(known) => known.clone(),
+            None => {
+                self.names.insert(n.clone());
+                n
+            }
         }
     }
 
     fn add(&mut self, e: DependentEntry) {
+        let strategy = self.name(e.strategy);
+        let dimension = e.dimension.map(|d| self.name(d));
+        // With a source, the main query counts without the error flag.
+        let main = (
+            e.sourced,
+            e.source_id,
+            strategy.clone(),
+            dimension.clone(),
+            !e.sourced && e.has_derivation_error,
+        );
+        let slot = self.taken.entry(main).or_default();
+        slot.0 += 1;
+        slot.1 += e.bytes;
         let (set, listed) = match self.resolve.as_mut() {
             None => (DepSet::All(e.dependencies.clone()), e.dependencies),
             Some(resolve) => {
@@ -432,8 +519,8 @@ impl<'a> DependencyCells<'a> {
         };
         let key = (
             e.source_id,
-            e.strategy,
-            e.dimension,
+            strategy,
+            dimension,
             e.has_derivation_error,
             set,
         );
@@ -453,8 +540,8 @@ impl<'a> DependencyCells<'a> {
         {
             visit(Cell {
                 source_id,
-                strategy,
-                dimension,
+                strategy: strategy.to_string(),
+                dimension: dimension.map(|d| d.to_string()),
                 has_derivation_error,
                 dependencies: deps,
                 entries: n,
