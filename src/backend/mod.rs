@@ -25,6 +25,7 @@ pub use crate::types::{
 };
 
 use crate::status::Status;
+pub use crate::store::Resolve;
 use crate::store::{OpenOptions, Result, Store};
 use std::path::{Path, PathBuf};
 
@@ -77,6 +78,30 @@ pub trait Backend: Send {
     ) -> Result<Vec<ErrorRow>> {
         self.aggregate(Dimension::None, visit)?;
         errors()
+    }
+    /// [`Backend::aggregate`] without a dimension, once every source's status is known
+    /// (`resolve.status`; first asked after the big aggregate, so verification may still run
+    /// meanwhile). A backend may merge entries with dependencies into cells that list only the
+    /// dependency deciding their status, so nothing grows with their number: how many entries
+    /// list each source as a dependency comes through `resolve.dependency_uses`, never from the
+    /// cells' lists. `errors`, when given, as for [`Backend::aggregate_then_errors`].
+    fn aggregate_resolved(
+        &self,
+        errors: Option<&mut dyn FnMut() -> Result<Vec<ErrorRow>>>,
+        resolve: Resolve<'_>,
+        visit: &mut dyn FnMut(Cell),
+    ) -> Result<Option<Vec<ErrorRow>>> {
+        let uses = resolve.dependency_uses;
+        let mut visit = |c: Cell| {
+            for d in &c.dependencies {
+                uses(*d, c.entries);
+            }
+            visit(c);
+        };
+        match errors {
+            Some(fetch) => self.aggregate_then_errors(fetch, &mut visit).map(Some),
+            None => self.aggregate(Dimension::None, &mut visit).map(|()| None),
+        }
     }
     /// How often each derivation error occurs, per strategy, most common first.
     fn derivation_errors(&self) -> Result<Vec<ErrorRow>>;

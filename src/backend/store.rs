@@ -2,7 +2,7 @@
 
 use super::{
     Backend, Cell, Dimension, EntryDetail, EntryFilter, EntryId, EntryRow, ErrorRow, PurgeOutcome,
-    PurgePlan, PurgeProgress, SortKey, SourceId, SourceRow, StatusesLoaded,
+    PurgePlan, PurgeProgress, Resolve, SortKey, SourceId, SourceRow, StatusesLoaded,
 };
 use crate::status::Status;
 use crate::store::{Result, Store};
@@ -70,6 +70,15 @@ impl Backend for Store {
         visit: &mut dyn FnMut(Cell),
     ) -> Result<Vec<ErrorRow>> {
         Store::aggregate_then_errors(self, errors, visit)
+    }
+
+    fn aggregate_resolved(
+        &self,
+        errors: Option<&mut dyn FnMut() -> Result<Vec<ErrorRow>>>,
+        resolve: Resolve<'_>,
+        visit: &mut dyn FnMut(Cell),
+    ) -> Result<Option<Vec<ErrorRow>>> {
+        Store::aggregate_resolved(self, errors, resolve, visit)
     }
 
     fn derivation_errors(&self) -> Result<Vec<ErrorRow>> {

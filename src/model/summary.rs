@@ -4,10 +4,10 @@
 use super::groups::{group_cells, Grouping};
 use super::verification::add_dangling;
 use super::Verified;
-use crate::backend::{Backend, SourceId};
+use crate::backend::{Backend, Resolve, SourceId};
 use crate::status::Status;
 use crate::store::Result;
-use crate::verify::{self, PathMap};
+use crate::verify::{self, PathMap, SourceCheck};
 use serde::Serialize;
 use std::collections::{BTreeMap, HashMap};
 
@@ -43,7 +43,8 @@ pub struct Summary {
 pub const TOP_ERRORS: usize = 5;
 
 /// Verifies the store and summarises it per strategy. Hashing the sources runs on the worker
-/// threads while this thread runs the aggregate queries: neither waits for the other.
+/// threads while this thread runs the aggregate queries: neither waits for the other until the
+/// entries with dependencies need their dependencies' statuses.
 pub fn summarize(
     backend: &dyn Backend,
     paths: &PathMap,
@@ -58,23 +59,52 @@ pub fn summarize(
         let counting = scope.spawn(move || -> Result<_> {
             Ok((other.derivation_errors()?, other.expired_counts(now_ms)?))
         });
+        let mut hashing = Some(hashing);
+        let mut checks: Option<HashMap<SourceId, SourceCheck>> = None;
         let mut expired = None;
-        let queried = (|| -> Result<_> {
-            let mut cells = Vec::new();
-            let mut counting = Some(counting);
-            let errors = backend.aggregate_then_errors(
-                &mut || {
+        let mut cells = Vec::new();
+        let mut counting = Some(counting);
+        let queried = {
+            // Asked first for the dependencies of entries, after the big aggregate: only then
+            // does this thread wait for the hashing. A dependency without a source row is
+            // missing (as in `add_dangling`).
+            let mut status = |id: SourceId| {
+                let checks = checks.get_or_insert_with(|| {
+                    let hashing = hashing.take().expect("hashing joined once");
+                    hashing.join().expect("hashing thread panicked")
+                });
+                let check = checks
+                    .entry(id)
+                    .or_insert_with(|| SourceCheck::not_in_store(id));
+                Some(check.status)
+            };
+            backend.aggregate_resolved(
+                Some(&mut || {
                     let counted = counting.take().expect("errors are asked for once");
                     let (errors, exp) = counted.join().expect("counting thread panicked")?;
                     expired = Some(exp);
                     Ok(errors)
+                }),
+                Resolve {
+                    status: &mut status,
+                    dependency_uses: &mut |_, _| {},
                 },
                 &mut |c| cells.push(c),
-            )?;
-            Ok((cells, errors))
-        })();
-        let queried = queried.map(|(cells, errors)| (cells, errors, expired.unwrap_or_default()));
-        (hashing.join().expect("hashing thread panicked"), queried)
+            )
+        };
+        let checks = match (checks, hashing) {
+            (Some(checks), _) => checks,
+            (None, Some(h)) => h.join().expect("hashing thread panicked"),
+            (None, None) => unreachable!("the hashing thread is joined when checks are set"),
+        };
+        let queried = queried.map(|errors| {
+            (
+                cells,
+                errors.unwrap_or_default(),
+                expired.unwrap_or_default(),
+            )
+        });
+        (checks, queried)
     });
     let (cells, error_counts, expired_counts) = queried?;
     let mut checks = checks;

@@ -11,6 +11,7 @@ mod rows;
 pub use crate::error::{Result, StoreError};
 pub use open::OpenOptions;
 pub use producer::{NewEntry, NewSource};
+pub use query::Resolve;
 // The rows, filters and reports every backend shares, re-exported where the store's callers
 // have always found them.
 pub use crate::types::{

@@ -210,6 +210,226 @@ fn aggregates_count_every_entry_once_with_its_dependencies() {
     assert_eq!(failed, 1);
 }
 
+/// Dependency-reached counts: what the merged aggregates give equals what one cell per entry
+/// (the old path) gave, entry by entry, with several dependencies per entry, entries without a
+/// source, a dependency without a source row, and a strategy with no entry left outside cells
+/// with dependencies.
+mod dependency_reached {
+    use super::*;
+    use crate::model::cell_status;
+    use crate::verify::SourceCheck;
+    use std::collections::BTreeMap;
+
+    /// Per (strategy, status): entries and bytes.
+    type Tally = BTreeMap<(String, Option<Status>), (u64, u64)>;
+
+    struct Built {
+        _dir: tempfile::TempDir,
+        store: Store,
+        checks: HashMap<SourceId, SourceCheck>,
+        /// One cell per entry, as the aggregate gave them before entries were merged.
+        per_entry: Vec<Cell>,
+    }
+
+    fn build() -> Built {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::create(&dir.path().join("cache.db")).unwrap();
+        let mut ids = HashMap::new();
+        for name in ["fresh", "moved", "changed", "missing", "unreadable"] {
+            let path = dir.path().join(name);
+            std::fs::write(&path, name).unwrap();
+            ids.insert(name, store.record_file(&path, None).unwrap());
+        }
+        // A dependency id with no source row (a producer's bug): missing.
+        let dangling = 9_999;
+        let mut per_entry = Vec::new();
+        let mut n = 0;
+        for strategy in ["source", "bytecode", "only-deps"] {
+            for own in [None, Some("fresh"), Some("moved"), Some("changed")] {
+                for error in [None, Some("TypeError: x")] {
+                    for deps in [
+                        &[][..],
+                        &["fresh"][..],
+                        &["moved", "fresh"][..],
+                        &["unreadable"][..],
+                        &["changed", "missing"][..],
+                        &["fresh", "dangling"][..],
+                    ] {
+                        // Every entry of `only-deps` has dependencies.
+                        if strategy == "only-deps" && deps.is_empty() {
+                            continue;
+                        }
+                        n += 1;
+                        let dep_ids: Vec<i64> = deps
+                            .iter()
+                            .map(|d| if *d == "dangling" { dangling } else { ids[d] })
+                            .collect();
+                        let key = format!("k{n}");
+                        let value = vec![0u8; n];
+                        let id = store
+                            .put_entry(&NewEntry {
+                                namespace: "data",
+                                function: "m:f",
+                                key: &key,
+                                strategy,
+                                derivation_error: error,
+                                source_id: own.map(|o| ids[o]),
+                                value: Some(&value),
+                                created_at: 1,
+                                ..Default::default()
+                            })
+                            .unwrap();
+                        // Written by hand: the producer refuses an unknown source id.
+                        store
+                            .conn
+                            .pragma_update(None, "foreign_keys", false)
+                            .unwrap();
+                        for d in &dep_ids {
+                            store
+                                .conn
+                                .execute(
+                                    "INSERT INTO entry_dependencies (entry_id, source_id) \
+                                     VALUES (?1, ?2)",
+                                    [id, *d],
+                                )
+                                .unwrap();
+                        }
+                        per_entry.push(Cell {
+                            source_id: own.map(|o| SourceId(ids[o])),
+                            strategy: strategy.into(),
+                            dimension: None,
+                            has_derivation_error: error.is_some(),
+                            dependencies: dep_ids.iter().map(|d| SourceId(*d)).collect(),
+                            entries: 1,
+                            bytes: n as u64,
+                        });
+                    }
+                }
+            }
+        }
+        let mut checks = HashMap::new();
+        for (name, status) in [
+            ("fresh", Status::Fresh),
+            ("moved", Status::Moved),
+            ("changed", Status::Changed),
+            ("missing", Status::Missing),
+            ("unreadable", Status::Unreadable),
+        ] {
+            let mut check = SourceCheck::not_in_store(SourceId(ids[name]));
+            check.status = status;
+            checks.insert(SourceId(ids[name]), check);
+        }
+        checks.insert(
+            SourceId(dangling),
+            SourceCheck::not_in_store(SourceId(dangling)),
+        );
+        Built {
+            _dir: dir,
+            store,
+            checks,
+            per_entry,
+        }
+    }
+
+    fn tally(cells: &[Cell], checks: &HashMap<SourceId, SourceCheck>) -> Tally {
+        let mut t = Tally::new();
+        for c in cells {
+            let slot = t
+                .entry((c.strategy.clone(), cell_status(c, checks)))
+                .or_default();
+            slot.0 += c.entries;
+            slot.1 += c.bytes;
+        }
+        t
+    }
+
+    /// Entries per source, as their own source or as a dependency, from one cell per entry.
+    fn usage_per_entry(cells: &[Cell]) -> BTreeMap<SourceId, u64> {
+        let mut usage = BTreeMap::new();
+        for c in cells {
+            for id in c.source_id.iter().chain(&c.dependencies) {
+                *usage.entry(*id).or_default() += c.entries;
+            }
+        }
+        usage
+    }
+
+    #[test]
+    fn every_aggregate_gives_the_statuses_of_one_cell_per_entry() {
+        let b = build();
+        let expected = tally(&b.per_entry, &b.checks);
+        assert!(expected.keys().any(|(_, s)| *s == Some(Status::Missing)));
+
+        let mut plain = Vec::new();
+        b.store
+            .aggregate(Dimension::None, |c| plain.push(c))
+            .unwrap();
+        assert_eq!(tally(&plain, &b.checks), expected, "plain aggregate");
+        assert!(plain.iter().all(|c| c.entries > 0), "no empty cells");
+
+        let mut with_errors = Vec::new();
+        b.store
+            .aggregate_then_errors(|| b.store.derivation_errors(), |c| with_errors.push(c))
+            .unwrap();
+        assert_eq!(tally(&with_errors, &b.checks), expected, "with errors");
+
+        for errors in [false, true] {
+            let mut resolved = Vec::new();
+            let mut uses: BTreeMap<SourceId, u64> = BTreeMap::new();
+            let mut fetch = || b.store.derivation_errors();
+            b.store
+                .aggregate_resolved(
+                    errors.then_some(&mut fetch as &mut dyn FnMut() -> _),
+                    Resolve {
+                        status: &mut |id| b.checks.get(&id).map(|c| c.status),
+                        dependency_uses: &mut |id, n| *uses.entry(id).or_default() += n,
+                    },
+                    |c| resolved.push(c),
+                )
+                .unwrap();
+            assert_eq!(tally(&resolved, &b.checks), expected, "resolved");
+            assert!(
+                resolved.iter().all(|c| c.dependencies.len() <= 1),
+                "merged by their worst dependency"
+            );
+            assert!(resolved.len() < b.per_entry.len());
+            for c in &resolved {
+                if let Some(id) = c.source_id {
+                    *uses.entry(id).or_default() += c.entries;
+                }
+            }
+            assert_eq!(uses, usage_per_entry(&b.per_entry), "entries per source");
+        }
+    }
+
+    #[test]
+    fn an_unknown_dependency_status_leaves_its_entries_unchecked() {
+        let b = build();
+        let changed = b
+            .checks
+            .iter()
+            .find(|(_, c)| c.status == Status::Changed)
+            .map(|(id, _)| *id)
+            .unwrap();
+        let mut checks = b.checks.clone();
+        checks.remove(&changed);
+        let expected = tally(&b.per_entry, &checks);
+        let mut resolved = Vec::new();
+        b.store
+            .aggregate_resolved(
+                None,
+                Resolve {
+                    status: &mut |id| checks.get(&id).map(|c| c.status),
+                    dependency_uses: &mut |_, _| {},
+                },
+                |c| resolved.push(c),
+            )
+            .unwrap();
+        assert_eq!(tally(&resolved, &checks), expected);
+        assert!(expected.keys().any(|(_, s)| s.is_none()));
+    }
+}
+
 mod same_file {
     use super::*;
 

@@ -3,9 +3,8 @@
 
 use super::super::rows::{opt_int, opt_text, text};
 use super::super::{Cell, Dimension, ErrorRow, Result, SourceId, Store};
+use crate::status::Status;
 use std::collections::HashMap;
-
-const PAGE: i64 = 10_000;
 
 /// Where each aggregate SELECT puts the columns of a [`Cell`]: [`cell_columns`] writes them in
 /// this order and the one reader reads them by these names.
@@ -16,8 +15,8 @@ mod cell_col {
     pub const HAS_ERROR: usize = 3;
     pub const ENTRIES: usize = 4;
     pub const BYTES: usize = 5;
-    /// The first column a query may add after the cell's own.
-    pub const COUNT: usize = 6;
+    /// Whether the row's entries have a source (`source_id IS NOT NULL`).
+    pub const SOURCED: usize = 6;
 }
 
 /// The select list of a cell, from the expressions of one query (the strategy is always
@@ -26,16 +25,32 @@ fn cell_columns(source_id: &str, dim: &str, has_error: &str, entries: &str, byte
     format!("{source_id}, e.strategy, {dim}, {has_error}, {entries}, {bytes}")
 }
 
+fn dimension_sql(dimension: Dimension) -> &'static str {
+    match dimension {
+        Dimension::None => "NULL",
+        Dimension::Function => "e.function",
+        Dimension::DerivationError => "e.derivation_error",
+    }
+}
+
 // Sizes are summed as SQL `total()` (a float: a hostile size cannot overflow it) without
 // clamping each row at 0: a per-row max() costs 15% of the summary on a million entries. A
 // negative size, which the format does not allow, only lowers its group's total, which the
 // conversion to u64 keeps at 0 or above.
 
+/// What a caller that knows every source's status gives [`Store::aggregate_resolved`].
+pub struct Resolve<'a> {
+    /// A source's status; `None` while it is not known (its entries are then unchecked).
+    pub status: &'a mut dyn FnMut(SourceId) -> Option<Status>,
+    /// Called once per source that entries list as a dependency: how many entries do.
+    pub dependency_uses: &'a mut dyn FnMut(SourceId, u64),
+}
+
 impl Store {
     /// Streams aggregate cells: entry counts and bytes per (source, strategy[, dimension]).
-    /// Entries with dependency rows come one cell each, with their dependency ids, paged.
+    /// Entries with dependency rows come in cells of their own, one per set of dependencies.
     pub fn aggregate(&self, dimension: Dimension, visit: impl FnMut(Cell)) -> Result<()> {
-        self.aggregate_with(dimension, None, visit)
+        self.aggregate_with(dimension, None, None, visit)
     }
 
     /// [`Store::aggregate`] without a dimension, for callers that also want
@@ -47,6 +62,38 @@ impl Store {
         errors: impl FnOnce() -> Result<Vec<ErrorRow>>,
         visit: impl FnMut(Cell),
     ) -> Result<Vec<ErrorRow>> {
+        self.aggregate_errors_with(errors, None, visit)
+    }
+
+    /// [`Store::aggregate`] without a dimension, once every source's status is known: entries
+    /// with dependencies come merged into cells that list only the dependency deciding their
+    /// status (the worst), one cell per own cell and worst status, so memory does not grow with
+    /// the number of such entries. How many entries list each source as a dependency comes
+    /// through `resolve.dependency_uses`. `status` is first called after the big aggregate, so
+    /// the caller may still be verifying meanwhile. `errors` as for
+    /// [`Store::aggregate_then_errors`] (the store's own [`Store::derivation_errors`] without).
+    pub fn aggregate_resolved(
+        &self,
+        errors: Option<&mut dyn FnMut() -> Result<Vec<ErrorRow>>>,
+        resolve: Resolve<'_>,
+        visit: impl FnMut(Cell),
+    ) -> Result<Option<Vec<ErrorRow>>> {
+        match errors {
+            Some(fetch) => self
+                .aggregate_errors_with(fetch, Some(resolve), visit)
+                .map(Some),
+            None => self
+                .aggregate_with(Dimension::None, None, Some(resolve), visit)
+                .map(|()| None),
+        }
+    }
+
+    fn aggregate_errors_with(
+        &self,
+        errors: impl FnOnce() -> Result<Vec<ErrorRow>>,
+        resolve: Option<Resolve<'_>>,
+        visit: impl FnMut(Cell),
+    ) -> Result<Vec<ErrorRow>> {
         let mut errors = Some(errors);
         let mut got = None;
         {
@@ -55,7 +102,7 @@ impl Store {
                 got = Some(e.clone());
                 Ok(e)
             };
-            self.aggregate_with(Dimension::None, Some(&mut fetch), visit)?;
+            self.aggregate_with(Dimension::None, Some(&mut fetch), resolve, visit)?;
         }
         match got {
             Some(e) => Ok(e),
@@ -67,32 +114,102 @@ impl Store {
         &self,
         dimension: Dimension,
         errors: Option<&mut dyn FnMut() -> Result<Vec<ErrorRow>>>,
+        resolve: Option<Resolve<'_>>,
         mut visit: impl FnMut(Cell),
     ) -> Result<()> {
-        let dim = match dimension {
-            Dimension::None => "NULL",
-            Dimension::Function => "e.function",
-            Dimension::DerivationError => "e.derivation_error",
-        };
         let any_deps = self.any_dependencies();
-        // Entries with dependency rows are counted one by one below; skipping the exclusion
-        // when there are none keeps the big aggregate on the covering index alone.
-        let no_deps = if any_deps {
-            " AND e.id NOT IN (SELECT entry_id FROM entry_dependencies)"
+        // Every entry is counted by the main queries, those with dependency rows too (no
+        // `NOT IN` exclusion: the big aggregate stays on the covering index alone, in its
+        // order); the dependency pass then takes each entry with dependencies back out of the
+        // cell it was counted in and into a cell with its dependencies. The two run at once,
+        // the main queries on a second connection.
+        let fast = dimension == Dimension::None && errors.is_some();
+        let (main, deps) = if any_deps {
+            let other = self.reopen_read_only().ok();
+            std::thread::scope(|scope| {
+                let main =
+                    other.map(|other| scope.spawn(move || other.main_cells(dimension, fast)));
+                let mut deps = DependencyCells::new(resolve);
+                let passed = self.dependency_pass(dimension, &mut |e| deps.add(e));
+                let main = match main {
+                    Some(thread) => thread.join().expect("aggregate thread panicked"),
+                    None => self.main_cells(dimension, fast),
+                };
+                passed.and(main).map(|main| (main, Some(deps)))
+            })?
         } else {
-            ""
+            (self.main_cells(dimension, fast)?, None)
         };
-        let cell = |r: &rusqlite::Row| -> rusqlite::Result<Cell> {
+        let mut cells = MainCells::default();
+        for (sourced, c, bytes) in main.cells {
+            cells.push(sourced, c, bytes);
+        }
+        if let (Some(totals), Some(fetch)) = (main.sourceless_totals, errors) {
+            // Without a source, an entry is failed with a derivation error, unverifiable without.
+            // The caller wants the derivation errors anyway: all the counts come from the
+            // covering index, the failed ones from the errors (the partial index on derivation
+            // errors, read on another connection meanwhile).
+            let errors = fetch()?;
+            let mut failed: HashMap<&str, (u64, u64)> = HashMap::new();
+            for e in &errors {
+                let slot = failed.entry(e.strategy.as_str()).or_default();
+                slot.0 = slot.0.saturating_add(e.sourceless);
+                slot.1 = slot.1.saturating_add(e.sourceless_bytes);
+            }
+            for (strategy, n, bytes) in totals {
+                let (fn_, fb) = failed.get(strategy.as_str()).copied().unwrap_or((0, 0));
+                for (has_error, entries, bytes) in [
+                    (true, fn_, fb),
+                    (false, n - fn_.min(n), bytes - fb.min(bytes)),
+                ] {
+                    if entries > 0 {
+                        let c = Cell {
+                            source_id: None,
+                            strategy: strategy.clone(),
+                            dimension: None,
+                            has_derivation_error: has_error,
+                            dependencies: Vec::new(),
+                            entries,
+                            bytes: 0,
+                        };
+                        cells.push(false, c, bytes as f64);
+                    }
+                }
+            }
+        }
+        match deps {
+            Some(deps) => {
+                for (key, (n, bytes)) in &deps.taken {
+                    cells.take_back(key, *n, *bytes);
+                }
+                cells.emit(&mut visit);
+                deps.emit(&mut visit);
+            }
+            None => cells.emit(&mut visit),
+        }
+        Ok(())
+    }
+
+    /// The main queries: every entry with a source, per (source, strategy[, dimension]), and
+    /// every entry without, per (strategy[, dimension], error flag). With `fast`, those without
+    /// a source come as totals per strategy, to be split by the derivation error counts.
+    fn main_cells(&self, dimension: Dimension, fast: bool) -> Result<MainQueried> {
+        let dim = dimension_sql(dimension);
+        let cell = |r: &rusqlite::Row| -> rusqlite::Result<(bool, Cell, f64)> {
             use cell_col::*;
-            Ok(Cell {
-                source_id: opt_int(r, SOURCE_ID)?.map(SourceId),
-                strategy: text(r, STRATEGY)?,
-                dimension: opt_text(r, DIMENSION)?,
-                has_derivation_error: r.get(HAS_ERROR)?,
-                dependencies: Vec::new(),
-                entries: r.get::<_, i64>(ENTRIES)? as u64,
-                bytes: r.get::<_, f64>(BYTES)? as u64,
-            })
+            Ok((
+                r.get(SOURCED)?,
+                Cell {
+                    source_id: opt_int(r, SOURCE_ID)?.map(SourceId),
+                    strategy: text(r, STRATEGY)?,
+                    dimension: opt_text(r, DIMENSION)?,
+                    has_derivation_error: r.get(HAS_ERROR)?,
+                    dependencies: Vec::new(),
+                    entries: r.get::<_, i64>(ENTRIES)? as u64,
+                    bytes: 0,
+                },
+                r.get::<_, f64>(BYTES)?,
+            ))
         };
         // With a source, the derivation error does not matter to the status: this query reads
         // the covering index alone (and in its order, when there is no extra dimension).
@@ -102,28 +219,13 @@ impl Store {
             "1, 2, 3"
         };
         let with_source = format!(
-            "SELECT {} FROM entries e WHERE e.source_id IS NOT NULL{no_deps} GROUP BY {group}",
+            "SELECT {}, 1 FROM entries e WHERE e.source_id IS NOT NULL GROUP BY {group}",
             cell_columns("e.source_id", dim, "0", "count(*)", "total(e.value_size)")
         );
-        for c in self.collect(&with_source, [], cell)? {
-            visit(c);
-        }
-        if dimension == Dimension::None && !any_deps {
-            // Without a source, an entry is failed with a derivation error, unverifiable without.
-            // Both counts come from indexes: all of them from the covering index, the failed ones
-            // from the partial index on derivation errors.
+        let mut cells = self.collect(&with_source, [], cell)?;
+        if fast {
             let totals = "SELECT e.strategy, count(*), total(e.value_size) FROM entries e \
                  WHERE e.source_id IS NULL GROUP BY 1";
-            let errors = match errors {
-                Some(fetch) => fetch()?,
-                None => self.derivation_errors()?,
-            };
-            let mut failed: HashMap<&str, (u64, u64)> = HashMap::new();
-            for e in &errors {
-                let slot = failed.entry(e.strategy.as_str()).or_default();
-                slot.0 = slot.0.saturating_add(e.sourceless);
-                slot.1 = slot.1.saturating_add(e.sourceless_bytes);
-            }
             let counts = |r: &rusqlite::Row| {
                 Ok((
                     text(r, 0)?,
@@ -131,77 +233,79 @@ impl Store {
                     r.get::<_, f64>(2)? as u64,
                 ))
             };
-            for (strategy, n, bytes) in self.collect(totals, [], counts)? {
-                let (fn_, fb) = failed.get(strategy.as_str()).copied().unwrap_or((0, 0));
-                for (has_error, entries, bytes) in [
-                    (true, fn_, fb),
-                    (false, n - fn_.min(n), bytes - fb.min(bytes)),
-                ] {
-                    if entries > 0 {
-                        visit(Cell {
-                            source_id: None,
-                            strategy: strategy.clone(),
-                            dimension: None,
-                            has_derivation_error: has_error,
-                            dependencies: Vec::new(),
-                            entries,
-                            bytes,
-                        });
-                    }
-                }
-            }
-        } else {
-            let without_source = format!(
-                "SELECT {} FROM entries e WHERE e.source_id IS NULL{no_deps} GROUP BY 2, 3, 4",
-                cell_columns(
-                    "NULL",
-                    dim,
-                    "e.derivation_error IS NOT NULL",
-                    "count(*)",
-                    "total(e.value_size)"
-                )
-            );
-            for c in self.collect(&without_source, [], cell)? {
-                visit(c);
-            }
+            return Ok(MainQueried {
+                cells,
+                sourceless_totals: Some(self.collect(totals, [], counts)?),
+            });
         }
-        if !any_deps {
-            return Ok(());
-        }
-        let sql = format!(
-            "SELECT {}, e.id, \
-             (SELECT group_concat(source_id) FROM entry_dependencies WHERE entry_id = e.id) \
-             FROM entries e WHERE e.id IN (SELECT entry_id FROM entry_dependencies) AND e.id > ?1 \
-             ORDER BY e.id LIMIT {PAGE}",
+        let without_source = format!(
+            "SELECT {}, 0 FROM entries e WHERE e.source_id IS NULL GROUP BY 2, 3, 4",
             cell_columns(
-                "e.source_id",
+                "NULL",
                 dim,
                 "e.derivation_error IS NOT NULL",
-                "1",
-                "e.value_size"
+                "count(*)",
+                "total(e.value_size)"
             )
         );
-        let mut after = i64::MIN;
-        loop {
-            let page = self.collect(&sql, [after], |r| {
-                let mut c = cell(r)?;
-                let deps: Option<String> = r.get(cell_col::COUNT + 1)?;
-                c.dependencies = deps
-                    .unwrap_or_default()
-                    .split(',')
-                    .filter_map(|s| s.parse().ok().map(SourceId))
-                    .collect();
-                Ok((r.get::<_, i64>(cell_col::COUNT)?, c))
-            })?;
-            let Some((last, _)) = page.last() else { break };
-            after = *last;
-            let done = (page.len() as i64) < PAGE;
-            page.into_iter().for_each(|(_, c)| visit(c));
-            if done {
-                break;
+        cells.extend(self.collect(&without_source, [], cell)?);
+        Ok(MainQueried {
+            cells,
+            sourceless_totals: None,
+        })
+    }
+
+    /// Streams every entry that has dependency rows, with its dependencies, in one pass over
+    /// `entry_dependencies` in its primary key order (entry by entry) and one rowid lookup per
+    /// entry: no sort, no per-entry subquery, nothing kept but the current entry.
+    fn dependency_pass(
+        &self,
+        dimension: Dimension,
+        visit: &mut dyn FnMut(DependentEntry),
+    ) -> Result<()> {
+        // CROSS JOIN keeps entry_dependencies the outer loop: a scan in (entry_id, source_id)
+        // order, each entry looked up by its rowid.
+        let sql = format!(
+            "SELECT d.entry_id, d.source_id, e.source_id, e.strategy, {}, \
+             e.derivation_error IS NOT NULL, e.source_id IS NOT NULL, \
+             coalesce(CAST(e.value_size AS REAL), 0) \
+             FROM entry_dependencies d CROSS JOIN entries e ON e.id = d.entry_id \
+             ORDER BY d.entry_id",
+            dimension_sql(dimension)
+        );
+        let mut run = || -> rusqlite::Result<()> {
+            let mut stmt = self.conn.prepare_cached(&sql)?;
+            let mut rows = stmt.query([])?;
+            let mut current: Option<(i64, DependentEntry)> = None;
+            while let Some(r) = rows.next()? {
+                let entry_id: i64 = r.get(0)?;
+                let dep = opt_int(r, 1)?.map(SourceId);
+                if let Some((_, e)) = current.as_mut().filter(|(id, _)| *id == entry_id) {
+                    e.dependencies.extend(dep);
+                    continue;
+                }
+                if let Some((_, done)) = current.take() {
+                    visit(done);
+                }
+                current = Some((
+                    entry_id,
+                    DependentEntry {
+                        source_id: opt_int(r, 2)?.map(SourceId),
+                        strategy: text_ref(r, 3)?,
+                        dimension: opt_text_ref(r, 4)?,
+                        has_derivation_error: r.get(5)?,
+                        sourced: r.get(6)?,
+                        bytes: r.get(7)?,
+                        dependencies: dep.into_iter().collect(),
+                    },
+                ));
             }
-        }
-        Ok(())
+            if let Some((_, done)) = current {
+                visit(done);
+            }
+            Ok(())
+        };
+        run().map_err(|e| self.err(e))
     }
 
     /// How often each derivation error occurs, per strategy, most common first; one pass over
@@ -238,5 +342,211 @@ impl Store {
             [now_ms],
             |r| Ok((text(r, 0)?, r.get::<_, i64>(1)? as u64, r.get::<_, f64>(2)? as u64)),
         )
+    }
+}
+
+/// What the main queries found: cells (with whether their entries have a source, and their
+/// bytes as summed), and with the fast form, the totals of entries without a source.
+struct MainQueried {
+    cells: Vec<(bool, Cell, f64)>,
+    sourceless_totals: Option<Vec<(String, u64, u64)>>,
+}
+
+/// A TEXT column read as [`text`] reads it, without allocating for the usual valid UTF-8.
+fn text_ref(r: &rusqlite::Row, idx: usize) -> rusqlite::Result<Name> {
+    use rusqlite::types::ValueRef;
+    Ok(match r.get_ref(idx)? {
+        ValueRef::Text(t) | ValueRef::Blob(t) => match std::str::from_utf8(t) {
+            Ok(s) => Name::from(s),
+            Err(_) => Name::from(String::from_utf8_lossy(t).as_ref()),
+        },
+        _ => Name::from(text(r, idx)?.as_str()),
+    })
+}
+
+fn opt_text_ref(r: &rusqlite::Row, idx: usize) -> rusqlite::Result<Option<Name>> {
+    match r.get_ref(idx)? {
+        rusqlite::types::ValueRef::Null => Ok(None),
+        _ => text_ref(r, idx).map(Some),
+    }
+}
+
+/// A strategy or dimension value, shared by every entry that has it.
+type Name = std::rc::Rc<str>;
+
+/// An entry with dependency rows, as the dependency pass reads it.
+struct DependentEntry {
+    source_id: Option<SourceId>,
+    strategy: Name,
+    dimension: Option<Name>,
+    has_derivation_error: bool,
+    /// `source_id IS NOT NULL` in SQL (a malformed id reads as no source but was counted with
+    /// the sourced entries).
+    sourced: bool,
+    bytes: f64,
+    dependencies: Vec<SourceId>,
+}
+
+/// Which main cell an entry was counted in: (sourced, source, strategy, dimension, error flag).
+type MainKey = (bool, Option<SourceId>, Name, Option<Name>, bool);
+
+/// The cells of the main queries, which count every entry.
+#[derive(Default)]
+struct MainCells {
+    cells: Vec<(Cell, f64)>,
+    index: HashMap<MainKey, usize>,
+}
+
+impl MainCells {
+    fn push(&mut self, sourced: bool, cell: Cell, bytes: f64) {
+        let key = (
+            sourced,
+            cell.source_id,
+            Name::from(cell.strategy.as_str()),
+            cell.dimension.as_deref().map(Name::from),
+            cell.has_derivation_error,
+        );
+        match self.index.get(&key) {
+            // Two SQL groups Rust reads alike (a strategy stored as text and as a blob).
+            Some(&i) => {
+                let (c, b) = &mut self.cells[i];
+                c.entries = c.entries.saturating_add(cell.entries);
+                *b += bytes;
+            }
+            None => {
+                self.index.insert(key, self.cells.len());
+                self.cells.push((cell, bytes));
+            }
+        }
+    }
+
+    /// Takes `n` entries with dependencies (and their bytes) back out of the cell the main
+    /// queries counted them in.
+    fn take_back(&mut self, key: &MainKey, n: u64, bytes: f64) {
+        if let Some(&i) = self.index.get(key) {
+            let (c, b) = &mut self.cells[i];
+            c.entries = c.entries.saturating_sub(n);
+            *b -= bytes;
+        }
+    }
+
+    fn emit(self, visit: &mut impl FnMut(Cell)) {
+        for (mut c, bytes) in self.cells {
+            if c.entries > 0 {
+                // Sizes are summed as floats, as SQL `total()`; a negative total reads as 0.
+                c.bytes = bytes as u64;
+                visit(c);
+            }
+        }
+    }
+}
+
+/// Which entries with dependencies share a cell: all their dependencies alike, or (statuses
+/// known) the same worst dependency status; `None`: no valid dependency id.
+#[derive(PartialEq, Eq, Hash)]
+enum DepSet {
+    All(Vec<SourceId>),
+    /// The worst rank among the dependencies, an unknown status above every other.
+    Worst(Option<u8>),
+}
+
+type DepKey = (Option<SourceId>, Name, Option<Name>, bool, DepSet);
+
+/// The cells of entries with dependencies, merged as they stream by, and what they take back
+/// from the main cells.
+struct DependencyCells<'a> {
+    resolve: Option<Resolve<'a>>,
+    /// Per key: the dependencies the cell lists, entries, bytes.
+    cells: HashMap<DepKey, (Vec<SourceId>, u64, f64)>,
+    /// Per main cell: the entries (and bytes) with dependencies it counted.
+    taken: HashMap<MainKey, (u64, f64)>,
+    uses: HashMap<SourceId, u64>,
+    /// The names seen, so each entry's key shares them instead of copying.
+    names: std::collections::HashSet<Name>,
+}
+
+impl<'a> DependencyCells<'a> {
+    fn new(resolve: Option<Resolve<'a>>) -> Self {
+        DependencyCells {
+            resolve,
+            cells: HashMap::new(),
+            taken: HashMap::new(),
+            uses: HashMap::new(),
+            names: Default::default(),
+        }
+    }
+
+    fn name(&mut self, n: Name) -> Name {
+        match self.names.get(&n) {
+            Some(known) => known.clone(),
+            None => {
+                self.names.insert(n.clone());
+                n
+            }
+        }
+    }
+
+    fn add(&mut self, e: DependentEntry) {
+        let strategy = self.name(e.strategy);
+        let dimension = e.dimension.map(|d| self.name(d));
+        // With a source, the main query counts without the error flag.
+        let main = (
+            e.sourced,
+            e.source_id,
+            strategy.clone(),
+            dimension.clone(),
+            !e.sourced && e.has_derivation_error,
+        );
+        let slot = self.taken.entry(main).or_default();
+        slot.0 += 1;
+        slot.1 += e.bytes;
+        let (set, listed) = match self.resolve.as_mut() {
+            None => (DepSet::All(e.dependencies.clone()), e.dependencies),
+            Some(resolve) => {
+                let mut worst: Option<(u8, SourceId)> = None;
+                for id in e.dependencies {
+                    *self.uses.entry(id).or_default() += 1;
+                    let rank = (resolve.status)(id).map_or(u8::MAX, |s| s.rank() as u8);
+                    if worst.is_none_or(|(w, _)| rank > w) {
+                        worst = Some((rank, id));
+                    }
+                }
+                (
+                    DepSet::Worst(worst.map(|(w, _)| w)),
+                    worst.map(|(_, id)| id).into_iter().collect(),
+                )
+            }
+        };
+        let key = (
+            e.source_id,
+            strategy,
+            dimension,
+            e.has_derivation_error,
+            set,
+        );
+        let slot = self.cells.entry(key).or_insert_with(|| (listed, 0, 0.0));
+        slot.1 += 1;
+        slot.2 += e.bytes;
+    }
+
+    fn emit(self, visit: &mut impl FnMut(Cell)) {
+        if let Some(resolve) = self.resolve {
+            for (id, n) in self.uses {
+                (resolve.dependency_uses)(id, n);
+            }
+        }
+        for ((source_id, strategy, dimension, has_derivation_error, _), (deps, n, bytes)) in
+            self.cells
+        {
+            visit(Cell {
+                source_id,
+                strategy: strategy.to_string(),
+                dimension: dimension.map(|d| d.to_string()),
+                has_derivation_error,
+                dependencies: deps,
+                entries: n,
+                bytes: bytes as u64,
+            });
+        }
     }
 }

@@ -15,6 +15,8 @@ mod entries;
 mod filter;
 mod sources;
 
+pub use aggregate::Resolve;
+
 use super::{Result, Store};
 
 impl Store {
