@@ -1048,43 +1048,83 @@ fn a_directory_of_no_known_kind_is_refused_with_what_was_looked_for() {
     );
 }
 
-/// SIGTERM while a purge waits for its first batch's lock (the test holds diskcache's write
-/// lock): the batch still runs once the lock is free, its value files are unlinked, and only
-/// then does the process stop, exiting 143 and saying so. No value file is orphaned.
-#[test]
-fn diskcache_purge_stops_on_sigterm_between_batches_with_no_orphan_file() {
-    let Some((_dir, m)) = diskcache("memo") else {
-        return;
-    };
+/// A purge of a diskcache whose first batch waits for the lock the test holds; `signals` are
+/// sent to it meanwhile (`shell` wraps the command, e.g. to ignore a signal), then the lock is
+/// released. The outcome, the purge's stderr, and the rows removed per its report (if any).
+fn purge_signalled(m: &Value, shell: &str, signals: &[i32]) -> (std::process::Output, Option<u64>) {
     let d = s(&m["directory"]);
     let db = Path::new(d).join("cache.db");
     let lock = rusqlite::Connection::open(&db).unwrap();
     lock.execute_batch("BEGIN IMMEDIATE").unwrap();
-    let child = std::process::Command::new(env!("CARGO_BIN_EXE_cachescope"))
-        .args(["purge", d, "--status", "unverifiable", "--json"])
+    let command = format!(
+        "{shell} exec '{}' purge '{d}' --status unverifiable --json",
+        env!("CARGO_BIN_EXE_cachescope")
+    );
+    let child = std::process::Command::new("sh")
+        .args(["-c", &command])
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
     // open, count and verify take milliseconds here; then it waits on the lock
     std::thread::sleep(Duration::from_secs(3));
-    // SAFETY: kill() on the pid of a child we spawned and have not reaped.
-    assert_eq!(unsafe { libc::kill(child.id() as i32, libc::SIGTERM) }, 0);
-    std::thread::sleep(Duration::from_millis(300));
+    for &sig in signals {
+        // SAFETY: kill() on the pid of a child we spawned and have not reaped.
+        assert_eq!(unsafe { libc::kill(child.id() as i32, sig) }, 0);
+        std::thread::sleep(Duration::from_millis(300));
+    }
     lock.execute_batch("ROLLBACK").unwrap();
     drop(lock);
     let out = child.wait_with_output().unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(143), "{stderr}");
-    assert!(stderr.contains("stopped by SIGTERM"), "{stderr}");
-    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
-    let removed = report["removed"].as_u64().unwrap();
-    assert_eq!(
-        db_rowids(&db).len() as u64 + removed,
-        rows_of(&m).len() as u64,
-        "{report}"
-    );
+    let removed = serde_json::from_slice::<Value>(&out.stdout)
+        .ok()
+        .and_then(|r| r["removed"].as_u64());
+    // whatever happened, diskcache finds its cache consistent, with no orphan value file
     let check = manifest("make_diskcache.py", &[d, "--scenario", "check"]);
     assert_eq!(check["warnings"], serde_json::json!([]), "{check}");
     assert_eq!(check["settings_count"], check["rows"], "{check}");
+    if let Some(n) = removed {
+        assert_eq!(db_rowids(&db).len() as u64 + n, rows_of(m).len() as u64);
+    }
+    (out, removed)
+}
+
+/// SIGTERM while a purge waits for its first batch's lock: the batch still runs once the lock
+/// is free, its value files are unlinked, and only then does the process stop, exiting 143
+/// and saying so. A second SIGTERM ends it at once: that batch rolls back. Under `nohup`
+/// (SIGHUP ignored) a hangup changes nothing.
+#[test]
+fn diskcache_purge_stops_on_signals_between_batches_with_no_orphan_file() {
+    let Some((_dir, m)) = diskcache("memo") else {
+        return;
+    };
+    let (out, removed) = purge_signalled(&m, "", &[libc::SIGTERM]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(143), "{stderr}");
+    assert!(stderr.contains("stopped by SIGTERM"), "{stderr}");
+    assert!(removed.is_some_and(|n| n > 0));
+
+    let Some((_dir, m)) = diskcache("memo") else {
+        return;
+    };
+    let (out, removed) = purge_signalled(&m, "", &[libc::SIGTERM, libc::SIGTERM]);
+    assert_eq!(out.status.code(), Some(143));
+    assert_eq!(removed, None, "ended before reporting");
+    assert_eq!(
+        db_rowids(&Path::new(s(&m["directory"])).join("cache.db")).len(),
+        rows_of(&m).len(),
+        "the batch in flight rolled back"
+    );
+
+    let Some((_dir, m)) = diskcache("memo") else {
+        return;
+    };
+    let (out, removed) = purge_signalled(&m, "trap '' HUP;", &[libc::SIGHUP]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(removed.is_some_and(|n| n > 0));
 }

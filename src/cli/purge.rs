@@ -92,8 +92,8 @@ pub fn run(
 
 /// While a purge runs, the first ending signal (see [`crate::signals::ENDING`]) stops it
 /// between batches: a batch committed is finished (a diskcache batch's value files unlinked)
-/// before the process exits 128 + the signal. A second one ends the process at once, the
-/// batch in flight rolling back.
+/// before the process exits 128 + the signal. A second one ends the process at once, once the
+/// commit in progress, if any, has had its files unlinked; the batch in flight rolls back.
 struct StopOnSignal {
     cancel: Arc<AtomicBool>,
     signal: Arc<AtomicUsize>,
@@ -105,12 +105,23 @@ impl StopOnSignal {
             cancel: Arc::new(AtomicBool::new(false)),
             signal: Arc::new(AtomicUsize::new(0)),
         };
-        for sig in crate::signals::ENDING {
-            // The order matters: the default action runs only if the flag was already set.
-            let _ = signal_hook::flag::register_conditional_default(sig, stop.cancel.clone());
-            let _ = signal_hook::flag::register_usize(sig, stop.signal.clone(), sig as usize);
-            let _ = signal_hook::flag::register(sig, stop.cancel.clone());
-        }
+        let Ok(mut signals) =
+            signal_hook::iterator::Signals::new(crate::signals::ending_not_ignored())
+        else {
+            return stop;
+        };
+        let (cancel, signal) = (stop.cancel.clone(), stop.signal.clone());
+        let _ = std::thread::Builder::new()
+            .name("cachescope-signals".into())
+            .spawn(move || {
+                for sig in signals.forever() {
+                    if cancel.swap(true, Ordering::SeqCst) {
+                        crate::signals::freeze_purges();
+                        std::process::exit(128 + sig);
+                    }
+                    signal.store(sig as usize, Ordering::SeqCst);
+                }
+            });
         stop
     }
 

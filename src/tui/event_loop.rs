@@ -115,6 +115,8 @@ impl Session {
                     return true;
                 }
                 if again && self.app.purging.is_some() {
+                    // Wait for a commit whose files are being unlinked; none starts after.
+                    crate::signals::freeze_purges();
                     self.note = Some(format!(
                         "the purge was stopped mid-batch at {}/{} entries; that batch rolls back",
                         self.app.purging.map_or(0, |p| p.done),

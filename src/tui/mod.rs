@@ -223,7 +223,8 @@ fn spawn_input_thread(tx: std::sync::mpsc::Sender<Incoming>) {
 /// running purge between batches and restores the terminal. A second one while waiting for the
 /// purge quits at once (the batch in flight rolls back).
 fn spawn_signal_thread(tx: std::sync::mpsc::Sender<Incoming>) {
-    let Ok(mut signals) = signal_hook::iterator::Signals::new(crate::signals::ENDING) else {
+    let Ok(mut signals) = signal_hook::iterator::Signals::new(crate::signals::ending_not_ignored())
+    else {
         return;
     };
     let _ = std::thread::Builder::new()

@@ -473,7 +473,7 @@ pub fn purge<'a>(
                 live_until = batches + LIVE_BATCHES;
             }
             let started = Instant::now();
-            let (rows, files) =
+            let (rows, files, committing) =
                 delete_batch(&mut conn, &db, &delete_sql, sel.params, &picked, report)?;
             took = started.elapsed();
             committed = Some(Instant::now());
@@ -481,6 +481,7 @@ pub fn purge<'a>(
             for f in files {
                 remove_value_file(dir, &f, report);
             }
+            drop(committing);
             deleted(&rows);
             checkpoint_if_large(&conn, &db, &wal)?;
         }
@@ -553,8 +554,15 @@ fn pick(
     Ok(rows)
 }
 
-/// Deletes the `picked` rows that still match, in one `BEGIN IMMEDIATE` transaction: the rows
-/// deleted, and the value files no remaining row references (to unlink after the commit).
+/// A committed batch: the rows deleted, the value files no remaining row references (to unlink
+/// now), and the section ([`crate::signals::committing`]) to leave once they are.
+type Committed = (
+    Vec<DeletedRow>,
+    Vec<String>,
+    std::sync::MutexGuard<'static, ()>,
+);
+
+/// Deletes the `picked` rows that still match, in one `BEGIN IMMEDIATE` transaction.
 fn delete_batch(
     conn: &mut Connection,
     db: &Path,
@@ -562,7 +570,7 @@ fn delete_batch(
     params: &[Value],
     picked: &[DeletedRow],
     report: &mut PurgeReport,
-) -> Result<(Vec<DeletedRow>, Vec<String>), DiskcacheError> {
+) -> Result<Committed, DiskcacheError> {
     let tx = conn
         .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
         .map_err(sql_err(db))?;
@@ -588,6 +596,8 @@ fn delete_batch(
         }
     }
     drop_still_referenced(&tx, db, &mut files)?;
+    // Until the caller has unlinked `files`, a process ending on a second signal waits.
+    let committing = crate::signals::committing();
     tx.commit().map_err(sql_err(db))?;
     gone.sort_unstable();
     let rows: Vec<DeletedRow> = picked
@@ -598,7 +608,7 @@ fn delete_batch(
     report.deleted += rows.len();
     report.changed += picked.len() - rows.len();
     report.bytes += bytes;
-    Ok((rows, files))
+    Ok((rows, files, committing))
 }
 
 /// Opens `dir`'s cache.db for a purge: diskcache's busy timeout (60 s) and synchronous setting,
