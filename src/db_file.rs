@@ -56,6 +56,48 @@ pub fn read_head(path: &Path, len: usize) -> io::Result<Vec<u8>> {
     Ok(head)
 }
 
+/// The `-wal` and `-shm` files SQLite keeps beside a WAL database at `path`.
+pub fn sidecars(path: &Path) -> [std::path::PathBuf; 2] {
+    ["-wal", "-shm"].map(|suffix| {
+        let mut name = path.as_os_str().to_owned();
+        name.push(suffix);
+        name.into()
+    })
+}
+
+/// The directory a database file at `path` lives in (`.` for a bare file name).
+pub fn dir_of(path: &Path) -> &Path {
+    match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    }
+}
+
+/// How a read-only open of the WAL database at `path` can go: SQLite needs its `-shm` file.
+pub enum ReadOpen {
+    /// The `-shm` exists, or this user can create it.
+    Normal,
+    /// This user cannot create the `-shm`, and there is no `-wal`: the file holds every
+    /// committed row and no writer can be running (it could not create the `-wal` either), so
+    /// an immutable read is exact.
+    Immutable,
+    /// A `-wal` but no `-shm`, and this user cannot write this directory to create it: the
+    /// database cannot be read.
+    Blocked(std::path::PathBuf),
+}
+
+pub fn read_open(path: &Path) -> ReadOpen {
+    let dir = dir_of(path);
+    let [wal, shm] = sidecars(path);
+    if shm.exists() || dir_writable(dir) {
+        ReadOpen::Normal
+    } else if wal.exists() {
+        ReadOpen::Blocked(dir.to_path_buf())
+    } else {
+        ReadOpen::Immutable
+    }
+}
+
 /// Whether this user may create files in `dir` (SQLite's `-shm` beside a WAL database).
 pub fn dir_writable(dir: &Path) -> bool {
     use std::os::unix::ffi::OsStrExt;

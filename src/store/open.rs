@@ -1,6 +1,7 @@
 //! Opening a store and proving it is one before anything else touches it.
 
 use super::{Store, StoreError, APPLICATION_ID, FORMAT_VERSION};
+use crate::db_file::{sidecars, ReadOpen};
 use rusqlite::{Connection, OpenFlags};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
@@ -122,7 +123,7 @@ impl Store {
                 "{}: opened immutable: this user cannot write {} to create the store's -shm file, \
                  so writes made while cachescope runs are not seen",
                 path.display(),
-                dir_of(&real_path).display()
+                crate::db_file::dir_of(&real_path).display()
             ));
             Connection::open_with_flags(
                 crate::db_file::immutable_uri(&real_path),
@@ -371,23 +372,13 @@ impl Drop for Store {
     }
 }
 
-fn dir_of(real_path: &Path) -> &Path {
-    match real_path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p,
-        _ => Path::new("."),
-    }
-}
-
 /// Whether a read-only open of a WAL store must be immutable: SQLite needs the `-shm` file,
 /// and this user cannot create it. Errors when the store cannot be read at all.
 fn needs_immutable(path: &Path, real_path: &Path) -> Result<bool, StoreError> {
-    let dir = dir_of(real_path);
-    let [wal, shm] = sidecars(real_path);
-    if shm.exists() || crate::db_file::dir_writable(dir) {
-        return Ok(false);
-    }
-    if wal.exists() {
-        return Err(StoreError::Unreadable {
+    match crate::db_file::read_open(real_path) {
+        ReadOpen::Normal => Ok(false),
+        ReadOpen::Immutable => Ok(true),
+        ReadOpen::Blocked(dir) => Err(StoreError::Unreadable {
             path: path.to_path_buf(),
             why: format!(
                 "it has a -wal file but no -shm file, and this user cannot write {} to create \
@@ -395,9 +386,8 @@ fn needs_immutable(path: &Path, real_path: &Path) -> Result<bool, StoreError> {
                  creates the -shm), or copy the store with its -wal file to a writable directory",
                 dir.display()
             ),
-        });
+        }),
     }
-    Ok(true)
 }
 
 /// Checks the path before SQLite sees it: SQLite would create a missing file, treat an empty one
@@ -430,14 +420,5 @@ fn precheck_file(path: &Path) -> Result<Header, StoreError> {
         user_version: be32(60),
         application_id: be32(68),
         wal: header[18] == 2 && header[19] == 2,
-    })
-}
-
-/// The `-wal` and `-shm` files SQLite may create beside `path`.
-fn sidecars(path: &Path) -> [PathBuf; 2] {
-    ["-wal", "-shm"].map(|suffix| {
-        let mut name = path.as_os_str().to_owned();
-        name.push(suffix);
-        name.into()
     })
 }

@@ -115,8 +115,7 @@ pub fn check_db(db: &Path) -> Result<(), DiskcacheError> {
     }
     // SQLite creates `-wal`/`-shm` beside a WAL database even for a reader: when the file turns
     // out not to be a readable diskcache, the ones this check created go again.
-    let side = |ext: &str| PathBuf::from(format!("{}-{ext}", db.display()));
-    let (wal, shm) = (side("wal"), side("shm"));
+    let [wal, shm] = crate::db_file::sidecars(db);
     let (had_wal, had_shm) = (wal.exists(), shm.exists());
     let checked = check_tables(db);
     if checked.is_err() {
@@ -205,22 +204,14 @@ pub fn detect(path: &Path) -> Result<Layout, DiskcacheError> {
     })
 }
 
-/// Whether `db` must be read immutable: SQLite needs the WAL database's `-shm` file and this
-/// user cannot create it beside the file (another user's cache, a read-only mount). Without a
-/// `-wal` the file holds every committed row and no app can be writing (it could not create
-/// the `-wal` either), so an immutable read is exact. With a `-wal` but no `-shm` the cache
-/// cannot be read: the error says why and what to do.
+/// Whether `db` must be read immutable (another user's cache, a read-only mount; see
+/// [`crate::db_file::read_open`]); when it cannot be read at all, the error says why and what
+/// to do.
 pub fn needs_immutable(db: &Path) -> Result<bool, DiskcacheError> {
-    let side = |ext: &str| PathBuf::from(format!("{}-{ext}", db.display()));
-    let dir = match db.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p,
-        _ => Path::new("."),
-    };
-    if side("shm").exists() || crate::db_file::dir_writable(dir) {
-        return Ok(false);
-    }
-    if side("wal").exists() {
-        return Err(DiskcacheError::Unreadable(
+    match crate::db_file::read_open(db) {
+        crate::db_file::ReadOpen::Normal => Ok(false),
+        crate::db_file::ReadOpen::Immutable => Ok(true),
+        crate::db_file::ReadOpen::Blocked(dir) => Err(DiskcacheError::Unreadable(
             db.to_path_buf(),
             format!(
                 "it has a -wal file but no -shm file, and this user cannot write {} to create \
@@ -228,9 +219,8 @@ pub fn needs_immutable(db: &Path) -> Result<bool, DiskcacheError> {
                  creates the -shm), or copy the directory to a writable place",
                 dir.display()
             ),
-        ));
+        )),
     }
-    Ok(true)
 }
 
 /// Opens `db` read-only (a WAL database's `-shm` may still be created by SQLite; immutable
@@ -448,7 +438,7 @@ pub fn purge<'a>(
         "DELETE FROM Cache WHERE ({condition}) AND rowid IN rarray(?) \
          RETURNING rowid, filename, size"
     );
-    let wal = wal_path(&db);
+    let [wal, _] = crate::db_file::sidecars(&db);
     let mut lo = first;
     let mut span = FIRST_SPAN;
     let mut committed: Option<Instant> = None;
@@ -506,13 +496,6 @@ pub fn purge<'a>(
 fn data_version(conn: &Connection, db: &Path) -> Result<i64, DiskcacheError> {
     conn.query_row("PRAGMA data_version", [], |r| r.get(0))
         .map_err(sql_err(db))
-}
-
-/// The WAL file beside `db`.
-fn wal_path(db: &Path) -> PathBuf {
-    let mut name = db.as_os_str().to_owned();
-    name.push("-wal");
-    PathBuf::from(name)
 }
 
 /// A PASSIVE checkpoint (it never waits for, or blocks, a writer) once the WAL has grown past
