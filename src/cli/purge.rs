@@ -115,11 +115,13 @@ impl StopOnSignal {
             .name("cachescope-signals".into())
             .spawn(move || {
                 for sig in signals.forever() {
-                    if cancel.swap(true, Ordering::SeqCst) {
+                    if cancel.load(Ordering::SeqCst) {
                         crate::signals::freeze_purges();
                         std::process::exit(128 + sig);
                     }
+                    // The signal first: a purge that sees `cancel` finds it recorded.
                     signal.store(sig as usize, Ordering::SeqCst);
+                    cancel.store(true, Ordering::SeqCst);
                 }
             });
         stop
