@@ -66,7 +66,9 @@ pub trait Backend: Send {
         statuses: &mut dyn Iterator<Item = (SourceId, Status)>,
     ) -> Result<StatusesLoaded>;
 
-    /// Streams aggregate cells: entry counts and bytes per (source, strategy[, dimension]).
+    /// Streams aggregate cells: entry counts and bytes per (source, strategy[, dimension]), for
+    /// when statuses are not known: the statuses of entries with dependencies need
+    /// [`Backend::aggregate_resolved`].
     fn aggregate(&self, dimension: Dimension, visit: &mut dyn FnMut(Cell)) -> Result<()>;
     /// [`Backend::aggregate`] without a dimension, for `summary`: `errors` is called once and
     /// may be collected meanwhile on another handle; its rows are returned. A backend may use
@@ -79,14 +81,16 @@ pub trait Backend: Send {
         self.aggregate(Dimension::None, visit)?;
         errors()
     }
-    /// [`Backend::aggregate`] without a dimension, once every source's status is known
+    /// [`Backend::aggregate`] once every source's status is known
     /// (`resolve.status`; first asked after the big aggregate, so verification may still run
     /// meanwhile). A backend may merge entries with dependencies into cells that list only the
     /// dependency deciding their status, so nothing grows with their number: how many entries
     /// list each source as a dependency comes through `resolve.dependency_uses`, never from the
-    /// cells' lists. `errors`, when given, as for [`Backend::aggregate_then_errors`].
+    /// cells' lists. `errors`, when given (only without a dimension), as for
+    /// [`Backend::aggregate_then_errors`].
     fn aggregate_resolved(
         &self,
+        dimension: Dimension,
         errors: Option<&mut dyn FnMut() -> Result<Vec<ErrorRow>>>,
         resolve: Resolve<'_>,
         visit: &mut dyn FnMut(Cell),
@@ -100,7 +104,7 @@ pub trait Backend: Send {
         };
         match errors {
             Some(fetch) => self.aggregate_then_errors(fetch, &mut visit).map(Some),
-            None => self.aggregate(Dimension::None, &mut visit).map(|()| None),
+            None => self.aggregate(dimension, &mut visit).map(|()| None),
         }
     }
     /// How often each derivation error occurs, per strategy, most common first.

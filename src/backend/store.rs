@@ -74,11 +74,12 @@ impl Backend for Store {
 
     fn aggregate_resolved(
         &self,
+        dimension: Dimension,
         errors: Option<&mut dyn FnMut() -> Result<Vec<ErrorRow>>>,
         resolve: Resolve<'_>,
         visit: &mut dyn FnMut(Cell),
     ) -> Result<Option<Vec<ErrorRow>>> {
-        Store::aggregate_resolved(self, errors, resolve, visit)
+        Store::aggregate_resolved(self, dimension, errors, resolve, visit)
     }
 
     fn derivation_errors(&self) -> Result<Vec<ErrorRow>> {

@@ -1,7 +1,7 @@
 //! Grouping: aggregate cells joined with verification results into the groups both front ends
 //! show (by strategy, status, function, source file or derivation error).
 
-use crate::backend::{Backend, Cell, Dimension, EntryFilter, SourceId, SourceRow};
+use crate::backend::{Backend, Cell, Dimension, EntryFilter, Resolve, SourceId, SourceRow};
 use crate::status::Status;
 use crate::store::Result;
 use crate::verify::SourceCheck;
@@ -158,7 +158,17 @@ pub fn groups(
     verified: Option<&Verified>,
 ) -> Result<(Group, Vec<Group>)> {
     let mut cells = Vec::new();
-    backend.aggregate(grouping.dimension(), &mut |c| cells.push(c))?;
+    let mut visit = |c| cells.push(c);
+    match verified {
+        Some(v) => {
+            let resolve = Resolve {
+                status: &mut |id| v.checks.get(&id).map(|c| c.status),
+                dependency_uses: &mut |_, _| {},
+            };
+            backend.aggregate_resolved(grouping.dimension(), None, resolve, &mut visit)?;
+        }
+        None => backend.aggregate(grouping.dimension(), &mut visit)?,
+    }
     let fetched;
     let sources = match verified {
         Some(v) => &v.sources,

@@ -4,7 +4,7 @@
 use super::groups::{group_cells, Grouping};
 use super::verification::add_dangling;
 use super::Verified;
-use crate::backend::{Backend, Resolve, SourceId};
+use crate::backend::{Backend, Dimension, Resolve, SourceId};
 use crate::status::Status;
 use crate::store::Result;
 use crate::verify::{self, PathMap, SourceCheck};
@@ -79,6 +79,7 @@ pub fn summarize(
                 Some(check.status)
             };
             backend.aggregate_resolved(
+                Dimension::None,
                 Some(&mut || {
                     let counted = counting.take().expect("errors are asked for once");
                     let (errors, exp) = counted.join().expect("counting thread panicked")?;

@@ -2,7 +2,7 @@
 
 use super::groups::{cell_status, Group, GroupKey};
 use super::Verified;
-use crate::backend::{Backend, Resolve, SourceId};
+use crate::backend::{Backend, Dimension, Resolve, SourceId};
 use crate::store::Result;
 use std::collections::HashMap;
 
@@ -17,6 +17,7 @@ pub fn source_usage(
     let mut as_dependency: HashMap<SourceId, u64> = HashMap::new();
     let mut all = Group::new(GroupKey::All);
     backend.aggregate_resolved(
+        Dimension::None,
         None,
         Resolve {
             status: &mut |id| verified.checks.get(&id).map(|c| c.status),

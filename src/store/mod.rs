@@ -51,6 +51,9 @@ pub struct Store {
     has_dependencies: bool,
     /// Whether an index on `entries` starts with `source_id` (the format's covering index).
     source_index: bool,
+    /// A partial index on `entries` led by `strategy` that also holds `derivation_error`,
+    /// `source_id` and `value_size` (the format's recommended derivation-error index).
+    error_index: Option<String>,
     warnings: Vec<String>,
 }
 

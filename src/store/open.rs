@@ -2,7 +2,7 @@
 
 use super::{Store, StoreError, APPLICATION_ID, FORMAT_VERSION};
 use crate::db_file::{sidecars, ReadOpen};
-use rusqlite::{Connection, OpenFlags};
+use rusqlite::{Connection, OpenFlags, OptionalExtension};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -146,6 +146,7 @@ impl Store {
             busy_timeout: options.busy_timeout,
             has_dependencies: false,
             source_index: false,
+            error_index: None,
             warnings,
         };
         store.identify()?;
@@ -255,6 +256,18 @@ impl Store {
                 [],
                 |r| r.get(0),
             )
+            .map_err(corrupt)?;
+        self.error_index = self
+            .conn
+            .query_row(
+                "SELECT l.name FROM pragma_index_list('entries') l WHERE l.partial = 1 \
+                 AND (SELECT name FROM pragma_index_info(l.name) WHERE seqno = 0) = 'strategy' \
+                 AND (SELECT count(DISTINCT name) FROM pragma_index_info(l.name) WHERE name IN \
+                   ('derivation_error', 'source_id', 'value_size')) = 3",
+                [],
+                |r| r.get(0),
+            )
+            .optional()
             .map_err(corrupt)?;
         self.has_dependencies = tables.iter().any(|t| t == "entry_dependencies")
             && self

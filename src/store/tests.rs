@@ -189,7 +189,7 @@ fn whole_file_sources_are_recorded_once_per_digest() {
 }
 
 #[test]
-fn aggregates_count_every_entry_once_with_its_dependencies() {
+fn aggregates_count_every_entry_once() {
     let fx = fixture();
     let mut cells = Vec::new();
     fx.store
@@ -197,11 +197,14 @@ fn aggregates_count_every_entry_once_with_its_dependencies() {
         .unwrap();
     let total: u64 = cells.iter().map(|c| c.entries).sum();
     assert_eq!(total, 6);
+    // Statuses unknown: only the entry without a source but with a dependency lists it (so
+    // it reads as unchecked, not unverifiable).
     let with_deps: Vec<_> = cells
         .iter()
         .filter(|c| !c.dependencies.is_empty())
         .collect();
-    assert_eq!(with_deps.len(), 2);
+    assert_eq!(with_deps.len(), 1);
+    assert!(with_deps[0].source_id.is_none());
     let failed: u64 = cells
         .iter()
         .filter(|c| c.source_id.is_none() && c.has_derivation_error)
@@ -360,18 +363,23 @@ mod dependency_reached {
         let expected = tally(&b.per_entry, &b.checks);
         assert!(expected.keys().any(|(_, s)| *s == Some(Status::Missing)));
 
+        // Statuses not known yet: the same counts, and what reads as known without hashing
+        // (failed or unverifiable, for entries with neither a source nor a dependency).
+        let unknown = HashMap::new();
+        let expected_unknown = tally(&b.per_entry, &unknown);
+        assert!(expected_unknown.keys().any(|(_, s)| s.is_some()));
         let mut plain = Vec::new();
         b.store
             .aggregate(Dimension::None, |c| plain.push(c))
             .unwrap();
-        assert_eq!(tally(&plain, &b.checks), expected, "plain aggregate");
+        assert_eq!(tally(&plain, &unknown), expected_unknown, "plain aggregate");
         assert!(plain.iter().all(|c| c.entries > 0), "no empty cells");
 
         let mut with_errors = Vec::new();
         b.store
             .aggregate_then_errors(|| b.store.derivation_errors(), |c| with_errors.push(c))
             .unwrap();
-        assert_eq!(tally(&with_errors, &b.checks), expected, "with errors");
+        assert_eq!(tally(&with_errors, &unknown), expected_unknown, "with errors");
 
         for errors in [false, true] {
             let mut resolved = Vec::new();
@@ -379,6 +387,7 @@ mod dependency_reached {
             let mut fetch = || b.store.derivation_errors();
             b.store
                 .aggregate_resolved(
+                    Dimension::None,
                     errors.then_some(&mut fetch as &mut dyn FnMut() -> _),
                     Resolve {
                         status: &mut |id| b.checks.get(&id).map(|c| c.status),
@@ -400,6 +409,24 @@ mod dependency_reached {
             }
             assert_eq!(uses, usage_per_entry(&b.per_entry), "entries per source");
         }
+
+        // Split by a dimension too (the TUI's function and derivation error groupings).
+        for dimension in [Dimension::Function, Dimension::DerivationError] {
+            let mut resolved = Vec::new();
+            b.store
+                .aggregate_resolved(
+                    dimension,
+                    None,
+                    Resolve {
+                        status: &mut |id| b.checks.get(&id).map(|c| c.status),
+                        dependency_uses: &mut |_, _| {},
+                    },
+                    |c| resolved.push(c),
+                )
+                .unwrap();
+            assert_eq!(tally(&resolved, &b.checks), expected, "{dimension:?}");
+            assert!(resolved.iter().any(|c| c.dimension.is_some()));
+        }
     }
 
     #[test]
@@ -417,6 +444,7 @@ mod dependency_reached {
         let mut resolved = Vec::new();
         b.store
             .aggregate_resolved(
+                Dimension::None,
                 None,
                 Resolve {
                     status: &mut |id| checks.get(&id).map(|c| c.status),

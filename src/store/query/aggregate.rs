@@ -47,8 +47,11 @@ pub struct Resolve<'a> {
 }
 
 impl Store {
-    /// Streams aggregate cells: entry counts and bytes per (source, strategy[, dimension]).
-    /// Entries with dependency rows come in cells of their own, one per set of dependencies.
+    /// Streams aggregate cells: entry counts and bytes per (source, strategy[, dimension]), for
+    /// when the sources' statuses are not known yet. An entry with a source then reads as
+    /// unchecked whatever its dependencies, so they are not read; an entry without a source but
+    /// with dependencies comes in a cell listing one, so it reads as unchecked too. Statuses
+    /// need [`Store::aggregate_resolved`].
     pub fn aggregate(&self, dimension: Dimension, visit: impl FnMut(Cell)) -> Result<()> {
         self.aggregate_with(dimension, None, None, visit)
     }
@@ -62,34 +65,37 @@ impl Store {
         errors: impl FnOnce() -> Result<Vec<ErrorRow>>,
         visit: impl FnMut(Cell),
     ) -> Result<Vec<ErrorRow>> {
-        self.aggregate_errors_with(errors, None, visit)
+        self.aggregate_errors_with(Dimension::None, errors, None, visit)
     }
 
-    /// [`Store::aggregate`] without a dimension, once every source's status is known: entries
-    /// with dependencies come merged into cells that list only the dependency deciding their
-    /// status (the worst), one cell per own cell and worst status, so memory does not grow with
-    /// the number of such entries. How many entries list each source as a dependency comes
-    /// through `resolve.dependency_uses`. `status` is first called after the big aggregate, so
-    /// the caller may still be verifying meanwhile. `errors` as for
-    /// [`Store::aggregate_then_errors`] (the store's own [`Store::derivation_errors`] without).
+    /// [`Store::aggregate`] once every source's status is known: an entry whose dependencies
+    /// change its status comes in a cell that lists only the dependency deciding it (the
+    /// worst), one cell per own cell and worst status, so memory does not grow with the number
+    /// of such entries. How many entries list each source as a dependency comes through
+    /// `resolve.dependency_uses`. `status` is first called by the dependency pass, which runs
+    /// beside the big aggregate, so the caller may still be verifying when it starts. `errors`
+    /// (only without a dimension) as for [`Store::aggregate_then_errors`] (the store's own
+    /// [`Store::derivation_errors`] without).
     pub fn aggregate_resolved(
         &self,
+        dimension: Dimension,
         errors: Option<&mut dyn FnMut() -> Result<Vec<ErrorRow>>>,
         resolve: Resolve<'_>,
         visit: impl FnMut(Cell),
     ) -> Result<Option<Vec<ErrorRow>>> {
         match errors {
             Some(fetch) => self
-                .aggregate_errors_with(fetch, Some(resolve), visit)
+                .aggregate_errors_with(dimension, fetch, Some(resolve), visit)
                 .map(Some),
             None => self
-                .aggregate_with(Dimension::None, None, Some(resolve), visit)
+                .aggregate_with(dimension, None, Some(resolve), visit)
                 .map(|()| None),
         }
     }
 
     fn aggregate_errors_with(
         &self,
+        dimension: Dimension,
         errors: impl FnOnce() -> Result<Vec<ErrorRow>>,
         resolve: Option<Resolve<'_>>,
         visit: impl FnMut(Cell),
@@ -102,7 +108,7 @@ impl Store {
                 got = Some(e.clone());
                 Ok(e)
             };
-            self.aggregate_with(Dimension::None, Some(&mut fetch), resolve, visit)?;
+            self.aggregate_with(dimension, Some(&mut fetch), resolve, visit)?;
         }
         match got {
             Some(e) => Ok(e),
@@ -123,14 +129,17 @@ impl Store {
         // order); the dependency pass then takes each entry with dependencies back out of the
         // cell it was counted in and into a cell with its dependencies. The two run at once,
         // the main queries on a second connection.
-        let fast = dimension == Dimension::None && errors.is_some();
+        // Without a dimension, entries without a source are counted per strategy, and the
+        // failed ones among them come from the derivation errors when the caller wants those
+        // (read on another connection meanwhile), else from their own query.
+        let fast = (dimension == Dimension::None).then_some(errors.is_none());
         let (main, deps) = if any_deps {
             let other = self.reopen_read_only().ok();
             std::thread::scope(|scope| {
                 let main =
                     other.map(|other| scope.spawn(move || other.main_cells(dimension, fast)));
                 let mut deps = DependencyCells::new(resolve);
-                let passed = self.dependency_pass(dimension, &mut |e| deps.add(e));
+                let passed = self.dependency_pass(dimension, &mut deps);
                 let main = match main {
                     Some(thread) => thread.join().expect("aggregate thread panicked"),
                     None => self.main_cells(dimension, fast),
@@ -144,19 +153,29 @@ impl Store {
         for (sourced, c, bytes) in main.cells {
             cells.push(sourced, c, bytes);
         }
-        if let (Some(totals), Some(fetch)) = (main.sourceless_totals, errors) {
+        if let Some(sourceless) = main.sourceless {
             // Without a source, an entry is failed with a derivation error, unverifiable without.
-            // The caller wants the derivation errors anyway: all the counts come from the
-            // covering index, the failed ones from the errors (the partial index on derivation
-            // errors, read on another connection meanwhile).
-            let errors = fetch()?;
-            let mut failed: HashMap<&str, (u64, u64)> = HashMap::new();
-            for e in &errors {
-                let slot = failed.entry(e.strategy.as_str()).or_default();
-                slot.0 = slot.0.saturating_add(e.sourceless);
-                slot.1 = slot.1.saturating_add(e.sourceless_bytes);
+            // All the counts come from the covering index, the failed ones from the errors or
+            // their own query (the partial index on derivation errors, where there is one).
+            let mut failed: HashMap<String, (u64, u64)> = HashMap::new();
+            match (sourceless.failed, errors) {
+                (Some(rows), _) => {
+                    for (strategy, n, bytes) in rows {
+                        let slot = failed.entry(strategy).or_default();
+                        slot.0 = slot.0.saturating_add(n);
+                        slot.1 = slot.1.saturating_add(bytes);
+                    }
+                }
+                (None, Some(fetch)) => {
+                    for e in fetch()? {
+                        let slot = failed.entry(e.strategy).or_default();
+                        slot.0 = slot.0.saturating_add(e.sourceless);
+                        slot.1 = slot.1.saturating_add(e.sourceless_bytes);
+                    }
+                }
+                (None, None) => unreachable!("failed counts are queried without errors"),
             }
-            for (strategy, n, bytes) in totals {
+            for (strategy, n, bytes) in sourceless.totals {
                 let (fn_, fb) = failed.get(strategy.as_str()).copied().unwrap_or((0, 0));
                 for (has_error, entries, bytes) in [
                     (true, fn_, fb),
@@ -191,9 +210,10 @@ impl Store {
     }
 
     /// The main queries: every entry with a source, per (source, strategy[, dimension]), and
-    /// every entry without, per (strategy[, dimension], error flag). With `fast`, those without
-    /// a source come as totals per strategy, to be split by the derivation error counts.
-    fn main_cells(&self, dimension: Dimension, fast: bool) -> Result<MainQueried> {
+    /// every entry without, per (strategy[, dimension], error flag). With `fast` (no dimension),
+    /// those without a source come as totals per strategy, to be split by the failed ones among
+    /// them: queried here when `fast` is `Some(true)`, else from the derivation errors.
+    fn main_cells(&self, dimension: Dimension, fast: Option<bool>) -> Result<MainQueried> {
         let dim = dimension_sql(dimension);
         let cell = |r: &rusqlite::Row| -> rusqlite::Result<(bool, Cell, f64)> {
             use cell_col::*;
@@ -223,19 +243,20 @@ impl Store {
             cell_columns("e.source_id", dim, "0", "count(*)", "total(e.value_size)")
         );
         let mut cells = self.collect(&with_source, [], cell)?;
-        if fast {
+        if let Some(query_failed) = fast {
             let totals = "SELECT e.strategy, count(*), total(e.value_size) FROM entries e \
                  WHERE e.source_id IS NULL GROUP BY 1";
-            let counts = |r: &rusqlite::Row| {
-                Ok((
-                    text(r, 0)?,
-                    r.get::<_, i64>(1)? as u64,
-                    r.get::<_, f64>(2)? as u64,
-                ))
+            let failed = if query_failed {
+                Some(self.sourceless_failed()?)
+            } else {
+                None
             };
             return Ok(MainQueried {
                 cells,
-                sourceless_totals: Some(self.collect(totals, [], counts)?),
+                sourceless: Some(Sourceless {
+                    totals: self.collect(totals, [], strategy_counts)?,
+                    failed,
+                }),
             });
         }
         let without_source = format!(
@@ -251,61 +272,119 @@ impl Store {
         cells.extend(self.collect(&without_source, [], cell)?);
         Ok(MainQueried {
             cells,
-            sourceless_totals: None,
+            sourceless: None,
         })
     }
 
-    /// Streams every entry that has dependency rows, with its dependencies, in one pass over
-    /// `entry_dependencies` in its primary key order (entry by entry) and one rowid lookup per
-    /// entry: no sort, no per-entry subquery, nothing kept but the current entry.
-    fn dependency_pass(
-        &self,
-        dimension: Dimension,
-        visit: &mut dyn FnMut(DependentEntry),
-    ) -> Result<()> {
-        // CROSS JOIN keeps entry_dependencies the outer loop: a scan in (entry_id, source_id)
-        // order, each entry looked up by its rowid.
-        let sql = format!(
-            "SELECT d.entry_id, d.source_id, e.source_id, e.strategy, {}, \
-             e.derivation_error IS NOT NULL, e.source_id IS NOT NULL, \
-             coalesce(CAST(e.value_size AS REAL), 0) \
-             FROM entry_dependencies d CROSS JOIN entries e ON e.id = d.entry_id \
-             ORDER BY d.entry_id",
+    /// Entries without a source but with a derivation error (failed), per strategy: from the
+    /// partial index on derivation errors where the store has one (the planner, without
+    /// statistics, would look each entry up in the table instead), else one table lookup per
+    /// entry without a source.
+    fn sourceless_failed(&self) -> Result<Vec<(String, u64, u64)>> {
+        let query = |hint: &str| {
+            format!(
+                "SELECT strategy, count(*), total(value_size) FROM entries{hint} \
+                 WHERE derivation_error IS NOT NULL AND source_id IS NULL GROUP BY 1"
+            )
+        };
+        if let Some(index) = &self.error_index {
+            let hint = format!(" INDEXED BY \"{}\"", index.replace('"', "\"\""));
+            // An index whose condition this query does not imply cannot serve it.
+            if let Ok(rows) = self.collect(&query(&hint), [], strategy_counts) {
+                return Ok(rows);
+            }
+        }
+        self.collect(&query(""), [], strategy_counts)
+    }
+
+    /// Takes out of their main cells the entries whose dependencies can change the status that
+    /// cell gives them, into cells with the dependency that decides.
+    ///
+    /// Statuses known: one pass over `entry_dependencies` in its primary key order (entry by
+    /// entry), joined to nothing, finds each entry's worst dependency and counts each source's
+    /// uses. A fresh dependency never changes a status, so only an entry whose worst dependency
+    /// is not fresh is looked up by its rowid: reading the table row of every entry with
+    /// dependencies cost more than the whole aggregate.
+    ///
+    /// Statuses unknown, the cells serve for counts and sizes; an entry with a source reads
+    /// as unchecked whatever its dependencies. Only entries without a source would read as
+    /// failed or unverifiable: those with dependencies are taken out, listing one, so they
+    /// read as unchecked too.
+    fn dependency_pass(&self, dimension: Dimension, cells: &mut DependencyCells) -> Result<()> {
+        let lookup = format!(
+            "SELECT e.source_id, e.strategy, {}, e.derivation_error IS NOT NULL, \
+             e.source_id IS NOT NULL, coalesce(CAST(e.value_size AS REAL), 0) \
+             FROM entries e WHERE e.id = ?1",
             dimension_sql(dimension)
         );
-        let mut run = || -> rusqlite::Result<()> {
-            let mut stmt = self.conn.prepare_cached(&sql)?;
+        let resolve = cells.resolve.take();
+        let mut uses: HashMap<SourceId, u64> = HashMap::new();
+        let mut run = |resolve: Option<&mut Resolve>| -> rusqlite::Result<()> {
+            let mut lookup = self.conn.prepare_cached(&lookup)?;
+            let mut take = |entry_id: i64, set: DepSet, listed: Vec<SourceId>| {
+                let mut rows = lookup.query([entry_id])?;
+                // An entry id without its entry: the row was never counted.
+                if let Some(r) = rows.next()? {
+                    let e = DependentEntry {
+                        source_id: opt_int(r, 0)?.map(SourceId),
+                        strategy: text_ref(r, 1)?,
+                        dimension: opt_text_ref(r, 2)?,
+                        has_derivation_error: r.get(3)?,
+                        sourced: r.get(4)?,
+                        bytes: r.get(5)?,
+                    };
+                    cells.add(e, set, listed);
+                }
+                Ok::<_, rusqlite::Error>(())
+            };
+            let Some(resolve) = resolve else {
+                let mut stmt = self.conn.prepare_cached(
+                    "SELECT e.id, (SELECT min(d.source_id) FROM entry_dependencies d \
+                     WHERE d.entry_id = e.id) AS dep FROM entries e \
+                     WHERE e.source_id IS NULL AND dep IS NOT NULL",
+                )?;
+                let mut rows = stmt.query([])?;
+                while let Some(r) = rows.next()? {
+                    let listed = opt_int(r, 1)?.map(SourceId).into_iter().collect();
+                    take(r.get(0)?, DepSet::Unknown, listed)?;
+                }
+                return Ok(());
+            };
+            let mut stmt = self.conn.prepare_cached(
+                "SELECT entry_id, source_id FROM entry_dependencies ORDER BY entry_id",
+            )?;
             let mut rows = stmt.query([])?;
-            let mut current: Option<(i64, DependentEntry)> = None;
+            // The entry being read, and its worst dependency so far: (rank, id), an unknown
+            // status ranking above every other.
+            let mut current: Option<(i64, Option<(u8, SourceId)>)> = None;
+            let mut finish = |entry: Option<(i64, Option<(u8, SourceId)>)>| match entry {
+                Some((id, Some((rank, dep)))) if rank > Status::Fresh.rank() as u8 => {
+                    take(id, DepSet::Worst(rank), vec![dep])
+                }
+                _ => Ok(()),
+            };
             while let Some(r) = rows.next()? {
                 let entry_id: i64 = r.get(0)?;
-                let dep = opt_int(r, 1)?.map(SourceId);
-                if let Some((_, e)) = current.as_mut().filter(|(id, _)| *id == entry_id) {
-                    e.dependencies.extend(dep);
+                if current.is_some_and(|(id, _)| id != entry_id) {
+                    finish(current.take())?;
+                }
+                let worst = &mut current.get_or_insert((entry_id, None)).1;
+                let Some(dep) = opt_int(r, 1)?.map(SourceId) else {
                     continue;
+                };
+                *uses.entry(dep).or_default() += 1;
+                let rank = (resolve.status)(dep).map_or(u8::MAX, |s| s.rank() as u8);
+                if worst.is_none_or(|(w, _)| rank > w) {
+                    *worst = Some((rank, dep));
                 }
-                if let Some((_, done)) = current.take() {
-                    visit(done);
-                }
-                current = Some((
-                    entry_id,
-                    DependentEntry {
-                        source_id: opt_int(r, 2)?.map(SourceId),
-                        strategy: text_ref(r, 3)?,
-                        dimension: opt_text_ref(r, 4)?,
-                        has_derivation_error: r.get(5)?,
-                        sourced: r.get(6)?,
-                        bytes: r.get(7)?,
-                        dependencies: dep.into_iter().collect(),
-                    },
-                ));
             }
-            if let Some((_, done)) = current {
-                visit(done);
-            }
-            Ok(())
+            finish(current)
         };
-        run().map_err(|e| self.err(e))
+        let mut resolve = resolve;
+        let ran = run(resolve.as_mut());
+        cells.resolve = resolve;
+        cells.uses = uses;
+        ran.map_err(|e| self.err(e))
     }
 
     /// How often each derivation error occurs, per strategy, most common first; one pass over
@@ -346,10 +425,26 @@ impl Store {
 }
 
 /// What the main queries found: cells (with whether their entries have a source, and their
-/// bytes as summed), and with the fast form, the totals of entries without a source.
+/// bytes as summed), and with the fast form, the entries without a source.
 struct MainQueried {
     cells: Vec<(bool, Cell, f64)>,
-    sourceless_totals: Option<Vec<(String, u64, u64)>>,
+    sourceless: Option<Sourceless>,
+}
+
+/// Entries without a source, per strategy: (strategy, entries, bytes) of all of them, and of
+/// the failed ones when queried.
+struct Sourceless {
+    totals: Vec<(String, u64, u64)>,
+    failed: Option<Vec<(String, u64, u64)>>,
+}
+
+/// Reads a (strategy, count, total) row.
+fn strategy_counts(r: &rusqlite::Row) -> rusqlite::Result<(String, u64, u64)> {
+    Ok((
+        text(r, 0)?,
+        r.get::<_, i64>(1)? as u64,
+        r.get::<_, f64>(2)? as u64,
+    ))
 }
 
 /// A TEXT column read as [`text`] reads it, without allocating for the usual valid UTF-8.
@@ -374,7 +469,7 @@ fn opt_text_ref(r: &rusqlite::Row, idx: usize) -> rusqlite::Result<Option<Name>>
 /// A strategy or dimension value, shared by every entry that has it.
 type Name = std::rc::Rc<str>;
 
-/// An entry with dependency rows, as the dependency pass reads it.
+/// An entry whose dependencies decide its status, as the dependency pass reads it.
 struct DependentEntry {
     source_id: Option<SourceId>,
     strategy: Name,
@@ -384,7 +479,6 @@ struct DependentEntry {
     /// the sourced entries).
     sourced: bool,
     bytes: f64,
-    dependencies: Vec<SourceId>,
 }
 
 /// Which main cell an entry was counted in: (sourced, source, strategy, dimension, error flag).
@@ -441,13 +535,13 @@ impl MainCells {
     }
 }
 
-/// Which entries with dependencies share a cell: all their dependencies alike, or (statuses
-/// known) the same worst dependency status; `None`: no valid dependency id.
+/// Which entries with dependencies share a cell (with the same own cell).
 #[derive(PartialEq, Eq, Hash)]
 enum DepSet {
-    All(Vec<SourceId>),
     /// The worst rank among the dependencies, an unknown status above every other.
-    Worst(Option<u8>),
+    Worst(u8),
+    /// Statuses not known.
+    Unknown,
 }
 
 type DepKey = (Option<SourceId>, Name, Option<Name>, bool, DepSet);
@@ -486,7 +580,7 @@ impl<'a> DependencyCells<'a> {
         }
     }
 
-    fn add(&mut self, e: DependentEntry) {
+    fn add(&mut self, e: DependentEntry, set: DepSet, listed: Vec<SourceId>) {
         let strategy = self.name(e.strategy);
         let dimension = e.dimension.map(|d| self.name(d));
         // With a source, the main query counts without the error flag.
@@ -500,23 +594,6 @@ impl<'a> DependencyCells<'a> {
         let slot = self.taken.entry(main).or_default();
         slot.0 += 1;
         slot.1 += e.bytes;
-        let (set, listed) = match self.resolve.as_mut() {
-            None => (DepSet::All(e.dependencies.clone()), e.dependencies),
-            Some(resolve) => {
-                let mut worst: Option<(u8, SourceId)> = None;
-                for id in e.dependencies {
-                    *self.uses.entry(id).or_default() += 1;
-                    let rank = (resolve.status)(id).map_or(u8::MAX, |s| s.rank() as u8);
-                    if worst.is_none_or(|(w, _)| rank > w) {
-                        worst = Some((rank, id));
-                    }
-                }
-                (
-                    DepSet::Worst(worst.map(|(w, _)| w)),
-                    worst.map(|(_, id)| id).into_iter().collect(),
-                )
-            }
-        };
         let key = (
             e.source_id,
             strategy,
