@@ -32,8 +32,9 @@ const ORPHAN_AGE: Duration = Duration::from_secs(60);
 /// Checkpoint the WAL when it holds this many pages (16 MiB at 4 KiB pages), so a long purge
 /// keeps it bounded instead of growing it past the database's size.
 const PURGE_WAL_PAGES: i64 = 4096;
-/// Between batches the write lock is left free this long, so a producer waiting in SQLite's
-/// busy handler (which sleeps up to 100 ms between tries) takes it.
+/// Between batches the write lock is left free at least this long, so a producer waiting in
+/// SQLite's busy handler (which sleeps up to 100 ms between tries) takes it. The next batch is
+/// picked meanwhile.
 const BATCH_GAP: Duration = Duration::from_millis(25);
 
 impl Store {
@@ -49,9 +50,8 @@ impl Store {
             ..Default::default()
         };
         self.check_same_file()?;
-        self.check_integrity()?;
         if plan.dry_run {
-            let ids = self.matching_ids(&plan.filter, true)?;
+            let ids = self.checked_then(|| self.matching_ids(&plan.filter, true))?;
             self.count_removal(&ids, &mut outcome)?;
             return Ok(outcome);
         }
@@ -62,13 +62,14 @@ impl Store {
         }
         self.tune_for_purge().map_err(|e| self.err(e))?;
         // Candidates only need narrowing here: each batch re-checks the full condition.
-        let candidates = self.matching_ids(&plan.filter, false)?;
+        let candidates = self.checked_then(|| self.matching_ids(&plan.filter, false))?;
         let total = candidates.len() as u64;
         progress(PurgeProgress { done: 0, total });
 
         let mut touched_sources = BTreeSet::new();
         let mut batch = MIN_BATCH * 4;
         let mut done = 0usize;
+        let mut last_commit: Option<Instant> = None;
         while done < candidates.len() {
             if plan.cancelled() {
                 outcome.interrupted = Some(StoreError::Cancelled {
@@ -77,10 +78,32 @@ impl Store {
                 return Ok(outcome);
             }
             let chunk = &candidates[done..(done + batch).min(candidates.len())];
+            // The batch is picked by the full condition without the lock, while a producer may
+            // write; under the lock it is picked again only if another connection committed
+            // since (`data_version`), so on a quiet store nothing is evaluated twice.
+            let picked = self
+                .data_version()
+                .and_then(|version| Ok((version, self.pick_batch(&plan.filter, chunk)?)));
+            if let Some(at) = last_commit {
+                std::thread::sleep(BATCH_GAP.saturating_sub(at.elapsed()));
+            }
             let started = Instant::now();
-            match self.delete_batch(&plan.filter, chunk, &mut touched_sources) {
-                Ok(rows) => {
-                    for (strategy, bytes) in rows {
+            let deleted = picked.and_then(|(version, picked)| {
+                self.write(|_| {
+                    let picked = if self.data_version()? == version {
+                        picked
+                    } else {
+                        self.pick_batch(&plan.filter, chunk)?
+                    };
+                    self.delete_picked(&picked)?;
+                    Ok(picked)
+                })
+            });
+            last_commit = Some(Instant::now());
+            match deleted {
+                Ok(picked) => {
+                    touched_sources.extend(picked.sources);
+                    for (strategy, bytes) in picked.removed {
                         outcome.add(strategy, 1, bytes);
                     }
                 }
@@ -96,9 +119,6 @@ impl Store {
                 total,
             });
             batch = next_batch_size(batch, started.elapsed());
-            if done < candidates.len() {
-                std::thread::sleep(BATCH_GAP);
-            }
         }
         match self.delete_orphan_sources(touched_sources) {
             Ok(n) => outcome.sources_removed = n,
@@ -150,6 +170,22 @@ impl Store {
                 problems.join("; "),
                 crate::text::escape(&self.path.display().to_string())
             ),
+        })
+    }
+
+    /// Runs `work` (reads only) while [`Store::check_integrity`] runs on a second connection,
+    /// and returns its result only if the check passed: the check reads every page, and
+    /// the two together take little more than the longer of them.
+    fn checked_then<T: Send>(&self, work: impl FnOnce() -> Result<T>) -> Result<T> {
+        let Ok(other) = self.reopen_read_only() else {
+            self.check_integrity()?;
+            return work();
+        };
+        std::thread::scope(|scope| {
+            let check = scope.spawn(move || other.check_integrity());
+            let result = work();
+            check.join().expect("integrity check thread panicked")?;
+            result
         })
     }
 
@@ -231,68 +267,65 @@ impl Store {
         Ok(())
     }
 
-    /// One IMMEDIATE transaction: deletes those of `ids` that still match, and their
-    /// dependency rows. Returns (strategy, bytes) per removed entry.
-    fn delete_batch(
-        &self,
-        filter: &EntryFilter,
-        ids: &[EntryId],
-        touched_sources: &mut BTreeSet<i64>,
-    ) -> Result<Vec<(String, u64)>> {
+    /// The entries of `ids` that match `filter` now, with what their removal reports and the
+    /// source rows (own and dependencies) it may leave unreferenced.
+    fn pick_batch(&self, filter: &EntryFilter, ids: &[EntryId]) -> Result<Picked> {
         let scoped = EntryFilter {
             ids: Some(ids.to_vec()),
             ..filter.clone()
         };
-        self.write(|_| {
-            // Built inside the transaction: the clause depends on whether dependency rows exist,
-            // and no producer can add one until this batch commits.
-            let (clause, params) = self.where_clause(&scoped);
-            let mut run = || -> rusqlite::Result<Vec<(String, u64)>> {
-                // Inside the IMMEDIATE transaction no producer can write, so the rows selected
-                // here by the full condition are exactly the rows that match at delete time.
-                let mut removed_ids = Vec::with_capacity(ids.len());
-                let mut removed = Vec::with_capacity(ids.len());
-                {
-                    let mut stmt = self.conn.prepare_cached(&format!(
-                        "SELECT e.id, e.strategy, e.value_size, e.source_id FROM entries e{clause}"
-                    ))?;
-                    let mut rows = stmt.query(rusqlite::params_from_iter(params.iter()))?;
-                    while let Some(r) = rows.next()? {
-                        removed_ids.push(Value::Integer(r.get(0)?));
-                        removed.push((text(r, 1)?, int_or(r, 2, 0)?.max(0) as u64));
-                        if let Some(sid) = opt_int(r, 3)? {
-                            touched_sources.insert(sid);
-                        }
-                    }
+        // Built at each pick: the clause depends on whether dependency rows exist.
+        let (clause, params) = self.where_clause(&scoped);
+        let run = || -> rusqlite::Result<Picked> {
+            let mut picked = Picked::default();
+            let mut found = Vec::with_capacity(ids.len());
+            {
+                let mut stmt = self.conn.prepare_cached(&format!(
+                    "SELECT e.id, e.strategy, e.value_size, e.source_id FROM entries e{clause}"
+                ))?;
+                let mut rows = stmt.query(rusqlite::params_from_iter(params.iter()))?;
+                while let Some(r) = rows.next()? {
+                    found.push(Value::Integer(r.get(0)?));
+                    picked
+                        .removed
+                        .push((text(r, 1)?, int_or(r, 2, 0)?.max(0) as u64));
+                    picked.sources.extend(opt_int(r, 3)?);
                 }
-                if removed_ids.is_empty() {
-                    return Ok(removed);
+            }
+            picked.ids = Rc::new(found);
+            if self.has_dependencies && !picked.ids.is_empty() {
+                let mut deps = self.conn.prepare_cached(
+                    "SELECT source_id FROM entry_dependencies WHERE entry_id IN rarray(?1)",
+                )?;
+                let mut rows = deps.query([&picked.ids as &dyn ToSql])?;
+                while let Some(r) = rows.next()? {
+                    picked.sources.extend(opt_int(r, 0)?);
                 }
-                let ids: Rc<Vec<Value>> = Rc::new(removed_ids);
-                if self.has_dependencies {
-                    let mut deps = self.conn.prepare_cached(
-                        "SELECT source_id FROM entry_dependencies WHERE entry_id IN rarray(?1)",
-                    )?;
-                    let mut rows = deps.query([&ids as &dyn ToSql])?;
-                    while let Some(r) = rows.next()? {
-                        if let Some(sid) = opt_int(r, 0)? {
-                            touched_sources.insert(sid);
-                        }
-                    }
-                    drop(rows);
-                    self.conn
-                        .prepare_cached(
-                            "DELETE FROM entry_dependencies WHERE entry_id IN rarray(?1)",
-                        )?
-                        .execute([&ids as &dyn ToSql])?;
-                }
+            }
+            Ok(picked)
+        };
+        run().map_err(|e| self.err(e))
+    }
+
+    /// Deletes the picked entries and their dependency rows; in the caller's IMMEDIATE
+    /// transaction, where no producer can write, so they match at delete time.
+    fn delete_picked(&self, picked: &Picked) -> Result<()> {
+        if picked.ids.is_empty() {
+            return Ok(());
+        }
+        let ids = &picked.ids as &dyn ToSql;
+        let run = || -> rusqlite::Result<()> {
+            if self.has_dependencies {
                 self.conn
-                    .prepare_cached("DELETE FROM entries WHERE id IN rarray(?1)")?
-                    .execute([&ids as &dyn ToSql])?;
-                Ok(removed)
-            };
-            run().map_err(|e| self.err(e))
-        })
+                    .prepare_cached("DELETE FROM entry_dependencies WHERE entry_id IN rarray(?1)")?
+                    .execute([ids])?;
+            }
+            self.conn
+                .prepare_cached("DELETE FROM entries WHERE id IN rarray(?1)")?
+                .execute([ids])?;
+            Ok(())
+        };
+        run().map_err(|e| self.err(e))
     }
 
     /// Deletes every source row that no entry and no dependency references and that was
@@ -353,6 +386,16 @@ impl Store {
         }
         Ok(removed)
     }
+}
+
+/// One batch of a purge, as [`Store::pick_batch`] reads it.
+#[derive(Default)]
+struct Picked {
+    ids: Rc<Vec<Value>>,
+    /// (strategy, bytes) per entry.
+    removed: Vec<(String, u64)>,
+    /// The entries' own and dependency sources, which the purge may leave unreferenced.
+    sources: Vec<i64>,
 }
 
 /// Grows or shrinks the batch so each transaction takes about [`BATCH_TARGET`].
