@@ -149,7 +149,7 @@ fn main() -> cachescope::store::Result<()> {
          DELETE FROM entry_dependencies WHERE entry_id IN (SELECT id FROM gone);\n\
          DELETE FROM entries WHERE id IN (SELECT id FROM gone);\n\
          DELETE FROM sources WHERE NOT EXISTS (SELECT 1 FROM entries e WHERE e.source_id = sources.id) \
-         AND NOT EXISTS (SELECT 1 FROM entry_dependencies d WHERE d.source_id = sources.id);\n\
+         AND id NOT IN (SELECT source_id FROM entry_dependencies);\n\
          COMMIT;\n"
     );
     fs::write(out.join("purge.sql"), purge_sql).expect("write purge.sql");

@@ -54,6 +54,11 @@ pub trait Backend: Send {
     }
     /// A second, read-only handle on the same cache, for work on another thread.
     fn reopen_read_only(&self) -> Result<Box<dyn Backend>>;
+    /// Whether a handle from [`Backend::reopen_read_only`] gives the same source and entry ids
+    /// (rows of one database) rather than ids of its own reading of the cache.
+    fn ids_survive_reopen(&self) -> bool {
+        false
+    }
 
     /// The fingerprint sources entries reference (as their own source or a dependency).
     fn referenced_sources(&self) -> Result<Vec<SourceRow>>;
@@ -111,6 +116,12 @@ pub trait Backend: Send {
     fn derivation_errors(&self) -> Result<Vec<ErrorRow>>;
     /// Per strategy: (strategy, expired entries, their bytes) at `now_ms`.
     fn expired_counts(&self, now_ms: i64) -> Result<Vec<(String, u64, u64)>>;
+    /// [`Backend::derivation_errors`] and [`Backend::expired_counts`]; a backend may read
+    /// both in one pass.
+    #[allow(clippy::type_complexity)]
+    fn errors_and_expired(&self, now_ms: i64) -> Result<(Vec<ErrorRow>, Vec<(String, u64, u64)>)> {
+        Ok((self.derivation_errors()?, self.expired_counts(now_ms)?))
+    }
 
     /// Entries and bytes matching `filter`.
     fn count(&self, filter: &EntryFilter) -> Result<(u64, u64)>;

@@ -45,6 +45,10 @@ impl Backend for Store {
         Ok(Box::new(Store::reopen_read_only(self)?))
     }
 
+    fn ids_survive_reopen(&self) -> bool {
+        true
+    }
+
     fn referenced_sources(&self) -> Result<Vec<SourceRow>> {
         Store::referenced_sources(self)
     }
@@ -88,6 +92,10 @@ impl Backend for Store {
 
     fn expired_counts(&self, now_ms: i64) -> Result<Vec<(String, u64, u64)>> {
         Store::expired_counts(self, now_ms)
+    }
+
+    fn errors_and_expired(&self, now_ms: i64) -> Result<(Vec<ErrorRow>, Vec<(String, u64, u64)>)> {
+        Store::errors_and_expired(self, now_ms)
     }
 
     fn count(&self, filter: &EntryFilter) -> Result<(u64, u64)> {

@@ -2,6 +2,7 @@
 //! aggregate queries, the producer API and purge. It knows nothing of terminals or of how files
 //! are hashed: verification results come in as per-source [`Status`] ranks.
 
+mod id_set;
 mod open;
 mod producer;
 mod purge;
@@ -9,6 +10,7 @@ mod query;
 mod rows;
 
 pub use crate::error::{Result, StoreError};
+pub use id_set::IdSet;
 pub use open::OpenOptions;
 pub use producer::{NewEntry, NewSource};
 pub use query::Resolve;
@@ -54,6 +56,8 @@ pub struct Store {
     /// A partial index on `entries` led by `strategy` that also holds `derivation_error`,
     /// `source_id` and `value_size` (the format's recommended derivation-error index).
     error_index: Option<String>,
+    /// Whether an index on `entries` starts with `expires_at`.
+    expiry_index: bool,
     warnings: Vec<String>,
 }
 

@@ -147,6 +147,7 @@ impl Store {
             has_dependencies: false,
             source_index: false,
             error_index: None,
+            expiry_index: false,
             warnings,
         };
         store.identify()?;
@@ -248,15 +249,16 @@ impl Store {
                 path.display()
             ));
         }
-        self.source_index = self
-            .conn
-            .query_row(
+        let leads = |column: &str| {
+            self.conn.query_row(
                 "SELECT EXISTS (SELECT 1 FROM pragma_index_list('entries') l \
-                 JOIN pragma_index_info(l.name) i WHERE i.seqno = 0 AND i.name = 'source_id')",
-                [],
-                |r| r.get(0),
+                 JOIN pragma_index_info(l.name) i WHERE i.seqno = 0 AND i.name = ?1)",
+                [column],
+                |r| r.get::<_, bool>(0),
             )
-            .map_err(corrupt)?;
+        };
+        self.source_index = leads("source_id").map_err(corrupt)?;
+        self.expiry_index = leads("expires_at").map_err(corrupt)?;
         self.error_index = self
             .conn
             .query_row(

@@ -8,7 +8,7 @@
 
 use super::rows::{int_or, opt_int, text};
 use super::{
-    EntryFilter, EntryId, PurgeOutcome, PurgePlan, PurgeProgress, Result, Store, StoreError,
+    EntryFilter, EntryId, IdSet, PurgeOutcome, PurgePlan, PurgeProgress, Result, Store, StoreError,
 };
 use rusqlite::types::Value;
 use rusqlite::ToSql;
@@ -51,7 +51,7 @@ impl Store {
         };
         self.check_same_file()?;
         if plan.dry_run {
-            let ids = self.checked_then(|| self.matching_ids(&plan.filter, true))?;
+            let ids = self.checked_then(|| self.matching_id_set(&plan.filter, true))?;
             self.count_removal(&ids, &mut outcome)?;
             return Ok(outcome);
         }
@@ -62,22 +62,27 @@ impl Store {
         }
         self.tune_for_purge().map_err(|e| self.err(e))?;
         // Candidates only need narrowing here: each batch re-checks the full condition.
-        let candidates = self.checked_then(|| self.matching_ids(&plan.filter, false))?;
-        let total = candidates.len() as u64;
+        let candidates = self.checked_then(|| self.matching_id_set(&plan.filter, false))?;
+        let total = candidates.len();
+        let mut remaining = candidates.iter();
         progress(PurgeProgress { done: 0, total });
 
         let mut touched_sources = BTreeSet::new();
         let mut batch = MIN_BATCH * 4;
-        let mut done = 0usize;
+        let mut done = 0u64;
         let mut last_commit: Option<Instant> = None;
-        while done < candidates.len() {
+        loop {
+            let chunk: Vec<EntryId> = remaining.by_ref().take(batch).collect();
+            if chunk.is_empty() {
+                break;
+            }
             if plan.cancelled() {
                 outcome.interrupted = Some(StoreError::Cancelled {
                     path: self.path.clone(),
                 });
                 return Ok(outcome);
             }
-            let chunk = &candidates[done..(done + batch).min(candidates.len())];
+            let chunk = chunk.as_slice();
             // The batch is picked by the full condition without the lock, while a producer may
             // write; under the lock it is picked again only if another connection committed
             // since (`data_version`), so on a quiet store nothing is evaluated twice.
@@ -113,11 +118,8 @@ impl Store {
                     return Ok(outcome);
                 }
             }
-            done += chunk.len();
-            progress(PurgeProgress {
-                done: done as u64,
-                total,
-            });
+            done += chunk.len() as u64;
+            progress(PurgeProgress { done, total });
             batch = next_batch_size(batch, started.elapsed());
         }
         match self.delete_orphan_sources(touched_sources) {
@@ -215,16 +217,24 @@ impl Store {
 
     /// Fills a dry run's outcome: what removing `ids` would remove, entries and the source rows
     /// that would be left unreferenced, counted the way a real purge removes them.
-    fn count_removal(&self, ids: &[EntryId], outcome: &mut PurgeOutcome) -> Result<()> {
+    fn count_removal(&self, ids: &IdSet, outcome: &mut PurgeOutcome) -> Result<()> {
         let run = || -> rusqlite::Result<(Vec<StrategyTally>, u64)> {
             self.conn.execute_batch(
                 "CREATE TEMP TABLE IF NOT EXISTS cs_gone (id INTEGER PRIMARY KEY); DELETE FROM temp.cs_gone;",
             )?;
-            let ids: Rc<Vec<Value>> = Rc::new(ids.iter().map(|id| Value::Integer(id.0)).collect());
-            self.conn.execute(
-                "INSERT INTO temp.cs_gone (id) SELECT value FROM rarray(?1)",
-                [&ids as &dyn ToSql],
-            )?;
+            let mut ids = ids.iter().peekable();
+            while ids.peek().is_some() {
+                let chunk: Rc<Vec<Value>> = Rc::new(
+                    ids.by_ref()
+                        .take(MAX_BATCH)
+                        .map(|id| Value::Integer(id.0))
+                        .collect(),
+                );
+                self.conn.execute(
+                    "INSERT INTO temp.cs_gone (id) SELECT value FROM rarray(?1)",
+                    [&chunk as &dyn ToSql],
+                )?;
+            }
             let mut by_strategy = self.conn.prepare(
                 "SELECT strategy, count(*), total(max(value_size, 0)) FROM entries WHERE id IN temp.cs_gone GROUP BY 1",
             )?;
@@ -240,8 +250,10 @@ impl Store {
             let (dep_sources, dep_users) = if self.has_dependencies {
                 (
                     " UNION SELECT source_id FROM entry_dependencies WHERE entry_id IN temp.cs_gone",
-                    " AND NOT EXISTS (SELECT 1 FROM entry_dependencies d \
-                       WHERE d.source_id = s.id AND d.entry_id NOT IN temp.cs_gone)",
+                    // A set built once: a probe per source would scan the table without the
+                    // optional index on source_id.
+                    " AND s.id NOT IN (SELECT source_id FROM entry_dependencies \
+                       WHERE source_id IS NOT NULL AND entry_id NOT IN temp.cs_gone)",
                 )
             } else {
                 ("", "")
@@ -363,22 +375,42 @@ impl Store {
     }
 
     /// Deletes those of `candidates` that no entry and no dependency references any more.
+    /// They are found by a read, which holds no lock (dependencies are matched against a set
+    /// built once: a probe per source would scan the table where the optional index on
+    /// `entry_dependencies (source_id)` is missing); under the lock they are deleted as found
+    /// unless another connection committed since, in which case the condition is checked again.
     fn delete_orphan_sources(&self, candidates: BTreeSet<i64>) -> Result<u64> {
         let deps = if self.has_dependencies {
-            " AND NOT EXISTS (SELECT 1 FROM entry_dependencies d WHERE d.source_id = sources.id)"
+            " AND id NOT IN (SELECT source_id FROM entry_dependencies WHERE source_id IS NOT NULL)"
         } else {
             ""
         };
-        let sql = format!(
-            "DELETE FROM sources WHERE id IN rarray(?1) \
+        let unreferenced = format!(
+            "id IN rarray(?1) \
              AND NOT EXISTS (SELECT 1 FROM entries e WHERE e.source_id = sources.id){deps}"
         );
-        let ids: Vec<i64> = candidates.into_iter().collect();
+        let version = self.data_version()?;
+        let candidates: Vec<i64> = candidates.into_iter().collect();
+        let mut orphans = Vec::new();
+        for chunk in candidates.chunks(MAX_BATCH) {
+            let values: Rc<Vec<Value>> =
+                Rc::new(chunk.iter().copied().map(Value::Integer).collect());
+            orphans.extend(self.collect(
+                &format!("SELECT id FROM sources WHERE {unreferenced}"),
+                [&values as &dyn ToSql],
+                |r| r.get::<_, i64>(0),
+            )?);
+        }
         let mut removed = 0;
-        for chunk in ids.chunks(MAX_BATCH) {
+        for chunk in orphans.chunks(MAX_BATCH) {
             let values: Rc<Vec<Value>> =
                 Rc::new(chunk.iter().copied().map(Value::Integer).collect());
             removed += self.write(|_| {
+                let sql = if self.data_version()? == version {
+                    "DELETE FROM sources WHERE id IN rarray(?1)".to_string()
+                } else {
+                    format!("DELETE FROM sources WHERE {unreferenced}")
+                };
                 self.conn
                     .execute(&sql, [&values as &dyn ToSql])
                     .map_err(|e| self.err(e))

@@ -379,7 +379,11 @@ mod dependency_reached {
         b.store
             .aggregate_then_errors(|| b.store.derivation_errors(), |c| with_errors.push(c))
             .unwrap();
-        assert_eq!(tally(&with_errors, &unknown), expected_unknown, "with errors");
+        assert_eq!(
+            tally(&with_errors, &unknown),
+            expected_unknown,
+            "with errors"
+        );
 
         for errors in [false, true] {
             let mut resolved = Vec::new();
@@ -608,4 +612,53 @@ fn the_wal_stays_bounded_during_a_long_purge() {
         max_wal < db_size / 2,
         "the -wal reached {max_wal} bytes for a {db_size}-byte database"
     );
+}
+
+/// Derivation errors and expiry read in one pass (a store without the optional indexes) give
+/// what the two queries give, with the indexes and without.
+#[test]
+fn errors_and_expired_in_one_pass_equal_the_two_queries() {
+    let fx = fixture();
+    for (key, error, expires) in [
+        ("exp-1", Some("TypeError: x"), Some(5)),
+        ("exp-2", None, Some(5)),
+        ("later", Some("OSError: y"), Some(500)),
+    ] {
+        fx.store
+            .put_entry(&NewEntry {
+                namespace: "data",
+                function: "m:g",
+                key,
+                strategy: "bytecode",
+                derivation_error: error,
+                value: Some(b"vv"),
+                created_at: 1,
+                expires_at: expires,
+                ..Default::default()
+            })
+            .unwrap();
+    }
+    let now = 100;
+    let separate = |s: &Store| {
+        (
+            s.derivation_errors().unwrap(),
+            s.expired_counts(now).unwrap(),
+        )
+    };
+    let (errors, expired) = separate(&fx.store);
+    assert_eq!(expired, vec![("bytecode".to_string(), 2, 4)]);
+    assert_eq!(errors.len(), 3);
+    let path = fx.store.path().to_path_buf();
+    let with_indexes = fx.store.errors_and_expired(now).unwrap();
+    let expected = (errors, expired);
+    assert_eq!(with_indexes, expected);
+    fx.store
+        .conn
+        .execute_batch("DROP INDEX entries_derivation_error; DROP INDEX entries_expires_at;")
+        .unwrap();
+    let bare = Store::open(&path, &OpenOptions::default()).unwrap();
+    assert!(bare.error_index.is_none() && !bare.expiry_index);
+    let one_pass = bare.errors_and_expired(now).unwrap();
+    assert_eq!(one_pass, expected);
+    assert_eq!(separate(&bare), expected);
 }

@@ -386,42 +386,6 @@ impl Store {
         cells.uses = uses;
         ran.map_err(|e| self.err(e))
     }
-
-    /// How often each derivation error occurs, per strategy, most common first; one pass over
-    /// the partial index on derivation errors where the store has it.
-    pub fn derivation_errors(&self) -> Result<Vec<ErrorRow>> {
-        // Grouped in the partial index's own order (strategy, error): no sort, no table reads.
-        let mut out = self.collect(
-            "SELECT strategy, derivation_error, count(*), sum(source_id IS NULL), \
-             total(CASE WHEN source_id IS NULL THEN value_size ELSE 0 END) \
-             FROM entries WHERE derivation_error IS NOT NULL GROUP BY 1, 2",
-            [],
-            |r| {
-                Ok(ErrorRow {
-                    strategy: text(r, 0)?,
-                    error: text(r, 1)?,
-                    entries: r.get::<_, i64>(2)? as u64,
-                    sourceless: r.get::<_, i64>(3)? as u64,
-                    sourceless_bytes: r.get::<_, f64>(4)? as u64,
-                })
-            },
-        )?;
-        out.sort_by(|a, b| {
-            b.entries
-                .cmp(&a.entries)
-                .then_with(|| a.error.cmp(&b.error))
-        });
-        Ok(out)
-    }
-
-    /// Entries expired at `now_ms`, per strategy: (strategy, entries, bytes).
-    pub fn expired_counts(&self, now_ms: i64) -> Result<Vec<(String, u64, u64)>> {
-        self.collect(
-            "SELECT strategy, count(*), total(value_size) FROM entries WHERE expires_at <= ?1 GROUP BY 1",
-            [now_ms],
-            |r| Ok((text(r, 0)?, r.get::<_, i64>(1)? as u64, r.get::<_, f64>(2)? as u64)),
-        )
-    }
 }
 
 /// What the main queries found: cells (with whether their entries have a source, and their

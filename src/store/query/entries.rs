@@ -2,7 +2,7 @@
 
 use super::super::rows::{entry_col, ENTRY_COLUMNS, SOURCE_COLUMNS};
 use super::super::{
-    EntryDetail, EntryFilter, EntryId, EntryRow, Result, SortKey, SourceId, SourceRow,
+    EntryDetail, EntryFilter, EntryId, EntryRow, IdSet, Result, SortKey, SourceId, SourceRow,
     StatusesLoaded, Store,
 };
 use crate::status::Status;
@@ -45,8 +45,17 @@ impl Store {
     /// condition, not every entry of the store. With `exact` false the status condition is
     /// left to the caller (a purge re-checks it in each batch): a superset comes back.
     pub fn matching_ids(&self, filter: &EntryFilter, exact: bool) -> Result<Vec<EntryId>> {
+        Ok(self.matching_id_set(filter, exact)?.iter().collect())
+    }
+
+    /// [`Store::matching_ids`] as a compressed set, for as many ids as a purge may select.
+    pub fn matching_id_set(&self, filter: &EntryFilter, exact: bool) -> Result<IdSet> {
+        let mut ids = IdSet::default();
         if filter.statuses.is_empty() {
-            return self.entry_ids(filter, SortKey::Id, false);
+            let (clause, params) = self.where_clause(filter);
+            let sql = format!("SELECT e.id FROM entries e{clause}");
+            self.each_id(&sql, params_from_iter(params), &mut ids)?;
+            return Ok(ids);
         }
         let ranks: Vec<String> = filter
             .statuses
@@ -79,7 +88,6 @@ impl Store {
             }
         };
         let (clause, _) = self.where_clause(&rest);
-        let mut ids = Vec::new();
         for narrowing in narrowings {
             let (_, mut params) = self.where_clause(&rest);
             if narrowing.contains('?') {
@@ -89,11 +97,22 @@ impl Store {
                 Some(rest) => format!("SELECT e.id FROM entries e WHERE {narrowing} AND {rest}"),
                 None => format!("SELECT e.id FROM entries e WHERE {narrowing}"),
             };
-            ids.extend(self.collect(&sql, params_from_iter(params), |r| r.get::<_, EntryId>(0))?);
+            self.each_id(&sql, params_from_iter(params), &mut ids)?;
         }
-        ids.sort_unstable();
-        ids.dedup();
         Ok(ids)
+    }
+
+    /// Adds the ids a query (selecting `e.id`) returns to `ids`, as they stream by.
+    fn each_id(&self, sql: &str, params: impl rusqlite::Params, ids: &mut IdSet) -> Result<()> {
+        let run = || -> rusqlite::Result<()> {
+            let mut stmt = self.conn.prepare(sql)?;
+            let mut rows = stmt.query(params)?;
+            while let Some(r) = rows.next()? {
+                ids.insert(r.get(0)?);
+            }
+            Ok(())
+        };
+        run().map_err(|e| self.err(e))
     }
 
     /// Counts entries and their bytes matching `filter`.

@@ -7,10 +7,12 @@
 //!
 //! - `filter`: which entries ([`EntryFilter`]) and the SQL for entry statuses;
 //! - `entries`: listings, id lists, counts and one entry's detail;
-//! - `aggregate`: counts and bytes per source and strategy, derivation errors, expiry;
+//! - `aggregate`: counts and bytes per source and strategy;
+//! - `counts`: derivation errors and expiry per strategy;
 //! - `sources`: source rows and the verification statuses loaded into the connection.
 
 mod aggregate;
+mod counts;
 mod entries;
 mod filter;
 mod sources;

@@ -9,7 +9,9 @@ impl Store {
     pub fn referenced_sources(&self) -> Result<Vec<SourceRow>> {
         // One index probe per source row: scales with sources, not with entries.
         let deps = if self.has_dependencies {
-            " OR EXISTS (SELECT 1 FROM entry_dependencies d WHERE d.source_id = s.id)"
+            // A set built once where `entry_dependencies (source_id)` has no index (optional),
+            // instead of a scan per source.
+            " OR s.id IN (SELECT source_id FROM entry_dependencies)"
         } else {
             ""
         };
