@@ -1,13 +1,14 @@
 //! `summary` and `verify`: the store at a glance.
 
 use super::output::{print_json, use_color, Cell, Table};
-use super::{open_store, verify_all, Exit, PathArgs};
-use crate::backend::SourceId;
+use super::{open_store, Exit, PathArgs};
+use crate::backend::{SourceId, SourceRow};
 use crate::model;
 use crate::status::Status;
 use crate::text::escape;
+use crate::verify::SourceCheck;
 use crate::view::{entries, size, span_label, SpanLabel};
-use anyhow::Result;
+use anyhow::{Context, Result};
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -132,8 +133,8 @@ struct VerifyJson<'a> {
 
 pub fn verify(path: &Path, paths: &PathArgs, json: bool) -> Result<Exit> {
     let (store, map) = open_store(path, paths, true)?;
-    let verified = verify_all(store.as_ref(), &map)?;
-    let (usage, all) = model::source_usage(store.as_ref(), &verified)?;
+    let (verified, usage, all) = model::verify_with_usage(store.as_ref(), &map)
+        .with_context(|| "verification failed".to_string())?;
     let stale = all.stale();
     let exit = if stale > 0 { Exit::Stale } else { Exit::Ok };
     super::exit::set_outcome(exit);
@@ -157,7 +158,7 @@ pub fn verify(path: &Path, paths: &PathArgs, json: bool) -> Result<Exit> {
         .copied()
         .collect();
     missing_rows.sort_unstable();
-    let mut out = std::io::stdout().lock();
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     if json {
         let doc = VerifyJson {
             missing_source_rows: missing_rows,
@@ -183,33 +184,32 @@ pub fn verify(path: &Path, paths: &PathArgs, json: bool) -> Result<Exit> {
             stale_entries: stale,
         };
         print_json(&mut out, &doc)?;
+        out.flush()?;
         return Ok(exit);
     }
     let headers = [
         "STATUS", "ENTRIES", "SOURCE", "LINES", "RECORDED", "CURRENT",
     ];
-    let rows: Vec<Vec<Cell>> = sources
-        .iter()
-        .map(|(s, c)| {
-            let lines = span_label(s, c.moved_to, SpanLabel::Short);
-            let current = match (&c.current_digest, &c.detail) {
-                (_, Some(detail)) => detail.clone(),
-                (Some(d), None) if d.eq_ignore_ascii_case(&s.digest) => "(same)".into(),
-                (Some(d), None) => d.clone(),
-                (None, None) => "-".into(),
-            };
-            vec![
-                Cell::status(c.status, ""),
-                Cell::num(usage.get(&s.id).copied().unwrap_or(0)),
-                Cell::shortened(&s.path, 48),
-                Cell::text(&lines),
-                Cell::shortened(&crate::view::recorded_digest(&s.digest), 30),
-                Cell::shortened(&current, 30),
-            ]
-        })
-        .collect();
-    let mut rows = rows;
-    rows.extend(missing_rows.iter().map(|id| {
+    // One line per source, which may be hundreds of thousands: made twice (for the widths,
+    // then to print) rather than kept.
+    let source_row = |(s, c): &(&SourceRow, &SourceCheck)| {
+        let lines = span_label(s, c.moved_to, SpanLabel::Short);
+        let current = match (&c.current_digest, &c.detail) {
+            (_, Some(detail)) => detail.clone(),
+            (Some(d), None) if d.eq_ignore_ascii_case(&s.digest) => "(same)".into(),
+            (Some(d), None) => d.clone(),
+            (None, None) => "-".into(),
+        };
+        vec![
+            Cell::status(c.status, ""),
+            Cell::num(usage.get(&s.id).copied().unwrap_or(0)),
+            Cell::shortened(&s.path, 48),
+            Cell::text(&lines),
+            Cell::shortened(&crate::view::recorded_digest(&s.digest), 30),
+            Cell::shortened(&current, 30),
+        ]
+    };
+    let missing_row = |id: &SourceId| {
         vec![
             Cell::status(Status::Missing, ""),
             Cell::num(usage.get(id).copied().unwrap_or(0)),
@@ -218,10 +218,19 @@ pub fn verify(path: &Path, paths: &PathArgs, json: bool) -> Result<Exit> {
             Cell::text("-"),
             Cell::text("-"),
         ]
-    }));
-    let table = Table::new(&headers, &rows, use_color());
+    };
+    let rows = || {
+        sources
+            .iter()
+            .map(source_row)
+            .chain(missing_rows.iter().map(missing_row))
+    };
+    let table = Table::fitting(&headers, rows(), use_color());
     table.print_header(&mut out, &headers)?;
-    table.print_rows(&mut out, &rows)?;
+    for row in rows() {
+        table.print_row(&mut out, &row)?;
+    }
     writeln!(out, "\n{}", crate::view::status_line(&all))?;
+    out.flush()?;
     Ok(exit)
 }

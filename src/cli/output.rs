@@ -97,9 +97,19 @@ pub struct Table {
 
 impl Table {
     pub fn new(headers: &[&str], first_rows: &[Vec<Cell>], color: bool) -> Table {
+        Table::fitting(headers, first_rows, color)
+    }
+
+    /// A table as wide as `rows` need, which may be made on the fly (and again when printing)
+    /// rather than kept.
+    pub fn fitting<R: AsRef<[Cell]>>(
+        headers: &[&str],
+        rows: impl IntoIterator<Item = R>,
+        color: bool,
+    ) -> Table {
         let mut widths: Vec<usize> = headers.iter().map(|h| h.width()).collect();
-        for row in first_rows {
-            for (w, c) in widths.iter_mut().zip(row) {
+        for row in rows {
+            for (w, c) in widths.iter_mut().zip(row.as_ref()) {
                 *w = (*w).max(c.text.width());
             }
         }
@@ -122,28 +132,38 @@ impl Table {
         rows.iter().try_for_each(|r| self.print_row(out, r))
     }
 
-    fn print_row(&self, out: &mut impl Write, row: &[Cell]) -> io::Result<()> {
-        let mut line = String::new();
-        for (i, (cell, width)) in row.iter().zip(&self.widths).enumerate() {
+    pub fn print_row(&self, out: &mut impl Write, row: &[Cell]) -> io::Result<()> {
+        let mut line = String::with_capacity(160);
+        let pad = |line: &mut String, n: usize| line.extend(std::iter::repeat_n(' ', n));
+        for (i, (cell, &width)) in row.iter().zip(&self.widths).enumerate() {
             let last = i + 1 == row.len();
-            let text = if cell.text.width() > *width {
-                crate::text::truncate(&cell.text, *width)
+            let mut text_width = cell.text.width();
+            let truncated;
+            let text = if text_width > width {
+                truncated = crate::text::truncate(&cell.text, width);
+                text_width = truncated.width();
+                truncated.as_str()
             } else {
-                cell.text.clone()
+                cell.text.as_str()
             };
-            let pad = " ".repeat(width.saturating_sub(text.width()));
-            let (pre, post) = match (self.color, cell.sgr) {
-                (true, Some(sgr)) => (format!("\x1b[{sgr}m"), "\x1b[0m"),
-                _ => (String::new(), ""),
-            };
+            let gap = width.saturating_sub(text_width);
+            let sgr = cell.sgr.filter(|_| self.color);
             if cell.right {
-                line.push_str(&format!("{pad}{pre}{text}{post}"));
-            } else if last {
-                line.push_str(&format!("{pre}{text}{post}"));
-            } else {
-                line.push_str(&format!("{pre}{text}{post}{pad}"));
+                pad(&mut line, gap);
+            }
+            if let Some(sgr) = sgr {
+                line.push_str("\x1b[");
+                line.push_str(sgr);
+                line.push('m');
+            }
+            line.push_str(text);
+            if sgr.is_some() {
+                line.push_str("\x1b[0m");
             }
             if !last {
+                if !cell.right {
+                    pad(&mut line, gap);
+                }
                 line.push_str("  ");
             }
         }

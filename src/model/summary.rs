@@ -2,12 +2,12 @@
 //! errors, with hashing, aggregates and error counts running at once.
 
 use super::groups::{group_cells, Grouping};
-use super::verification::add_dangling;
+use super::verification::{add_dangling, hash_beside};
 use super::Verified;
 use crate::backend::{Backend, Dimension, Resolve, SourceId};
 use crate::status::Status;
 use crate::store::Result;
-use crate::verify::{self, PathMap, SourceCheck};
+use crate::verify::PathMap;
 use serde::Serialize;
 use std::collections::{BTreeMap, HashMap};
 
@@ -42,42 +42,24 @@ pub struct Summary {
 /// How many derivation errors `summary` names per strategy.
 pub const TOP_ERRORS: usize = 5;
 
-/// Verifies the store and summarises it per strategy. Hashing the sources runs on the worker
-/// threads while this thread runs the aggregate queries: neither waits for the other until the
-/// entries with dependencies need their dependencies' statuses.
+/// Verifies the store and summarises it per strategy. Listing and hashing the sources runs on
+/// other threads (and connections) while this thread runs the aggregate queries: neither waits
+/// for the other until the entries with dependencies need their dependencies' statuses.
 pub fn summarize(
     backend: &dyn Backend,
     paths: &PathMap,
     now_ms: i64,
 ) -> Result<(Summary, Verified)> {
-    let sources = backend.referenced_sources()?;
     let other = backend.reopen_read_only()?;
-    // Three things at once: the worker threads hash the sources, a second connection counts
-    // derivation errors and expired entries, and this one runs the big aggregate.
-    let (checks, queried) = std::thread::scope(|scope| {
-        let hashing = scope.spawn(|| verify::verify_sources(&sources, paths, &|_, _| {}));
-        let counting = scope.spawn(move || -> Result<_> {
-            Ok((other.derivation_errors()?, other.expired_counts(now_ms)?))
-        });
-        let mut hashing = Some(hashing);
-        let mut checks: Option<HashMap<SourceId, SourceCheck>> = None;
-        let mut expired = None;
-        let mut cells = Vec::new();
+    // Three things at once: the sources are listed and hashed beside (see `hash_beside`), a
+    // third connection counts derivation errors and expired entries, and this one runs the big
+    // aggregate.
+    let mut cells = Vec::new();
+    let mut expired = None;
+    let (verified, error_counts) = std::thread::scope(|scope| {
+        let counting = scope.spawn(move || other.errors_and_expired(now_ms));
         let mut counting = Some(counting);
-        let queried = {
-            // Asked first for the dependencies of entries, after the big aggregate: only then
-            // does this thread wait for the hashing. A dependency without a source row is
-            // missing (as in `add_dangling`).
-            let mut status = |id: SourceId| {
-                let checks = checks.get_or_insert_with(|| {
-                    let hashing = hashing.take().expect("hashing joined once");
-                    hashing.join().expect("hashing thread panicked")
-                });
-                let check = checks
-                    .entry(id)
-                    .or_insert_with(|| SourceCheck::not_in_store(id));
-                Some(check.status)
-            };
+        hash_beside(backend, paths, |status| {
             backend.aggregate_resolved(
                 Dimension::None,
                 Some(&mut || {
@@ -87,28 +69,22 @@ pub fn summarize(
                     Ok(errors)
                 }),
                 Resolve {
-                    status: &mut status,
+                    status,
                     dependency_uses: &mut |_, _| {},
                 },
                 &mut |c| cells.push(c),
             )
-        };
-        let checks = match (checks, hashing) {
-            (Some(checks), _) => checks,
-            (None, Some(h)) => h.join().expect("hashing thread panicked"),
-            (None, None) => unreachable!("the hashing thread is joined when checks are set"),
-        };
-        let queried = queried.map(|errors| {
-            (
-                cells,
-                errors.unwrap_or_default(),
-                expired.unwrap_or_default(),
-            )
-        });
-        (checks, queried)
-    });
-    let (cells, error_counts, expired_counts) = queried?;
-    let mut checks = checks;
+        })
+    })?;
+    let (error_counts, expired_counts) = (
+        error_counts.unwrap_or_default(),
+        expired.unwrap_or_default(),
+    );
+    let Verified {
+        sources,
+        mut checks,
+        ..
+    } = verified;
     let referenced = cells
         .iter()
         .flat_map(|c| c.source_id.iter().chain(&c.dependencies));

@@ -2,6 +2,7 @@
 //! dangling source ids their check, and hand the statuses back to the backend.
 
 use crate::backend::{Backend, SourceId, SourceRow, StatusesLoaded};
+use crate::status::Status;
 use crate::store::Result;
 use crate::verify::{self, PathMap, SourceCheck};
 use std::collections::HashMap;
@@ -59,4 +60,61 @@ pub fn add_dangling(
             .entry(id)
             .or_insert_with(|| SourceCheck::not_in_store(id));
     }
+}
+
+/// Lists a cache's sources on a second connection (where ids survive one; else here, first) and
+/// hashes them on the worker threads while `work` runs on this thread. `work` gets each source's status through a function that waits
+/// for the hashing the first time it is called; a source without a row reads as missing (as in
+/// [`add_dangling`]), and `None` comes back when the sources could not be listed (that error is
+/// returned). The statuses are not loaded into the backend.
+pub(crate) fn hash_beside<T>(
+    backend: &dyn Backend,
+    paths: &PathMap,
+    work: impl FnOnce(&mut dyn FnMut(SourceId) -> Option<Status>) -> Result<T>,
+) -> Result<(Verified, T)> {
+    type Hashed = Result<(Vec<SourceRow>, HashMap<SourceId, SourceCheck>)>;
+    let (lister, listed) = if backend.ids_survive_reopen() {
+        (Some(backend.reopen_read_only()?), None)
+    } else {
+        (None, Some(backend.referenced_sources()?))
+    };
+    let (hashed, worked) = std::thread::scope(|scope| {
+        let mut hashing = Some(scope.spawn(move || -> Hashed {
+            let sources = match (listed, lister) {
+                (Some(sources), _) => sources,
+                (None, Some(lister)) => lister.referenced_sources()?,
+                (None, None) => unreachable!("the sources are listed here or by a second handle"),
+            };
+            let checks = verify::verify_sources(&sources, paths, &|_, _| {});
+            Ok((sources, checks))
+        }));
+        let mut hashed: Option<Hashed> = None;
+        let worked = work(&mut |id| {
+            let done = hashed.get_or_insert_with(|| {
+                let hashing = hashing.take().expect("hashing joined once");
+                hashing.join().expect("hashing thread panicked")
+            });
+            let (_, checks) = done.as_mut().ok()?;
+            let check = checks
+                .entry(id)
+                .or_insert_with(|| SourceCheck::not_in_store(id));
+            Some(check.status)
+        });
+        let hashed = match (hashed, hashing) {
+            (Some(hashed), _) => hashed,
+            (None, Some(h)) => h.join().expect("hashing thread panicked"),
+            (None, None) => unreachable!("the hashing thread is joined when hashed is set"),
+        };
+        (hashed, worked)
+    });
+    let (sources, checks) = hashed?;
+    let worked = worked?;
+    Ok((
+        Verified {
+            sources,
+            checks,
+            loaded: None,
+        },
+        worked,
+    ))
 }
