@@ -7,16 +7,19 @@
 #
 #   benches/scale.sh [DIR] [ENTRIES] [FILES]
 #
-# Needs sqlite3 and GNU time. 10M entries need about 4 GB of disk per variant and a long time
-# on a 2-core machine; give a smaller ENTRIES to try it.
+# Needs sqlite3 and GNU time. 10M entries need about 8 GB of disk per variant (the store and
+# a working copy for the purges) and a long time on a 2-core machine; give a smaller ENTRIES
+# to try it. BIN=path runs that binary instead of building one.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DIR=${1:-target/scale-store}
 ENTRIES=${2:-10000000}
 FILES=${3:-20000}
-cargo build --release --quiet
-BIN=$PWD/target/release/cachescope
-[ -n "${CARGO_TARGET_DIR:-}" ] && BIN=$CARGO_TARGET_DIR/release/cachescope
+if [ -z "${BIN:-}" ]; then
+    cargo build --release --quiet
+    BIN=$PWD/target/release/cachescope
+    [ -n "${CARGO_TARGET_DIR:-}" ] && BIN=$CARGO_TARGET_DIR/release/cachescope
+fi
 measure() { # NAME COMMAND...
     local name=$1; shift
     /usr/bin/time -f "$name: %e s, peak RSS %M KiB" "$@" >/dev/null 2>"$DIR/time.err" || true
@@ -27,19 +30,19 @@ for indexes in recommended required; do
     if [ ! -f "$d/base.db" ]; then
         cargo bench --quiet --bench gen_store -- "$d" "$ENTRIES" "$FILES" 7 "$indexes"
         sqlite3 "$d/cache.db" "PRAGMA wal_checkpoint(TRUNCATE);" >/dev/null
-        cp "$d/cache.db" "$d/base.db"
+        mv "$d/cache.db" "$d/base.db"
     fi
     echo "== $ENTRIES entries, $FILES files, $indexes indexes ($(du -h "$d/base.db" | cut -f1))"
     (
         cd "$d"
-        cp base.db cache.db
-        measure "cachescope summary" "$BIN" summary cache.db
-        measure "cachescope verify" "$BIN" verify cache.db
-        measure "sqlite3 aggregate+deps" sh -c "sqlite3 cache.db \
+        # The reading commands read the generated store itself (they write nothing).
+        measure "cachescope summary" "$BIN" summary base.db
+        measure "cachescope verify" "$BIN" verify base.db
+        measure "sqlite3 aggregate+deps" sh -c "sqlite3 base.db \
             'SELECT source_id, strategy, count(*), total(value_size) FROM entries GROUP BY 1, 2; \
              SELECT d.source_id, count(*) FROM entry_dependencies d GROUP BY 1;' >/dev/null"
         measure "sha256sum sources" sh -c "find src -name '*.py' -print0 | xargs -0 sha256sum >/dev/null"
-        measure "sqlite3 quick_check" sqlite3 cache.db "PRAGMA quick_check"
+        measure "sqlite3 quick_check" sqlite3 base.db "PRAGMA quick_check"
         rm -f work.db work.db-wal work.db-shm; cp base.db work.db
         measure "cachescope purge" "$BIN" purge work.db
         echo "  entries left: $(sqlite3 work.db 'SELECT count(*) FROM entries')"
