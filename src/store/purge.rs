@@ -258,14 +258,18 @@ impl Store {
             } else {
                 ("", "")
             };
+            // The rows the removed entries leave unreferenced, and those nothing referenced
+            // before, which a purge removes too once they are old enough (see
+            // `delete_unreferenced_sources`).
             let orphans: i64 = self.conn.query_row(
                 &format!(
-                    "SELECT count(*) FROM sources s WHERE s.id IN \
+                    "SELECT count(*) FROM sources s WHERE (s.id IN \
                      (SELECT source_id FROM entries WHERE id IN temp.cs_gone{dep_sources}) \
+                     OR s.recorded_at < ?1) \
                      AND NOT EXISTS (SELECT 1 FROM entries e \
                        WHERE e.source_id = s.id AND e.id NOT IN temp.cs_gone){dep_users}"
                 ),
-                [],
+                [orphan_before()],
                 |r| r.get(0),
             )?;
             self.conn.execute_batch("DELETE FROM temp.cs_gone")?;
@@ -357,7 +361,7 @@ impl Store {
         } else {
             "id NOT IN (SELECT source_id FROM entries WHERE source_id IS NOT NULL)"
         };
-        let before = chrono::Utc::now().timestamp_millis() - ORPHAN_AGE.as_millis() as i64;
+        let before = orphan_before();
         let candidates: BTreeSet<i64> = self
             .conn
             .prepare(&format!(
@@ -418,6 +422,11 @@ impl Store {
         }
         Ok(removed)
     }
+}
+
+/// Source rows recorded before this (Unix ms) and referenced by nothing are removed by a purge.
+fn orphan_before() -> i64 {
+    chrono::Utc::now().timestamp_millis() - ORPHAN_AGE.as_millis() as i64
 }
 
 /// One batch of a purge, as [`Store::pick_batch`] reads it.

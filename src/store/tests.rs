@@ -662,3 +662,44 @@ fn errors_and_expired_in_one_pass_equal_the_two_queries() {
     assert_eq!(one_pass, expected);
     assert_eq!(separate(&bare), expected);
 }
+
+/// A dry run counts the source rows a real purge then removes: those its entries leave
+/// unreferenced, and old ones nothing referenced before.
+#[test]
+fn a_dry_run_counts_every_source_row_the_purge_removes() {
+    let fx = fixture();
+    fx.store
+        .conn
+        .execute(
+            "INSERT INTO sources (path, digest, recorded_at) VALUES ('gone.py', 'sha256:00', 1000), \
+             ('new.py', 'sha256:00', ?1)",
+            [chrono::Utc::now().timestamp_millis()],
+        )
+        .unwrap();
+    fx.verify_as_a_fresh_b_changed_c_missing();
+    let plan = |dry_run| PurgePlan {
+        filter: EntryFilter {
+            statuses: Status::DEFAULT_PURGE.to_vec(),
+            ..Default::default()
+        },
+        dry_run,
+        cancel: None,
+    };
+    let dry = fx.store.purge(&plan(true), |_| {}).unwrap();
+    let real = fx.store.purge(&plan(false), |_| {}).unwrap();
+    assert_eq!((dry.removed, dry.bytes), (real.removed, real.bytes));
+    assert_eq!(dry.sources_removed, real.sources_removed);
+    // b and c (their entries purged) and the old unreferenced row; the young one stays.
+    assert_eq!(real.sources_removed, 3);
+    let paths: Vec<String> = fx
+        .store
+        .conn
+        .prepare("SELECT path FROM sources ORDER BY path")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<rusqlite::Result<_>>()
+        .unwrap();
+    assert!(paths.contains(&"new.py".to_string()), "{paths:?}");
+    assert!(!paths.contains(&"gone.py".to_string()), "{paths:?}");
+}

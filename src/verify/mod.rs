@@ -206,6 +206,8 @@ fn check_mtime(path: &Path, stored_ns: &str) -> SourceCheck {
 fn check_file(path: &Path, rows: &[&SourceRow]) -> Vec<(SourceId, SourceCheck)> {
     let mut out = Vec::with_capacity(rows.len());
     let mut valid: Vec<(&SourceRow, Recorded)> = Vec::with_capacity(rows.len());
+    // Rows that cannot be checked against the file (why): unreadable while the file is there.
+    let mut uncheckable: Vec<(SourceId, String)> = Vec::new();
     for row in rows {
         if let Some(stored) = row.digest.strip_prefix(MTIME_PREFIX) {
             out.push((row.id, check_mtime(path, stored)));
@@ -216,19 +218,30 @@ fn check_file(path: &Path, rows: &[&SourceRow]) -> Vec<(SourceId, SourceCheck)> 
             continue;
         }
         match digest::parse(&row.digest) {
-            _ if row.invalid_span => out.push((
-                row.id,
-                SourceCheck::unreadable(path, "invalid span in the store"),
-            )),
+            _ if row.invalid_span => uncheckable.push((row.id, "invalid span in the store".into())),
             Ok(r) => valid.push((row, r)),
-            Err(e) => out.push((row.id, SourceCheck::unreadable(path, e.to_string()))),
+            Err(e) => uncheckable.push((row.id, e.to_string())),
         }
     }
+    if valid.is_empty() && uncheckable.is_empty() {
+        return out;
+    }
+    let opened = read::open_regular(path);
+    // A file that is gone is missing whatever its row says.
+    let gone = matches!(opened, Opened::Missing);
+    out.extend(uncheckable.into_iter().map(|(id, why)| {
+        let check = if gone {
+            SourceCheck::new(path, Status::Missing)
+        } else {
+            SourceCheck::unreadable(path, why)
+        };
+        (id, check)
+    }));
     if valid.is_empty() {
         return out;
     }
     let all = |check: SourceCheck| valid.iter().map(move |(row, _)| (row.id, check.clone()));
-    let (mut file, len) = match read::open_regular(path) {
+    let (mut file, len) = match opened {
         Opened::File { file, len } => (file, len),
         Opened::Missing => {
             out.extend(all(SourceCheck::new(path, Status::Missing)));

@@ -95,6 +95,17 @@ fn unknown_algorithm_and_invalid_spans_are_unreadable_not_errors() {
 }
 
 #[test]
+fn a_row_that_cannot_be_checked_is_missing_when_its_file_is_gone() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut bad_span = row(2, "gone", None, digest::format(Algorithm::Sha256, b"x\n"));
+    bad_span.invalid_span = true;
+    let rows = vec![row(1, "gone", None, "md5:00".into()), bad_span];
+    let r = check(dir.path(), &rows);
+    assert_eq!(r[&1].status, Status::Missing);
+    assert_eq!(r[&2].status, Status::Missing);
+}
+
+#[test]
 fn unreadable_permissions_are_reported() {
     use std::os::unix::fs::PermissionsExt;
     let dir = tempfile::tempdir().unwrap();
