@@ -56,10 +56,19 @@ pub fn summarize(
     // aggregate.
     let mut cells = Vec::new();
     let mut expired = None;
+    // The counting is wanted last: it starts once the hashing is done, so the hashing (which
+    // the entries with dependencies wait for) does not share the two cores with it.
+    let (hashed, hashing_done) = std::sync::mpsc::channel::<()>();
     let (verified, error_counts) = std::thread::scope(|scope| {
-        let counting = scope.spawn(move || other.errors_and_expired(now_ms));
+        let counting = scope.spawn(move || {
+            let _ = hashing_done.recv();
+            other.errors_and_expired(now_ms)
+        });
         let mut counting = Some(counting);
-        hash_beside(backend, paths, |status| {
+        let hashed = move || {
+            let _ = hashed.send(());
+        };
+        hash_beside(backend, paths, hashed, |status| {
             backend.aggregate_resolved(
                 Dimension::None,
                 Some(&mut || {

@@ -18,19 +18,24 @@ pub fn verify_with_usage(
 ) -> Result<(Verified, HashMap<SourceId, u64>, Group)> {
     let mut usage: HashMap<SourceId, u64> = HashMap::new();
     let mut cells = Vec::new();
-    let (mut verified, ()) = hash_beside(backend, paths, |status| {
-        backend
-            .aggregate_resolved(
-                Dimension::None,
-                None,
-                Resolve {
-                    status,
-                    dependency_uses: &mut |id, n| *usage.entry(id).or_default() += n,
-                },
-                &mut |c| cells.push(c),
-            )
-            .map(|_| ())
-    })?;
+    let (mut verified, ()) = hash_beside(
+        backend,
+        paths,
+        || {},
+        |status| {
+            backend
+                .aggregate_resolved(
+                    Dimension::None,
+                    None,
+                    Resolve {
+                        status,
+                        dependency_uses: &mut |id, n| *usage.entry(id).or_default() += n,
+                    },
+                    &mut |c| cells.push(c),
+                )
+                .map(|_| ())
+        },
+    )?;
     // Own sources without a source row (dependencies without one were given theirs when asked).
     let dangling: Vec<SourceId> = cells
         .iter()

@@ -63,15 +63,19 @@ pub fn add_dangling(
 }
 
 /// Lists a cache's sources on a second connection (where ids survive one; else here, first) and
-/// hashes them on the worker threads while `work` runs on this thread. `work` gets each source's status through a function that waits
-/// for the hashing the first time it is called; a source without a row reads as missing (as in
-/// [`add_dangling`]), and `None` comes back when the sources could not be listed (that error is
-/// returned). The statuses are not loaded into the backend.
+/// hashes them on the worker threads while `work` runs on this thread. `work` gets each
+/// source's status through a function that waits for the hashing the first time it is called;
+/// a source without a row reads as missing (as in [`add_dangling`]), and `None` comes back when
+/// the sources could not be listed (that error is returned). `hashed` is called on the hashing
+/// thread once it is done (or dropped if it fails). The statuses are not loaded into the
+/// backend.
 pub(crate) fn hash_beside<T>(
     backend: &dyn Backend,
     paths: &PathMap,
+    hashed: impl FnOnce() + Send,
     work: impl FnOnce(&mut dyn FnMut(SourceId) -> Option<Status>) -> Result<T>,
 ) -> Result<(Verified, T)> {
+    let done = hashed;
     type Hashed = Result<(Vec<SourceRow>, HashMap<SourceId, SourceCheck>)>;
     let (lister, listed) = if backend.ids_survive_reopen() {
         (Some(backend.reopen_read_only()?), None)
@@ -86,6 +90,7 @@ pub(crate) fn hash_beside<T>(
                 (None, None) => unreachable!("the sources are listed here or by a second handle"),
             };
             let checks = verify::verify_sources(&sources, paths, &|_, _| {});
+            done();
             Ok((sources, checks))
         }));
         let mut hashed: Option<Hashed> = None;
