@@ -94,10 +94,10 @@ impl EntryRow {
             source_path: opt_text(r, SOURCE_PATH)?,
             value_size: int_or(r, VALUE_SIZE, 0)?,
             value_type: opt_text(r, VALUE_TYPE)?,
-            created_at: int_or(r, CREATED_AT, 0)?,
-            accessed_at: opt_int(r, ACCESSED_AT)?,
+            created_at: opt_time_ms(r, CREATED_AT)?.unwrap_or(0),
+            accessed_at: opt_time_ms(r, ACCESSED_AT)?,
             hits: int_or(r, HITS, 0)?,
-            expires_at: opt_int(r, EXPIRES_AT)?,
+            expires_at: opt_time_ms(r, EXPIRES_AT)?,
             status: None,
         })
     }
@@ -134,6 +134,18 @@ pub(crate) fn opt_int(r: &Row, idx: usize) -> rusqlite::Result<Option<i64>> {
     Ok(match int(r, idx)? {
         Int::Value(i) => Some(i),
         Int::Null | Int::Bad => None,
+    })
+}
+
+/// A time in Unix ms. A fraction of a millisecond (a REAL) is dropped, rounding down: SQL
+/// compares the value as it is (`expires_at <= now` in `summary` and a purge of the expired),
+/// and reading it as no time at all made `list` call such an entry unexpiring.
+pub(crate) fn opt_time_ms(r: &Row, idx: usize) -> rusqlite::Result<Option<i64>> {
+    Ok(match r.get_ref(idx)? {
+        rusqlite::types::ValueRef::Real(f) if f.is_finite() && f.abs() < 9.2e18 => {
+            Some(f.floor() as i64)
+        }
+        _ => opt_int(r, idx)?,
     })
 }
 

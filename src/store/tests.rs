@@ -703,3 +703,34 @@ fn a_dry_run_counts_every_source_row_the_purge_removes() {
     assert!(paths.contains(&"new.py".to_string()), "{paths:?}");
     assert!(!paths.contains(&"gone.py".to_string()), "{paths:?}");
 }
+
+/// A time stored as REAL (the format says INTEGER) reads as its millisecond, as SQL compares
+/// it: `list` called such an entry unexpiring while `summary` counted it expired.
+#[test]
+fn a_real_expiry_reads_as_its_millisecond() {
+    let fx = fixture();
+    fx.store
+        .conn
+        .execute_batch(
+            "UPDATE entries SET expires_at = 1000.5, accessed_at = 7.9 WHERE key = 'own-a'",
+        )
+        .unwrap();
+    let id: EntryId = fx
+        .store
+        .conn
+        .query_row("SELECT id FROM entries WHERE key = 'own-a'", [], |r| {
+            r.get(0)
+        })
+        .unwrap();
+    let row = &fx.store.entries_by_ids(&[id], None).unwrap()[0];
+    assert_eq!((row.expires_at, row.accessed_at), (Some(1000), Some(7)));
+    assert!(row.is_expired(2000));
+    let expired: u64 = fx
+        .store
+        .expired_counts(2000)
+        .unwrap()
+        .iter()
+        .map(|c| c.1)
+        .sum();
+    assert_eq!(expired, 1);
+}
