@@ -17,10 +17,11 @@
 mod common;
 
 use cachescope::store::{NewEntry, Store};
+use common::tmux::Tmux;
 use std::collections::BTreeSet;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -245,88 +246,6 @@ impl Drop for Sshd {
     }
 }
 
-struct Tmux {
-    socket: String,
-}
-
-impl Tmux {
-    /// `script` under `sh -c` in a fresh 80x24 session.
-    fn start(name: &str, script: &str) -> Tmux {
-        let tmux = Tmux {
-            socket: format!("cachescope-ssh-{name}-{}", std::process::id()),
-        };
-        let started = tmux.cmd(&[
-            "new-session",
-            "-d",
-            "-s",
-            "main",
-            "-x",
-            "80",
-            "-y",
-            "24",
-            "sh",
-            "-c",
-            script,
-        ]);
-        assert!(
-            started.status.success(),
-            "{}",
-            String::from_utf8_lossy(&started.stderr)
-        );
-        tmux
-    }
-
-    fn cmd(&self, args: &[&str]) -> Output {
-        Command::new("tmux")
-            .arg("-L")
-            .arg(&self.socket)
-            .args(args)
-            .env("TERM", "xterm-256color")
-            .output()
-            .expect("running tmux")
-    }
-
-    fn screen(&self) -> String {
-        String::from_utf8_lossy(&self.cmd(&["capture-pane", "-p", "-t", "main"]).stdout)
-            .into_owned()
-    }
-
-    fn keys(&self, keys: &str) {
-        assert!(self
-            .cmd(&["send-keys", "-t", "main", keys])
-            .status
-            .success());
-    }
-
-    /// The pid of the pane's shell (the local `sh -c` that runs ssh).
-    fn pane_pid(&self) -> u32 {
-        let out = self.cmd(&["display-message", "-p", "-t", "main", "#{pane_pid}"]);
-        String::from_utf8_lossy(&out.stdout).trim().parse().unwrap()
-    }
-
-    /// Polls the screen until `ok` holds (no fixed sleeps; generous for a loaded machine).
-    fn wait_for(&self, what: &str, timeout: Duration, ok: impl Fn(&str) -> bool) -> String {
-        let deadline = Instant::now() + timeout;
-        loop {
-            let s = self.screen();
-            if ok(&s) {
-                return s;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "timed out waiting for {what}; screen:\n{s}"
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
-    }
-}
-
-impl Drop for Tmux {
-    fn drop(&mut self) {
-        let _ = self.cmd(&["kill-server"]);
-    }
-}
-
 fn count(c: &rusqlite::Connection, sql: &str) -> i64 {
     c.query_row(sql, [], |r| r.get(0)).unwrap()
 }
@@ -371,7 +290,7 @@ fn an_operator_inspects_a_root_store_over_ssh_and_it_opens_immutable() {
 
     let remote = format!("'{}' '{}'", sshd.bin().display(), path.display());
     let tmux = Tmux::start(
-        "ro",
+        "ssh-ro",
         &format!("{}; echo EXIT=$?; sleep 120", sshd.ssh(&remote)),
     );
     let screen = tmux.wait_for(
@@ -540,7 +459,7 @@ fn purge_then_drop_the_connection(test: &str, cut: Cut) {
     .unwrap();
     chmod(&script, 0o644);
     let tmux = Tmux::start(
-        "purge",
+        "ssh-purge",
         &format!(
             "{}; echo EXIT=$?; sleep 120",
             sshd.ssh(&format!("sh '{}'", script.display()))

@@ -5,64 +5,20 @@
 //!
 //! Needs tmux: skipped with a message when it is missing, failed when `CI` is set.
 
+mod common;
+
 use cachescope::model;
 use cachescope::status::Status;
 use cachescope::store::{EntryFilter, OpenOptions, SortKey, Store};
 use cachescope::verify::PathMap;
+use common::tmux::Tmux;
 use std::collections::BTreeSet;
 use std::path::Path;
-use std::process::{Command, Output};
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Duration;
 
-struct Tmux {
-    socket: String,
-}
-
-impl Tmux {
-    fn cmd(&self, args: &[&str]) -> Output {
-        Command::new("tmux")
-            .arg("-L")
-            .arg(&self.socket)
-            .args(args)
-            .env("TERM", "xterm-256color")
-            .output()
-            .expect("running tmux")
-    }
-
-    fn screen(&self) -> String {
-        String::from_utf8_lossy(&self.cmd(&["capture-pane", "-p", "-t", "main"]).stdout)
-            .into_owned()
-    }
-
-    fn keys(&self, keys: &str) {
-        assert!(self
-            .cmd(&["send-keys", "-t", "main", keys])
-            .status
-            .success());
-    }
-
-    /// Polls the screen until `ok` holds (the app redraws on its own; no fixed sleeps).
-    fn wait_for(&self, what: &str, ok: impl Fn(&str) -> bool) -> String {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            let s = self.screen();
-            if ok(&s) {
-                return s;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "timed out waiting for {what}; screen:\n{s}"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-}
-
-impl Drop for Tmux {
-    fn drop(&mut self) {
-        let _ = self.cmd(&["kill-server"]);
-    }
-}
+/// How long a screen may take to show what a test waits for.
+const WAIT: Duration = Duration::from_secs(30);
 
 fn ids(store: &Store, statuses: &[Status]) -> BTreeSet<i64> {
     let filter = EntryFilter {
@@ -102,33 +58,12 @@ fn launch(store: &Path, name: &str) -> Tmux {
 
 /// [`launch`] with extra arguments (`--mouse`).
 fn launch_with(store: &Path, name: &str, args: &str) -> Tmux {
-    let tmux = Tmux {
-        socket: format!("cachescope-{name}-{}", std::process::id()),
-    };
     let script = format!(
         "'{}' {args} '{}'; echo EXIT=$?; stty -a | tr ' ;' '\\n\\n' | grep -x -e icanon -e -icanon | sed 's/^/MODE=/'; sleep 60",
         env!("CARGO_BIN_EXE_cachescope"),
         store.display()
     );
-    let started = tmux.cmd(&[
-        "new-session",
-        "-d",
-        "-s",
-        "main",
-        "-x",
-        "80",
-        "-y",
-        "24",
-        "sh",
-        "-c",
-        &script,
-    ]);
-    assert!(
-        started.status.success(),
-        "{}",
-        String::from_utf8_lossy(&started.stderr)
-    );
-    tmux
+    Tmux::start(name, &script)
 }
 
 /// After the app exits: exit code 0, the shell's screen back, the terminal out of raw mode.
@@ -139,7 +74,7 @@ fn assert_restored(tmux: &Tmux) {
 /// After the app exits with `code`: the shell's screen back, the terminal out of raw mode,
 /// the cursor shown, mouse tracking off. Returns the screen.
 fn assert_restored_with(tmux: &Tmux, code: i32) -> String {
-    let after = tmux.wait_for("the exit", |s| s.contains("MODE="));
+    let after = tmux.wait_for("the exit", WAIT, |s| s.contains("MODE="));
     assert!(after.contains(&format!("EXIT={code}\n")), "{after}");
     let flags = tmux.cmd(&[
         "display-message",
@@ -163,8 +98,7 @@ fn assert_restored_with(tmux: &Tmux, code: i32) -> String {
 
 /// Sends `signal` to the cachescope process under the tmux pane's shell.
 fn kill_app(tmux: &Tmux, signal: &str) {
-    let shell = tmux.cmd(&["display-message", "-p", "-t", "main", "#{pane_pid}"]);
-    let shell = String::from_utf8_lossy(&shell.stdout).trim().to_string();
+    let shell = tmux.pane_pid().to_string();
     let killed = Command::new("pkill")
         .args([&format!("-{signal}"), "-P", &shell, "-x", "cachescope"])
         .status()
@@ -184,7 +118,7 @@ fn every_ending_signal_restores_the_terminal_and_sets_the_exit_code() {
     let path = cachescope::demo::write_demo(dir.path()).unwrap();
     for (signal, code) in [("INT", 130), ("TERM", 143), ("HUP", 129), ("QUIT", 131)] {
         let tmux = launch_with(&path, &format!("sig{signal}"), "--mouse");
-        tmux.wait_for("verification", |s| s.contains("stale:"));
+        tmux.wait_for("verification", WAIT, |s| s.contains("stale:"));
         kill_app(&tmux, signal);
         let after = assert_restored_with(&tmux, code);
         assert!(
@@ -221,11 +155,11 @@ fn a_signal_during_a_purge_stops_it_between_batches_and_says_what_was_removed() 
         tx.commit().unwrap();
     }
     let tmux = launch(&path, "sigpurge");
-    tmux.wait_for("verification", |s| s.contains("stale:"));
+    tmux.wait_for("verification", WAIT, |s| s.contains("stale:"));
     tmux.keys("D");
-    tmux.wait_for("the confirmation", |s| s.contains("Invalidate"));
+    tmux.wait_for("the confirmation", WAIT, |s| s.contains("Invalidate"));
     tmux.keys("y");
-    tmux.wait_for("the purge under way", |s| {
+    tmux.wait_for("the purge under way", WAIT, |s| {
         s.lines()
             .any(|l| l.contains("invalidating…") && !l.contains(" 0/"))
     });
@@ -254,9 +188,8 @@ fn sigterm_quits_and_restores_the_terminal() {
     let dir = tempfile::tempdir().unwrap();
     let path = cachescope::demo::write_demo(dir.path()).unwrap();
     let tmux = launch(&path, "sigterm");
-    tmux.wait_for("verification", |s| s.contains("stale:"));
-    let shell = tmux.cmd(&["display-message", "-p", "-t", "main", "#{pane_pid}"]);
-    let shell = String::from_utf8_lossy(&shell.stdout).trim().to_string();
+    tmux.wait_for("verification", WAIT, |s| s.contains("stale:"));
+    let shell = tmux.pane_pid().to_string();
     let killed = Command::new("pkill")
         .args(["-TERM", "-P", &shell, "-x", "cachescope"])
         .status()
@@ -287,15 +220,17 @@ fn invalidate_stale_entries_in_tmux() {
     let expected: BTreeSet<i64> = before.difference(&stale).copied().collect();
 
     let tmux = launch(&path, "invalidate");
-    tmux.wait_for("verification", |s| s.contains("stale:"));
+    tmux.wait_for("verification", WAIT, |s| s.contains("stale:"));
     tmux.keys("D");
-    let dialog = tmux.wait_for("the confirmation", |s| s.contains("Invalidate"));
+    let dialog = tmux.wait_for("the confirmation", WAIT, |s| s.contains("Invalidate"));
     assert!(
         dialog.contains(&format!("Invalidate {} entries", stale.len())),
         "{dialog}"
     );
     tmux.keys("y");
-    let done = tmux.wait_for("the purge and refresh", |s| s.contains("nothing stale"));
+    let done = tmux.wait_for("the purge and refresh", WAIT, |s| {
+        s.contains("nothing stale")
+    });
     assert!(
         done.contains(&format!("removed {} entries", stale.len())),
         "{done}"

@@ -3,6 +3,8 @@
 //! what it printed and what it left on disk.
 #![allow(dead_code)]
 
+pub mod tmux;
+
 use assert_cmd::Command;
 use cachescope::store::{NewEntry, Store};
 use rusqlite::Connection;
