@@ -144,6 +144,9 @@ pub struct Cell {
     pub bytes: u64,
 }
 
+/// (strategy, entries, bytes) per strategy.
+pub type StrategyCounts = Vec<(String, u64, u64)>;
+
 /// How often one derivation error occurs in one strategy.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ErrorRow {

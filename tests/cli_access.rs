@@ -6,9 +6,12 @@
 mod common;
 
 use cachescope::store::{NewEntry, Store};
+use common::python::{have, manifest};
+use common::tmux::Tmux;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::time::Duration;
 
 const USER: &str = "cachescope-op";
 
@@ -157,62 +160,19 @@ fn the_tui_header_says_immutable_for_the_operator() {
         return;
     }
     let (_dir, path) = root_store();
-    let socket = format!("cachescope-access-{}", std::process::id());
-    let tmux = |args: &[&str]| {
-        Command::new("tmux")
-            .arg("-L")
-            .arg(&socket)
-            .args(args)
-            .env("TERM", "xterm-256color")
-            .output()
-            .unwrap()
-    };
     let script = format!(
         "runuser -u {USER} -- '{}' '{}'; echo EXIT=$?; sleep 60",
         env!("CARGO_BIN_EXE_cachescope"),
         path.display()
     );
-    let started = tmux(&[
-        "new-session",
-        "-d",
-        "-s",
-        "main",
-        "-x",
-        "100",
-        "-y",
-        "24",
-        "sh",
-        "-c",
-        &script,
-    ]);
-    assert!(started.status.success());
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    let screen = loop {
-        let s = String::from_utf8_lossy(&tmux(&["capture-pane", "-p", "-t", "main"]).stdout)
-            .into_owned();
-        if s.contains("IMMUTABLE") && s.contains("stale:") {
-            break s;
-        }
-        if std::time::Instant::now() > deadline {
-            tmux(&["kill-server"]);
-            panic!("no IMMUTABLE badge:\n{s}");
-        }
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    };
+    let tmux = Tmux::start_sized("access", &script, 100, 24);
+    let screen = tmux.wait_for("the IMMUTABLE badge", Duration::from_secs(30), |s| {
+        s.contains("IMMUTABLE") && s.contains("stale:")
+    });
     assert!(screen.contains("READ-ONLY"), "{screen}");
-    tmux(&["send-keys", "-t", "main", "q"]);
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    loop {
-        let s = String::from_utf8_lossy(&tmux(&["capture-pane", "-p", "-t", "main"]).stdout)
-            .into_owned();
-        if s.contains("EXIT=") {
-            assert!(s.contains("EXIT=0"), "{s}");
-            break;
-        }
-        assert!(std::time::Instant::now() < deadline, "{s}");
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    }
-    tmux(&["kill-server"]);
+    tmux.keys("q");
+    let s = tmux.wait_for("the exit", Duration::from_secs(10), |s| s.contains("EXIT="));
+    assert!(s.contains("EXIT=0"), "{s}");
 }
 
 /// A diskcache written by the real library in a directory the operator cannot write (closed
@@ -223,32 +183,15 @@ fn an_operator_reads_a_diskcache_in_a_directory_it_cannot_write() {
     if !as_root("an_operator_reads_a_diskcache_in_a_directory_it_cannot_write") {
         return;
     }
-    let have = Command::new("python3")
-        .args(["-c", "import diskcache"])
-        .status()
-        .is_ok_and(|s| s.success());
-    if !have {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "diskcache is installed under CI"
-        );
-        eprintln!("skipping: python3 without diskcache");
+    if !have(&["diskcache"]) {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
     std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
-    let out = Command::new("python3")
-        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/python/caches/make_diskcache.py"))
-        .arg(dir.path())
-        .args(["--scenario", "memo"])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let m = manifest(
+        "make_diskcache.py",
+        &[dir.path().to_str().unwrap(), "--scenario", "memo"],
     );
-    let m: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let cache = PathBuf::from(m["directory"].as_str().unwrap());
     // world-readable, like a cache an app writes with a 022 umask
     for entry in walk(&cache) {

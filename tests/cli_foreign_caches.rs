@@ -5,53 +5,13 @@
 
 mod common;
 
+use common::python::{have, manifest, script};
 use common::{assert_one_line_naming, cachescope, file_sha256, finish, run, Run};
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, SystemTime};
-
-fn ci() -> bool {
-    std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "false" && v != "0")
-}
-
-/// Whether python3 imports every module; when it does not, says so (and fails under CI).
-fn have(modules: &[&str]) -> bool {
-    for m in modules {
-        let ok = Command::new("python3")
-            .args(["-c", &format!("import {m}")])
-            .output()
-            .is_ok_and(|o| o.status.success());
-        if !ok {
-            assert!(!ci(), "CI needs python3 with {m} installed");
-            eprintln!("skipping: python3 with {m} is not available");
-            return false;
-        }
-    }
-    true
-}
-
-fn script(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/python/caches")
-        .join(name)
-}
-
-/// Runs a fixture writer and parses its manifest.
-fn manifest(script_name: &str, args: &[&str]) -> Value {
-    let out = Command::new("python3")
-        .arg(script(script_name))
-        .args(args)
-        .output()
-        .expect("python3 runs");
-    assert!(
-        out.status.success(),
-        "{script_name} {args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).expect("fixture manifest is JSON")
-}
 
 /// A joblib scenario written into a fresh temp dir, or None (skipped).
 fn joblib(scenario: &str, extra: &[&str]) -> Option<(tempfile::TempDir, Value)> {

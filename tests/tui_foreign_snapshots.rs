@@ -7,57 +7,30 @@
 //! since the fixture was written (`0m`), and sizes, which for joblib include `metadata.json`'s
 //! time and duration, are masked (`~`, same width).
 
+mod common;
+
 use cachescope::tui::{ui, Session, TuiOptions};
+use common::python::{have, manifest};
 use ratatui::backend::TestBackend;
 use ratatui::crossterm::event::KeyCode;
 use ratatui::Terminal;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::Duration;
 
 const SETTLE: Duration = Duration::from_secs(30);
 
-fn ci() -> bool {
-    std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "false" && v != "0")
-}
-
-fn have(module: &str) -> bool {
-    let ok = Command::new("python3")
-        .args(["-c", &format!("import {module}")])
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !ok {
-        assert!(!ci(), "CI needs python3 with {module} installed");
-        eprintln!("skipping: python3 with {module} is not available");
-    }
-    ok
-}
-
 /// Writes `scenario` with `script` into a fixed directory per test (`tag`, emptied first) and returns it with
 /// the manifest.
 fn fixture(script: &str, scenario: &str, module: &str, tag: &str) -> Option<(PathBuf, Value)> {
-    if !have(module) {
+    if !have(&[module]) {
         return None;
     }
     let dir = Path::new("/tmp/cachescope-tui-foreign").join(tag);
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
-    let out = Command::new("python3")
-        .arg(
-            Path::new(env!("CARGO_MANIFEST_DIR"))
-                .join("tests/python/caches")
-                .join(script),
-        )
-        .args([dir.to_str().unwrap(), "--scenario", scenario])
-        .output()
-        .expect("python3 runs");
-    assert!(
-        out.status.success(),
-        "{script} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    Some((dir, serde_json::from_slice(&out.stdout).unwrap()))
+    let m = manifest(script, &[dir.to_str().unwrap(), "--scenario", scenario]);
+    Some((dir, m))
 }
 
 fn start(path: &Path, roots: &[&Path], label: &str, size: (u16, u16)) -> Session {

@@ -21,7 +21,7 @@ pub mod streamlit;
 
 pub use crate::types::{
     Cell, Dimension, EntryDetail, EntryFilter, EntryId, EntryRow, ErrorRow, PurgeOutcome,
-    PurgePlan, PurgeProgress, SortKey, SourceId, SourceRow, StatusesLoaded,
+    PurgePlan, PurgeProgress, SortKey, SourceId, SourceRow, StatusesLoaded, StrategyCounts,
 };
 
 use crate::status::Status;
@@ -118,8 +118,7 @@ pub trait Backend: Send {
     fn expired_counts(&self, now_ms: i64) -> Result<Vec<(String, u64, u64)>>;
     /// [`Backend::derivation_errors`] and [`Backend::expired_counts`]; a backend may read
     /// both in one pass.
-    #[allow(clippy::type_complexity)]
-    fn errors_and_expired(&self, now_ms: i64) -> Result<(Vec<ErrorRow>, Vec<(String, u64, u64)>)> {
+    fn errors_and_expired(&self, now_ms: i64) -> Result<(Vec<ErrorRow>, StrategyCounts)> {
         Ok((self.derivation_errors()?, self.expired_counts(now_ms)?))
     }
 

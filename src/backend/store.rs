@@ -3,6 +3,7 @@
 use super::{
     Backend, Cell, Dimension, EntryDetail, EntryFilter, EntryId, EntryRow, ErrorRow, PurgeOutcome,
     PurgePlan, PurgeProgress, Resolve, SortKey, SourceId, SourceRow, StatusesLoaded,
+    StrategyCounts,
 };
 use crate::status::Status;
 use crate::store::{Result, Store};
@@ -94,7 +95,7 @@ impl Backend for Store {
         Store::expired_counts(self, now_ms)
     }
 
-    fn errors_and_expired(&self, now_ms: i64) -> Result<(Vec<ErrorRow>, Vec<(String, u64, u64)>)> {
+    fn errors_and_expired(&self, now_ms: i64) -> Result<(Vec<ErrorRow>, StrategyCounts)> {
         Store::errors_and_expired(self, now_ms)
     }
 

@@ -18,7 +18,7 @@ pub use query::Resolve;
 // have always found them.
 pub use crate::types::{
     Cell, Dimension, EntryDetail, EntryFilter, EntryId, EntryRow, ErrorRow, PurgeOutcome,
-    PurgePlan, PurgeProgress, SortKey, SourceId, SourceRow, StatusesLoaded,
+    PurgePlan, PurgeProgress, SortKey, SourceId, SourceRow, StatusesLoaded, StrategyCounts,
 };
 
 use rusqlite::Connection;

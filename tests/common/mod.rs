@@ -3,6 +3,7 @@
 //! what it printed and what it left on disk.
 #![allow(dead_code)]
 
+pub mod python;
 pub mod tmux;
 
 use assert_cmd::Command;

@@ -12,6 +12,12 @@ impl Tmux {
     /// `script` under `sh -c` in a fresh 80x24 session, on a server named after `name` and
     /// this process.
     pub fn start(name: &str, script: &str) -> Tmux {
+        Tmux::start_sized(name, script, 80, 24)
+    }
+
+    /// [`Tmux::start`] in a session of `columns` x `rows`.
+    pub fn start_sized(name: &str, script: &str, columns: u16, rows: u16) -> Tmux {
+        let (columns, rows) = (columns.to_string(), rows.to_string());
         let tmux = Tmux {
             socket: format!("cachescope-{name}-{}", std::process::id()),
         };
@@ -21,9 +27,9 @@ impl Tmux {
             "-s",
             "main",
             "-x",
-            "80",
+            &columns,
             "-y",
-            "24",
+            &rows,
             "sh",
             "-c",
             script,

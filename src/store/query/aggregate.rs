@@ -2,7 +2,8 @@
 //! errors (the partial index), expiry.
 
 use super::super::rows::{opt_int, opt_text, text};
-use super::super::{Cell, Dimension, ErrorRow, Result, SourceId, Store};
+use super::super::{Cell, Dimension, ErrorRow, Result, SourceId, Store, StrategyCounts};
+use super::counts::strategy_counts;
 use crate::status::Status;
 use std::collections::HashMap;
 
@@ -280,7 +281,7 @@ impl Store {
     /// partial index on derivation errors where the store has one (the planner, without
     /// statistics, would look each entry up in the table instead), else one table lookup per
     /// entry without a source.
-    fn sourceless_failed(&self) -> Result<Vec<(String, u64, u64)>> {
+    fn sourceless_failed(&self) -> Result<StrategyCounts> {
         let query = |hint: &str| {
             format!(
                 "SELECT strategy, count(*), total(value_size) FROM entries{hint} \
@@ -398,17 +399,8 @@ struct MainQueried {
 /// Entries without a source, per strategy: (strategy, entries, bytes) of all of them, and of
 /// the failed ones when queried.
 struct Sourceless {
-    totals: Vec<(String, u64, u64)>,
-    failed: Option<Vec<(String, u64, u64)>>,
-}
-
-/// Reads a (strategy, count, total) row.
-fn strategy_counts(r: &rusqlite::Row) -> rusqlite::Result<(String, u64, u64)> {
-    Ok((
-        text(r, 0)?,
-        r.get::<_, i64>(1)? as u64,
-        r.get::<_, f64>(2)? as u64,
-    ))
+    totals: StrategyCounts,
+    failed: Option<StrategyCounts>,
 }
 
 /// A TEXT column read as [`text`] reads it, without allocating for the usual valid UTF-8.

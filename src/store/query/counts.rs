@@ -1,13 +1,10 @@
 //! Derivation errors and expiry: counts per strategy that the covering index cannot give.
 
 use super::super::rows::text;
-use super::super::{ErrorRow, Result, Store};
+use super::super::{ErrorRow, Result, Store, StrategyCounts};
 use rusqlite::types::ValueRef;
 use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
-
-/// (strategy, entries, bytes) per strategy.
-type StrategyCounts = Vec<(String, u64, u64)>;
 
 impl Store {
     /// How often each derivation error occurs, per strategy, most common first; one pass over
@@ -38,7 +35,7 @@ impl Store {
         self.collect(
             "SELECT strategy, count(*), total(value_size) FROM entries WHERE expires_at <= ?1 GROUP BY 1",
             [now_ms],
-            |r| Ok((text(r, 0)?, r.get::<_, i64>(1)? as u64, r.get::<_, f64>(2)? as u64)),
+            strategy_counts,
         )
     }
 
@@ -153,6 +150,15 @@ fn bytes_of(v: ValueRef<'_>) -> Cow<'_, [u8]> {
         ValueRef::Real(f) => Cow::Owned(f.to_string().into_bytes()),
         ValueRef::Null => Cow::Borrowed(b""),
     }
+}
+
+/// Reads a (strategy, count, total) row.
+pub(super) fn strategy_counts(r: &rusqlite::Row) -> rusqlite::Result<(String, u64, u64)> {
+    Ok((
+        text(r, 0)?,
+        r.get::<_, i64>(1)? as u64,
+        r.get::<_, f64>(2)? as u64,
+    ))
 }
 
 fn most_common_first(errors: &mut [ErrorRow]) {
