@@ -77,17 +77,21 @@ pub(crate) fn hash_beside<T>(
 ) -> Result<(Verified, T)> {
     let done = hashed;
     type Hashed = Result<(Vec<SourceRow>, HashMap<SourceId, SourceCheck>)>;
-    let (lister, listed) = if backend.ids_survive_reopen() {
-        (Some(backend.reopen_read_only()?), None)
+    /// Where the sources come from: listed already, or to be listed by a second handle.
+    enum Listing {
+        Listed(Vec<SourceRow>),
+        By(Box<dyn Backend>),
+    }
+    let listing = if backend.ids_survive_reopen() {
+        Listing::By(backend.reopen_read_only()?)
     } else {
-        (None, Some(backend.referenced_sources()?))
+        Listing::Listed(backend.referenced_sources()?)
     };
     let (hashed, worked) = std::thread::scope(|scope| {
         let mut hashing = Some(scope.spawn(move || -> Hashed {
-            let sources = match (listed, lister) {
-                (Some(sources), _) => sources,
-                (None, Some(lister)) => lister.referenced_sources()?,
-                (None, None) => unreachable!("the sources are listed here or by a second handle"),
+            let sources = match listing {
+                Listing::Listed(sources) => sources,
+                Listing::By(lister) => lister.referenced_sources()?,
             };
             let checks = verify::verify_sources(&sources, paths, &|_, _| {});
             done();

@@ -346,14 +346,9 @@ impl Store {
 
     /// Deletes every source row that no entry and no dependency references and that was
     /// recorded before [`ORPHAN_AGE`] ago (a producer that writes a source row and its entry in
-    /// two transactions is not raced). They are found by a read, which holds no lock; only
-    /// the ones found are deleted, re-checked, under the write lock.
+    /// two transactions is not raced). They are found by a read, which holds no lock, and
+    /// deleted as [`Store::delete_found_orphans`] says.
     fn delete_unreferenced_sources(&self) -> Result<u64> {
-        let deps = if self.has_dependencies {
-            " AND id NOT IN (SELECT source_id FROM entry_dependencies WHERE source_id IS NOT NULL)"
-        } else {
-            ""
-        };
         // With an index led by source_id one probe per source row; without, one pass over the
         // entries (NOT IN builds the set once) instead of a scan per source row.
         let unreferenced = if self.source_index {
@@ -361,38 +356,20 @@ impl Store {
         } else {
             "id NOT IN (SELECT source_id FROM entries WHERE source_id IS NOT NULL)"
         };
-        let before = orphan_before();
-        let candidates: BTreeSet<i64> = self
-            .conn
-            .prepare(&format!(
-                "SELECT id FROM sources WHERE recorded_at < ?1 AND {unreferenced}{deps}"
-            ))
-            .and_then(|mut st| {
-                st.query_map([before], |r| r.get(0))?
-                    .collect::<rusqlite::Result<_>>()
-            })
-            .map_err(|e| self.err(e))?;
-        if candidates.is_empty() {
-            return Ok(0);
-        }
-        self.delete_orphan_sources(candidates)
+        let version = self.data_version()?;
+        let found: Vec<i64> = self.collect(
+            &format!(
+                "SELECT id FROM sources WHERE recorded_at < ?1 AND {unreferenced}{}",
+                self.no_dependency_sql()
+            ),
+            [orphan_before()],
+            |r| r.get(0),
+        )?;
+        self.delete_found_orphans(&found, version)
     }
 
     /// Deletes those of `candidates` that no entry and no dependency references any more.
-    /// They are found by a read, which holds no lock (dependencies are matched against a set
-    /// built once: a probe per source would scan the table where the optional index on
-    /// `entry_dependencies (source_id)` is missing); under the lock they are deleted as found
-    /// unless another connection committed since, in which case the condition is checked again.
     fn delete_orphan_sources(&self, candidates: BTreeSet<i64>) -> Result<u64> {
-        let deps = if self.has_dependencies {
-            " AND id NOT IN (SELECT source_id FROM entry_dependencies WHERE source_id IS NOT NULL)"
-        } else {
-            ""
-        };
-        let unreferenced = format!(
-            "id IN rarray(?1) \
-             AND NOT EXISTS (SELECT 1 FROM entries e WHERE e.source_id = sources.id){deps}"
-        );
         let version = self.data_version()?;
         let candidates: Vec<i64> = candidates.into_iter().collect();
         let mut orphans = Vec::new();
@@ -400,11 +377,21 @@ impl Store {
             let values: Rc<Vec<Value>> =
                 Rc::new(chunk.iter().copied().map(Value::Integer).collect());
             orphans.extend(self.collect(
-                &format!("SELECT id FROM sources WHERE {unreferenced}"),
+                &format!(
+                    "SELECT id FROM sources WHERE {}",
+                    self.unreferenced_among_sql()
+                ),
                 [&values as &dyn ToSql],
                 |r| r.get::<_, i64>(0),
             )?);
         }
+        self.delete_found_orphans(&orphans, version)
+    }
+
+    /// Deletes `orphans`, found unreferenced by a read (which holds no lock) at `version`:
+    /// under the lock they are deleted as found unless another connection committed since, in
+    /// which case each is checked again.
+    fn delete_found_orphans(&self, orphans: &[i64], version: i64) -> Result<u64> {
         let mut removed = 0;
         for chunk in orphans.chunks(MAX_BATCH) {
             let values: Rc<Vec<Value>> =
@@ -413,7 +400,10 @@ impl Store {
                 let sql = if self.data_version()? == version {
                     "DELETE FROM sources WHERE id IN rarray(?1)".to_string()
                 } else {
-                    format!("DELETE FROM sources WHERE {unreferenced}")
+                    format!(
+                        "DELETE FROM sources WHERE {}",
+                        self.unreferenced_among_sql()
+                    )
                 };
                 self.conn
                     .execute(&sql, [&values as &dyn ToSql])
@@ -421,6 +411,26 @@ impl Store {
             })? as u64;
         }
         Ok(removed)
+    }
+
+    /// SQL over `sources`: the row is one of `rarray(?1)` and nothing references it.
+    fn unreferenced_among_sql(&self) -> String {
+        format!(
+            "id IN rarray(?1) \
+             AND NOT EXISTS (SELECT 1 FROM entries e WHERE e.source_id = sources.id){}",
+            self.no_dependency_sql()
+        )
+    }
+
+    /// `AND` no dependency row references the source row: against a set built once, since a
+    /// probe per source would scan the table where the optional index on
+    /// `entry_dependencies (source_id)` is missing.
+    fn no_dependency_sql(&self) -> &'static str {
+        if self.has_dependencies {
+            " AND id NOT IN (SELECT source_id FROM entry_dependencies WHERE source_id IS NOT NULL)"
+        } else {
+            ""
+        }
     }
 }
 
