@@ -62,6 +62,28 @@ pub trait Backend: Send {
 
     /// The fingerprint sources entries reference (as their own source or a dependency).
     fn referenced_sources(&self) -> Result<Vec<SourceRow>>;
+    /// [`Backend::referenced_sources`] one at a time, in the order of their recorded paths (as
+    /// bytes), so that the rows of one file come together: what a streamed verification
+    /// ([`crate::verify::Streamed`]) wants. A backend with many sources streams them.
+    fn visit_referenced_sources(&self, visit: &mut dyn FnMut(SourceRow)) -> Result<()> {
+        let mut rows = self.referenced_sources()?;
+        rows.sort_by(|a, b| a.path_bytes().cmp(b.path_bytes()));
+        rows.into_iter().for_each(visit);
+        Ok(())
+    }
+    /// The source rows with these ids, one answer per id in their order (`None` for an id
+    /// without a row): for showing a verification's sources without keeping their rows.
+    fn sources_by_id<'a>(
+        &'a self,
+        ids: &'a [SourceId],
+    ) -> Result<Box<dyn Iterator<Item = Result<Option<SourceRow>>> + 'a>> {
+        let mut rows: std::collections::HashMap<SourceId, SourceRow> = self
+            .referenced_sources()?
+            .into_iter()
+            .map(|r| (r.id, r))
+            .collect();
+        Ok(Box::new(ids.iter().map(move |id| Ok(rows.remove(id)))))
+    }
     /// Source ids that entries reference but that have no source row.
     fn dangling_source_ids(&self) -> Result<Vec<SourceId>>;
     /// Takes verification's per-source statuses, for status filters, status sorting and

@@ -54,6 +54,17 @@ impl Backend for Store {
         Store::referenced_sources(self)
     }
 
+    fn visit_referenced_sources(&self, visit: &mut dyn FnMut(SourceRow)) -> Result<()> {
+        Store::visit_referenced_sources(self, visit)
+    }
+
+    fn sources_by_id<'a>(
+        &'a self,
+        ids: &'a [SourceId],
+    ) -> Result<Box<dyn Iterator<Item = Result<Option<SourceRow>>> + 'a>> {
+        Ok(Box::new(Store::sources_by_id(self, ids)?))
+    }
+
     fn dangling_source_ids(&self) -> Result<Vec<SourceId>> {
         Store::dangling_source_ids(self)
     }

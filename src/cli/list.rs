@@ -104,7 +104,7 @@ pub fn run(
     format: Format,
 ) -> Result<Exit> {
     let (store, map) = open_store(path, paths, true)?;
-    let verified = verify_all(store.as_ref(), &map)?;
+    let loaded = verify_all(store.as_ref(), &map)?;
     let now = now_ms();
     let filter = select.filter(now);
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
@@ -130,7 +130,7 @@ pub fn run(
         if want == 0 {
             break;
         }
-        let page = store.entries_page(&filter, verified.loaded, after, want)?;
+        let page = store.entries_page(&filter, Some(loaded), after, want)?;
         let Some(last) = page.last() else { break };
         after = Some(last.id);
         match format {

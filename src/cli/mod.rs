@@ -8,6 +8,7 @@ mod misc;
 mod output;
 mod purge;
 mod show;
+mod verify;
 
 pub use exit::{outcome_when_output_cut, Exit};
 
@@ -283,7 +284,7 @@ pub fn run() -> Result<Exit> {
         None => misc::tui(cli.store, &cli.tui),
         Some(Command::Tui { store, tui }) => misc::tui(store, &tui),
         Some(Command::Summary { store, paths, json }) => inspect::summary(&store, &paths, json),
-        Some(Command::Verify { store, paths, json }) => inspect::verify(&store, &paths, json),
+        Some(Command::Verify { store, paths, json }) => verify::verify(&store, &paths, json),
         Some(Command::List {
             store,
             select,
@@ -346,10 +347,12 @@ fn open_store(
     Ok((store, map))
 }
 
-/// Runs the full verification of an opened store, with the store named in errors.
-fn verify_all(store: &dyn Backend, map: &PathMap) -> Result<crate::model::Verified> {
-    crate::model::verify_store(store, map, &|_, _| {})
-        .with_context(|| "verification failed".to_string())
+/// Verifies every source of an opened store and loads the statuses into it (for status
+/// filters and purges); only the statuses are kept.
+fn verify_all(store: &dyn Backend, map: &PathMap) -> Result<crate::backend::StatusesLoaded> {
+    let (_, loaded) = crate::model::verify_statuses(store, map)
+        .with_context(|| "verification failed".to_string())?;
+    Ok(loaded)
 }
 
 /// The creation time `--older-than d` selects before: saturating, so a duration longer than

@@ -107,13 +107,26 @@ impl Table {
         rows: impl IntoIterator<Item = R>,
         color: bool,
     ) -> Table {
-        let mut widths: Vec<usize> = headers.iter().map(|h| h.width()).collect();
+        let mut table = Table::headed(headers, color);
         for row in rows {
-            for (w, c) in widths.iter_mut().zip(row.as_ref()) {
-                *w = (*w).max(c.text.width());
-            }
+            table.widen(row.as_ref());
         }
-        Table { widths, color }
+        table
+    }
+
+    /// A table as wide as its headers, to be widened row by row ([`Table::widen`]).
+    pub fn headed(headers: &[&str], color: bool) -> Table {
+        Table {
+            widths: headers.iter().map(|h| h.width()).collect(),
+            color,
+        }
+    }
+
+    /// Widens the columns to fit `row` (which may have fewer cells than there are columns).
+    pub fn widen(&mut self, row: &[Cell]) {
+        for (w, c) in self.widths.iter_mut().zip(row) {
+            *w = (*w).max(c.text.width());
+        }
     }
 
     pub fn print_header(&self, out: &mut impl Write, headers: &[&str]) -> io::Result<()> {
@@ -171,31 +184,71 @@ impl Table {
     }
 }
 
-/// Serialises `value` as JSON. serde_json escapes C0 controls; this also escapes DEL, C1
-/// controls and bidi overrides, which can only occur inside strings.
+/// Serialises `value` as pretty JSON straight to `out` (a listing of any length is never held
+/// as one string). serde_json escapes C0 controls; this also escapes DEL, C1 controls and bidi
+/// and other format characters, which can only occur inside strings.
 pub fn print_json(out: &mut impl Write, value: &impl serde::Serialize) -> io::Result<()> {
-    let text = serde_json::to_string_pretty(value).map_err(io::Error::other)?;
-    writeln!(out, "{}", json_safe(&text))
+    let formatter = SafeFormatter(serde_json::ser::PrettyFormatter::new());
+    let mut ser = serde_json::Serializer::with_formatter(&mut *out, formatter);
+    // `From` keeps an I/O error's kind (a closed pipe must read as one).
+    value.serialize(&mut ser).map_err(io::Error::from)?;
+    writeln!(out)
 }
 
 /// One line of compact JSON, escaped like [`print_json`].
 pub fn json_line(value: &impl serde::Serialize) -> io::Result<String> {
-    Ok(json_safe(
-        &serde_json::to_string(value).map_err(io::Error::other)?,
-    ))
+    let mut line = Vec::new();
+    let formatter = SafeFormatter(serde_json::ser::CompactFormatter);
+    value
+        .serialize(&mut serde_json::Serializer::with_formatter(
+            &mut line, formatter,
+        ))
+        .map_err(io::Error::other)?;
+    String::from_utf8(line).map_err(io::Error::other)
 }
 
-fn json_safe(text: &str) -> String {
-    let mut safe = String::with_capacity(text.len());
-    for c in text.chars() {
-        // Raw newlines here are the pretty printer's own; in strings serde wrote `\n`.
-        if c != '\n' && escape(c.encode_utf8(&mut [0; 4])).len() > c.len_utf8() {
-            safe.push_str(&format!("\\u{:04x}", c as u32));
-        } else {
-            safe.push(c);
+/// A serde_json formatter that writes every character [`escape`] would escape as a `\u` escape
+/// (a surrogate pair above U+FFFF), and formats as the formatter it wraps.
+struct SafeFormatter<F>(F);
+
+macro_rules! delegate {
+    ($($name:ident($($arg:ident: $ty:ty),*);)*) => {$(
+        fn $name<W: ?Sized + io::Write>(&mut self, writer: &mut W $(, $arg: $ty)*) -> io::Result<()> {
+            self.0.$name(writer $(, $arg)*)
         }
+    )*};
+}
+
+impl<F: serde_json::ser::Formatter> serde_json::ser::Formatter for SafeFormatter<F> {
+    delegate! {
+        begin_array();
+        end_array();
+        begin_array_value(first: bool);
+        end_array_value();
+        begin_object();
+        end_object();
+        begin_object_key(first: bool);
+        begin_object_value();
+        end_object_value();
     }
-    safe
+
+    fn write_string_fragment<W: ?Sized + io::Write>(
+        &mut self,
+        writer: &mut W,
+        fragment: &str,
+    ) -> io::Result<()> {
+        let mut plain = 0;
+        for (i, c) in fragment.char_indices() {
+            if escape(c.encode_utf8(&mut [0; 4])).len() > c.len_utf8() {
+                writer.write_all(&fragment.as_bytes()[plain..i])?;
+                for unit in c.encode_utf16(&mut [0; 2]) {
+                    write!(writer, "\\u{unit:04x}")?;
+                }
+                plain = i + c.len_utf8();
+            }
+        }
+        writer.write_all(&fragment.as_bytes()[plain..])
+    }
 }
 
 /// A status with the expired flag beside it.
@@ -204,5 +257,35 @@ pub fn status_suffix(expired: bool) -> &'static str {
         " (expired)"
     } else {
         ""
+    }
+}
+
+/// Serialises the items of an iterator as a JSON array as they are made, so a listing of any
+/// length is never held; the first error ends the document with that error.
+pub struct JsonSeq<I>(std::cell::RefCell<Option<I>>);
+
+impl<I> JsonSeq<I> {
+    pub fn new(items: I) -> JsonSeq<I> {
+        JsonSeq(std::cell::RefCell::new(Some(items)))
+    }
+}
+
+impl<I, T> serde::Serialize for JsonSeq<I>
+where
+    I: Iterator<Item = anyhow::Result<T>>,
+    T: serde::Serialize,
+{
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::{Error, SerializeSeq};
+        let items = self
+            .0
+            .borrow_mut()
+            .take()
+            .expect("a JsonSeq is serialised once");
+        let mut seq = serializer.serialize_seq(None)?;
+        for item in items {
+            seq.serialize_element(&item.map_err(|e| S::Error::custom(format!("{e:#}")))?)?;
+        }
+        seq.end()
     }
 }

@@ -11,13 +11,18 @@ use super::Verified;
 
 /// The status of the entries in a cell, or `None` while any of their sources is unchecked.
 pub fn cell_status(cell: &Cell, checks: &HashMap<SourceId, SourceCheck>) -> Option<Status> {
+    cell_status_by(cell, &|id| checks.get(&id).map(|c| c.status))
+}
+
+/// [`cell_status`] with each source's status from `status` (`None`: unchecked).
+pub fn cell_status_by(cell: &Cell, status: &dyn Fn(SourceId) -> Option<Status>) -> Option<Status> {
     let own = match cell.source_id {
-        Some(id) => Some(checks.get(&id)?.status),
+        Some(id) => Some(status(id)?),
         None => None,
     };
     let mut deps = Vec::with_capacity(cell.dependencies.len());
     for d in &cell.dependencies {
-        deps.push(checks.get(d)?.status);
+        deps.push(status(*d)?);
     }
     Some(Status::of_entry(own, cell.has_derivation_error, deps))
 }
@@ -191,39 +196,72 @@ pub fn group_cells(
     sources: &[SourceRow],
 ) -> (Group, Vec<Group>) {
     let paths: HashMap<SourceId, &str> = sources.iter().map(|s| (s.id, s.path.as_str())).collect();
-    let mut all = Group::new(GroupKey::All);
-    let mut by_key: BTreeMap<GroupKey, Group> = BTreeMap::new();
+    let path_of = |id: SourceId| paths.get(&id).map(|p| p.to_string());
+    let mut grouper = Grouper::new(grouping, &path_of);
     for cell in cells {
-        let status = cell_status(cell, checks);
-        all.add(status, cell.entries, cell.bytes);
-        let key = match grouping {
+        grouper.add(cell, cell_status(cell, checks));
+    }
+    grouper.finish()
+}
+
+/// Groups cells as they stream by, so that nothing is kept per cell: the `all` group and one
+/// group per key of `grouping`.
+pub struct Grouper<'a> {
+    grouping: Grouping,
+    /// The recorded path of a source (for [`Grouping::SourceFile`]).
+    path_of: &'a dyn Fn(SourceId) -> Option<String>,
+    all: Group,
+    by_key: BTreeMap<GroupKey, Group>,
+}
+
+impl<'a> Grouper<'a> {
+    pub fn new(grouping: Grouping, path_of: &'a dyn Fn(SourceId) -> Option<String>) -> Self {
+        Grouper {
+            grouping,
+            path_of,
+            all: Group::new(GroupKey::All),
+            by_key: BTreeMap::new(),
+        }
+    }
+
+    /// Counts a cell whose entries have `status` (`None`: unchecked).
+    pub fn add(&mut self, cell: &Cell, status: Option<Status>) {
+        self.all.add(status, cell.entries, cell.bytes);
+        let key = match self.grouping {
             Grouping::Strategy => GroupKey::Strategy(cell.strategy.clone()),
             Grouping::Status => match status {
                 Some(s) => GroupKey::Status(s),
-                None => continue,
+                None => return,
             },
             Grouping::Function => GroupKey::Function(cell.dimension.clone().unwrap_or_default()),
-            Grouping::SourceFile => GroupKey::SourceFile(
-                cell.source_id
-                    .and_then(|id| paths.get(&id).map(|p| p.to_string())),
-            ),
+            Grouping::SourceFile => {
+                GroupKey::SourceFile(cell.source_id.and_then(|id| (self.path_of)(id)))
+            }
             Grouping::DerivationError => GroupKey::DerivationError(cell.dimension.clone()),
         };
-        by_key
-            .entry(key.clone())
-            .or_insert_with(|| Group::new(key))
-            .add(status, cell.entries, cell.bytes);
+        match self.by_key.get_mut(&key) {
+            Some(group) => group.add(status, cell.entries, cell.bytes),
+            None => {
+                let mut group = Group::new(key.clone());
+                group.add(status, cell.entries, cell.bytes);
+                self.by_key.insert(key, group);
+            }
+        }
     }
-    let mut groups: Vec<Group> = by_key.into_values().collect();
-    match grouping {
-        Grouping::Strategy => groups.sort_by_key(|g| match &g.key {
-            GroupKey::Strategy(s) => (strategy_order(s), s.clone()),
-            _ => (usize::MAX, String::new()),
-        }),
-        Grouping::Status => groups.sort_by_key(|g| std::cmp::Reverse(g.key.clone())),
-        _ => groups.sort_by(|a, b| b.entries.cmp(&a.entries).then_with(|| a.key.cmp(&b.key))),
+
+    /// The `all` group and the groups in display order.
+    pub fn finish(self) -> (Group, Vec<Group>) {
+        let mut groups: Vec<Group> = self.by_key.into_values().collect();
+        match self.grouping {
+            Grouping::Strategy => groups.sort_by_key(|g| match &g.key {
+                GroupKey::Strategy(s) => (strategy_order(s), s.clone()),
+                _ => (usize::MAX, String::new()),
+            }),
+            Grouping::Status => groups.sort_by_key(|g| std::cmp::Reverse(g.key.clone())),
+            _ => groups.sort_by(|a, b| b.entries.cmp(&a.entries).then_with(|| a.key.cmp(&b.key))),
+        }
+        (self.all, groups)
     }
-    (all, groups)
 }
 
 /// The four strategies of the format first, in its order, then any other value.

@@ -16,5 +16,7 @@ mod verification;
 pub use explain::{explain, explain_derivation, Explained};
 pub use groups::{cell_status, group_cells, groups, strategy_order, Group, GroupKey, Grouping};
 pub use summary::{summarize, ErrorCount, StrategySummary, Summary, TOP_ERRORS};
-pub use usage::verify_with_usage;
-pub use verification::{add_dangling, finish_verification, verify_store, Verified};
+pub use usage::{verify_with_usage, Usage};
+pub use verification::{
+    add_dangling, finish_verification, verify_statuses, verify_store, Verified,
+};

@@ -1,10 +1,9 @@
 //! `summary`: per strategy, entries, bytes, statuses, expiry and the most common derivation
 //! errors, with hashing, aggregates and error counts running at once.
 
-use super::groups::{group_cells, Grouping};
-use super::verification::{add_dangling, hash_beside};
-use super::Verified;
-use crate::backend::{Backend, Dimension, Resolve, SourceId};
+use super::groups::{cell_status_by, Grouper, Grouping};
+use super::verification::hash_beside;
+use crate::backend::{Backend, Dimension, Resolve};
 use crate::status::Status;
 use crate::store::Result;
 use crate::verify::PathMap;
@@ -42,24 +41,22 @@ pub struct Summary {
 /// How many derivation errors `summary` names per strategy.
 pub const TOP_ERRORS: usize = 5;
 
-/// Verifies the store and summarises it per strategy. Listing and hashing the sources runs on
+/// Verifies the store and summarises it per strategy. Listing and checking the sources runs on
 /// other threads (and connections) while this thread runs the aggregate queries: neither waits
-/// for the other until the entries with dependencies need their dependencies' statuses.
-pub fn summarize(
-    backend: &dyn Backend,
-    paths: &PathMap,
-    now_ms: i64,
-) -> Result<(Summary, Verified)> {
+/// for the other until the entries with dependencies need their dependencies' statuses. Only
+/// the sources' statuses are kept, and the cells are counted as they stream by.
+pub fn summarize(backend: &dyn Backend, paths: &PathMap, now_ms: i64) -> Result<Summary> {
     let other = backend.reopen_read_only()?;
     // Three things at once: the sources are listed and hashed beside (see `hash_beside`), a
     // third connection counts derivation errors and expired entries, and this one runs the big
     // aggregate.
-    let mut cells = Vec::new();
     let mut expired = None;
+    let no_paths = |_| None;
+    let mut grouper = Grouper::new(Grouping::Strategy, &no_paths);
     // The counting is wanted last: it starts once the hashing is done, so the hashing (which
     // the entries with dependencies wait for) does not share the two cores with it.
     let (hashed, hashing_done) = std::sync::mpsc::channel::<()>();
-    let (verified, error_counts) = std::thread::scope(|scope| {
+    let (_, error_counts) = std::thread::scope(|scope| {
         let counting = scope.spawn(move || {
             let _ = hashing_done.recv();
             other.errors_and_expired(now_ms)
@@ -68,41 +65,34 @@ pub fn summarize(
         let hashed = move || {
             let _ = hashed.send(());
         };
-        hash_beside(backend, paths, hashed, |status| {
-            backend.aggregate_resolved(
-                Dimension::None,
-                Some(&mut || {
-                    let counted = counting.take().expect("errors are asked for once");
-                    let (errors, exp) = counted.join().expect("counting thread panicked")?;
-                    expired = Some(exp);
-                    Ok(errors)
-                }),
-                Resolve {
-                    status,
-                    dependency_uses: &mut |_, _| {},
-                },
-                &mut |c| cells.push(c),
-            )
-        })
+        hash_beside(
+            backend,
+            paths,
+            hashed,
+            |_, _| {},
+            |status| {
+                backend.aggregate_resolved(
+                    Dimension::None,
+                    Some(&mut || {
+                        let counted = counting.take().expect("errors are asked for once");
+                        let (errors, exp) = counted.join().expect("counting thread panicked")?;
+                        expired = Some(exp);
+                        Ok(errors)
+                    }),
+                    Resolve {
+                        status: &mut |id| status(id),
+                        dependency_uses: &mut |_, _| {},
+                    },
+                    &mut |c| grouper.add(&c, cell_status_by(&c, status)),
+                )
+            },
+        )
     })?;
     let (error_counts, expired_counts) = (
         error_counts.unwrap_or_default(),
         expired.unwrap_or_default(),
     );
-    let Verified {
-        sources,
-        mut checks,
-        ..
-    } = verified;
-    let referenced = cells
-        .iter()
-        .flat_map(|c| c.source_id.iter().chain(&c.dependencies));
-    let dangling: Vec<SourceId> = referenced
-        .filter(|id| !checks.contains_key(id))
-        .copied()
-        .collect();
-    add_dangling(&mut checks, dangling);
-    let (all, groups) = group_cells(&cells, Grouping::Strategy, &checks, &sources);
+    let (all, groups) = grouper.finish();
     let mut errors: HashMap<String, Vec<ErrorCount>> = HashMap::new();
     for row in error_counts {
         let list = errors.entry(row.strategy).or_default();
@@ -132,18 +122,10 @@ pub fn summarize(
             }
         })
         .collect();
-    let summary = Summary {
+    Ok(Summary {
         kind: backend.kind(),
         entries: all.entries,
         bytes: all.bytes,
         groups,
-    };
-    Ok((
-        summary,
-        Verified {
-            sources,
-            checks,
-            loaded: None,
-        },
-    ))
+    })
 }

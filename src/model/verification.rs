@@ -4,7 +4,7 @@
 use crate::backend::{Backend, SourceId, SourceRow, StatusesLoaded};
 use crate::status::Status;
 use crate::store::Result;
-use crate::verify::{self, PathMap, SourceCheck};
+use crate::verify::{self, PathMap, SourceCheck, Statuses, Streamed};
 use std::collections::HashMap;
 
 /// The referenced sources of a cache and what verification found for each.
@@ -62,21 +62,39 @@ pub fn add_dangling(
     }
 }
 
+/// Verifies every referenced source, streamed (see [`Streamed`]): only the statuses are kept,
+/// dangling source ids among them as missing, and they are loaded into the backend. What
+/// `purge` and `list` need, in a few MB however many sources there are.
+pub fn verify_statuses(
+    backend: &dyn Backend,
+    paths: &PathMap,
+) -> Result<(Statuses, StatusesLoaded)> {
+    let mut found = Vec::new();
+    let mut sink = |row: &SourceRow, check: SourceCheck| found.push((row.id, check.status));
+    let mut stream = Streamed::new(paths, &mut sink);
+    backend.visit_referenced_sources(&mut |row| stream.push(row))?;
+    stream.finish();
+    let mut statuses = Statuses::from_unsorted(found);
+    statuses.add_missing(backend.dangling_source_ids()?);
+    let loaded = backend.load_statuses(&mut statuses.iter())?;
+    Ok((statuses, loaded))
+}
+
 /// Lists a cache's sources on a second connection (where ids survive one; else here, first) and
-/// hashes them on the worker threads while `work` runs on this thread. `work` gets each
-/// source's status through a function that waits for the hashing the first time it is called;
-/// a source without a row reads as missing (as in [`add_dangling`]), and `None` comes back when
-/// the sources could not be listed (that error is returned). `hashed` is called on the hashing
-/// thread once it is done (or dropped if it fails). The statuses are not loaded into the
-/// backend.
+/// checks them, streamed, on other threads while `work` runs on this thread. `work` gets each
+/// source's status through a function that waits for the checking the first time it is
+/// called; a source without a row reads as missing (as in [`add_dangling`]), and `None` comes
+/// back when the sources could not be listed (that error is returned). `keep` sees every row
+/// with its check, on the checking thread, for a caller that shows them; only the statuses
+/// are kept here. `hashed` is called on the checking thread once it is done (or dropped if it
+/// fails). The statuses are not loaded into the backend.
 pub(crate) fn hash_beside<T>(
     backend: &dyn Backend,
     paths: &PathMap,
     hashed: impl FnOnce() + Send,
-    work: impl FnOnce(&mut dyn FnMut(SourceId) -> Option<Status>) -> Result<T>,
-) -> Result<(Verified, T)> {
-    let done = hashed;
-    type Hashed = Result<(Vec<SourceRow>, HashMap<SourceId, SourceCheck>)>;
+    mut keep: impl FnMut(&SourceRow, &SourceCheck) + Send,
+    work: impl FnOnce(&dyn Fn(SourceId) -> Option<Status>) -> Result<T>,
+) -> Result<(Statuses, T)> {
     /// Where the sources come from: listed already, or to be listed by a second handle.
     enum Listing {
         Listed(Vec<SourceRow>),
@@ -85,45 +103,39 @@ pub(crate) fn hash_beside<T>(
     let listing = if backend.ids_survive_reopen() {
         Listing::By(backend.reopen_read_only()?)
     } else {
-        Listing::Listed(backend.referenced_sources()?)
+        let mut rows = backend.referenced_sources()?;
+        rows.sort_by(|a, b| a.path_bytes().cmp(b.path_bytes()));
+        Listing::Listed(rows)
     };
-    let (hashed, worked) = std::thread::scope(|scope| {
-        let mut hashing = Some(scope.spawn(move || -> Hashed {
-            let sources = match listing {
-                Listing::Listed(sources) => sources,
-                Listing::By(lister) => lister.referenced_sources()?,
+    std::thread::scope(|scope| {
+        let hashing = scope.spawn(move || -> Result<Statuses> {
+            let mut found = Vec::new();
+            let mut sink = |row: &SourceRow, check: SourceCheck| {
+                keep(row, &check);
+                found.push((row.id, check.status));
             };
-            let checks = verify::verify_sources(&sources, paths, &|_, _| {});
-            done();
-            Ok((sources, checks))
-        }));
-        let mut hashed: Option<Hashed> = None;
-        let worked = work(&mut |id| {
-            let done = hashed.get_or_insert_with(|| {
+            let mut stream = Streamed::new(paths, &mut sink);
+            match listing {
+                Listing::Listed(rows) => rows.into_iter().for_each(|row| stream.push(row)),
+                Listing::By(lister) => {
+                    lister.visit_referenced_sources(&mut |row| stream.push(row))?
+                }
+            }
+            stream.finish();
+            hashed();
+            Ok(Statuses::from_unsorted(found))
+        });
+        let hashing = std::cell::Cell::new(Some(hashing));
+        let done: std::cell::OnceCell<Result<Statuses>> = std::cell::OnceCell::new();
+        let join = || {
+            done.get_or_init(|| {
                 let hashing = hashing.take().expect("hashing joined once");
                 hashing.join().expect("hashing thread panicked")
-            });
-            let (_, checks) = done.as_mut().ok()?;
-            let check = checks
-                .entry(id)
-                .or_insert_with(|| SourceCheck::not_in_store(id));
-            Some(check.status)
-        });
-        let hashed = match (hashed, hashing) {
-            (Some(hashed), _) => hashed,
-            (None, Some(h)) => h.join().expect("hashing thread panicked"),
-            (None, None) => unreachable!("the hashing thread is joined when hashed is set"),
+            })
         };
-        (hashed, worked)
-    });
-    let (sources, checks) = hashed?;
-    let worked = worked?;
-    Ok((
-        Verified {
-            sources,
-            checks,
-            loaded: None,
-        },
-        worked,
-    ))
+        let worked = work(&|id| join().as_ref().ok().map(|s| s.or_missing(id)));
+        join();
+        let statuses = done.into_inner().expect("hashing joined")?;
+        Ok((statuses, worked?))
+    })
 }

@@ -4,8 +4,10 @@
 
 mod paths;
 pub mod read;
+mod stream;
 
 pub use paths::{parse_remap, PathMap};
+pub use stream::{Statuses, Streamed};
 
 use crate::digest::{self, LineIndex, Recorded, SpanCheck};
 use crate::status::Status;

@@ -7,6 +7,61 @@ use crate::status::Status;
 impl Store {
     /// Every source row that an entry or a dependency references (content snapshots left out).
     pub fn referenced_sources(&self) -> Result<Vec<SourceRow>> {
+        self.collect(&self.referenced_sql("id"), [], SourceRow::from_row)
+    }
+
+    /// [`Store::referenced_sources`] one row at a time, in the order of their paths (the
+    /// UNIQUE index on sources leads with the path, so nothing is sorted or kept).
+    pub fn visit_referenced_sources(&self, mut visit: impl FnMut(SourceRow)) -> Result<()> {
+        let mut run = || -> rusqlite::Result<()> {
+            let mut stmt = self.conn.prepare_cached(&self.referenced_sql("path"))?;
+            let mut rows = stmt.query([])?;
+            while let Some(r) = rows.next()? {
+                visit(SourceRow::from_row(r)?);
+            }
+            Ok(())
+        };
+        run().map_err(|e| self.err(e))
+    }
+
+    /// The source rows with these ids, one answer per id in their order (`None` for an id
+    /// without a row), each a lookup by the primary key. A table whose ids are not its key
+    /// (the format says they are) is read once into memory instead, so a lookup is never a
+    /// scan.
+    pub fn sources_by_id<'a>(
+        &'a self,
+        ids: &'a [SourceId],
+    ) -> Result<impl Iterator<Item = Result<Option<SourceRow>>> + 'a> {
+        use rusqlite::OptionalExtension;
+        let sql = format!("SELECT {SOURCE_COLUMNS} FROM sources WHERE id = ?1");
+        let keyed = self
+            .conn
+            .query_row(&format!("EXPLAIN QUERY PLAN {sql}"), [0], |r| {
+                r.get::<_, String>(3)
+            })
+            .map_err(|e| self.err(e))?;
+        let mut loaded: Option<std::collections::HashMap<SourceId, SourceRow>> =
+            if keyed.contains("SEARCH") {
+                None
+            } else {
+                Some(
+                    self.referenced_sources()?
+                        .into_iter()
+                        .map(|r| (r.id, r))
+                        .collect(),
+                )
+            };
+        let mut stmt = self.conn.prepare_cached(&sql).map_err(|e| self.err(e))?;
+        Ok(ids.iter().map(move |id| match &mut loaded {
+            Some(rows) => Ok(rows.remove(id)),
+            None => stmt
+                .query_row([id.0], SourceRow::from_row)
+                .optional()
+                .map_err(|e| self.err(e)),
+        }))
+    }
+
+    fn referenced_sql(&self, order: &str) -> String {
         // One index probe per source row: scales with sources, not with entries.
         let deps = if self.has_dependencies {
             // A set built once where `entry_dependencies (source_id)` has no index (optional),
@@ -15,11 +70,10 @@ impl Store {
         } else {
             ""
         };
-        let sql = format!(
+        format!(
             "SELECT {SOURCE_COLUMNS} FROM sources s WHERE EXISTS \
-             (SELECT 1 FROM entries e WHERE e.source_id = s.id){deps} ORDER BY id"
-        );
-        self.collect(&sql, [], SourceRow::from_row)
+             (SELECT 1 FROM entries e WHERE e.source_id = s.id){deps} ORDER BY {order}"
+        )
     }
 
     /// Source ids that entries or dependency rows reference but the sources table lacks (a
