@@ -1,8 +1,9 @@
 //! Aggregates: entries and bytes per source and strategy (the covering index), derivation
 //! errors (the partial index), expiry.
 
-use super::super::rows::{opt_int, opt_text, text};
+use super::super::rows::opt_int;
 use super::super::{Cell, Dimension, ErrorRow, Result, SourceId, Store, StrategyCounts};
+use super::cells::{MainCells, MainKey, NameId, Names};
 use super::counts::strategy_counts;
 use crate::status::Status;
 use std::collections::HashMap;
@@ -150,10 +151,7 @@ impl Store {
         } else {
             (self.main_cells(dimension, fast)?, None)
         };
-        let mut cells = MainCells::default();
-        for (sourced, c, bytes) in main.cells {
-            cells.push(sourced, c, bytes);
-        }
+        let mut cells = main.cells;
         if let Some(sourceless) = main.sourceless {
             // Without a source, an entry is failed with a derivation error, unverifiable without.
             // All the counts come from the covering index, the failed ones from the errors or
@@ -183,24 +181,25 @@ impl Store {
                     (false, n - fn_.min(n), bytes - fb.min(bytes)),
                 ] {
                     if entries > 0 {
-                        let c = Cell {
+                        let key = MainKey {
+                            sourced: false,
                             source_id: None,
-                            strategy: strategy.clone(),
+                            strategy: cells.names.id(&strategy),
                             dimension: None,
-                            has_derivation_error: has_error,
-                            dependencies: Vec::new(),
-                            entries,
-                            bytes: 0,
+                            has_error,
                         };
-                        cells.push(false, c, bytes as f64);
+                        cells.push(key, entries, bytes as f64);
                     }
                 }
             }
         }
+        cells.merge();
         match deps {
             Some(deps) => {
                 for (key, (n, bytes)) in &deps.taken {
-                    cells.take_back(key, *n, *bytes);
+                    if let Some(key) = key.renamed(&deps.names, &cells.names) {
+                        cells.take_back(&key, *n, *bytes);
+                    }
                 }
                 cells.emit(&mut visit);
                 deps.emit(&mut visit);
@@ -216,21 +215,19 @@ impl Store {
     /// them: queried here when `fast` is `Some(true)`, else from the derivation errors.
     fn main_cells(&self, dimension: Dimension, fast: Option<bool>) -> Result<MainQueried> {
         let dim = dimension_sql(dimension);
-        let cell = |r: &rusqlite::Row| -> rusqlite::Result<(bool, Cell, f64)> {
+        let mut cells = MainCells::default();
+        let mut read = |r: &rusqlite::Row| -> rusqlite::Result<()> {
             use cell_col::*;
-            Ok((
-                r.get(SOURCED)?,
-                Cell {
-                    source_id: opt_int(r, SOURCE_ID)?.map(SourceId),
-                    strategy: text(r, STRATEGY)?,
-                    dimension: opt_text(r, DIMENSION)?,
-                    has_derivation_error: r.get(HAS_ERROR)?,
-                    dependencies: Vec::new(),
-                    entries: r.get::<_, i64>(ENTRIES)? as u64,
-                    bytes: 0,
-                },
-                r.get::<_, f64>(BYTES)?,
-            ))
+            let key = MainKey {
+                sourced: r.get(SOURCED)?,
+                source_id: opt_int(r, SOURCE_ID)?.map(SourceId),
+                strategy: cells.names.read(r, STRATEGY)?,
+                dimension: cells.names.read_opt(r, DIMENSION)?,
+                has_error: r.get(HAS_ERROR)?,
+            };
+            let entries = r.get::<_, i64>(ENTRIES)? as u64;
+            cells.push(key, entries, r.get::<_, f64>(BYTES)?);
+            Ok(())
         };
         // With a source, the derivation error does not matter to the status: this query reads
         // the covering index alone (and in its order, when there is no extra dimension).
@@ -243,7 +240,7 @@ impl Store {
             "SELECT {}, 1 FROM entries e WHERE e.source_id IS NOT NULL GROUP BY {group}",
             cell_columns("e.source_id", dim, "0", "count(*)", "total(e.value_size)")
         );
-        let mut cells = self.collect(&with_source, [], cell)?;
+        self.for_each_row(&with_source, [], &mut read)?;
         if let Some(query_failed) = fast {
             let totals = "SELECT e.strategy, count(*), total(e.value_size) FROM entries e \
                  WHERE e.source_id IS NULL GROUP BY 1";
@@ -270,7 +267,7 @@ impl Store {
                 "total(e.value_size)"
             )
         );
-        cells.extend(self.collect(&without_source, [], cell)?);
+        self.for_each_row(&without_source, [], &mut read)?;
         Ok(MainQueried {
             cells,
             sourceless: None,
@@ -328,8 +325,8 @@ impl Store {
                 if let Some(r) = rows.next()? {
                     let e = DependentEntry {
                         source_id: opt_int(r, 0)?.map(SourceId),
-                        strategy: text_ref(r, 1)?,
-                        dimension: opt_text_ref(r, 2)?,
+                        strategy: cells.names.read(r, 1)?,
+                        dimension: cells.names.read_opt(r, 2)?,
                         has_derivation_error: r.get(3)?,
                         sourced: r.get(4)?,
                         bytes: r.get(5)?,
@@ -392,7 +389,7 @@ impl Store {
 /// What the main queries found: cells (with whether their entries have a source, and their
 /// bytes as summed), and with the fast form, the entries without a source.
 struct MainQueried {
-    cells: Vec<(bool, Cell, f64)>,
+    cells: MainCells,
     sourceless: Option<Sourceless>,
 }
 
@@ -403,92 +400,16 @@ struct Sourceless {
     failed: Option<StrategyCounts>,
 }
 
-/// A TEXT column read as [`text`] reads it, without allocating for the usual valid UTF-8.
-fn text_ref(r: &rusqlite::Row, idx: usize) -> rusqlite::Result<Name> {
-    use rusqlite::types::ValueRef;
-    Ok(match r.get_ref(idx)? {
-        ValueRef::Text(t) | ValueRef::Blob(t) => match std::str::from_utf8(t) {
-            Ok(s) => Name::from(s),
-            Err(_) => Name::from(String::from_utf8_lossy(t).as_ref()),
-        },
-        _ => Name::from(text(r, idx)?.as_str()),
-    })
-}
-
-fn opt_text_ref(r: &rusqlite::Row, idx: usize) -> rusqlite::Result<Option<Name>> {
-    match r.get_ref(idx)? {
-        rusqlite::types::ValueRef::Null => Ok(None),
-        _ => text_ref(r, idx).map(Some),
-    }
-}
-
-/// A strategy or dimension value, shared by every entry that has it.
-type Name = std::rc::Rc<str>;
-
 /// An entry whose dependencies decide its status, as the dependency pass reads it.
 struct DependentEntry {
     source_id: Option<SourceId>,
-    strategy: Name,
-    dimension: Option<Name>,
+    strategy: NameId,
+    dimension: Option<NameId>,
     has_derivation_error: bool,
     /// `source_id IS NOT NULL` in SQL (a malformed id reads as no source but was counted with
     /// the sourced entries).
     sourced: bool,
     bytes: f64,
-}
-
-/// Which main cell an entry was counted in: (sourced, source, strategy, dimension, error flag).
-type MainKey = (bool, Option<SourceId>, Name, Option<Name>, bool);
-
-/// The cells of the main queries, which count every entry.
-#[derive(Default)]
-struct MainCells {
-    cells: Vec<(Cell, f64)>,
-    index: HashMap<MainKey, usize>,
-}
-
-impl MainCells {
-    fn push(&mut self, sourced: bool, cell: Cell, bytes: f64) {
-        let key = (
-            sourced,
-            cell.source_id,
-            Name::from(cell.strategy.as_str()),
-            cell.dimension.as_deref().map(Name::from),
-            cell.has_derivation_error,
-        );
-        match self.index.get(&key) {
-            // Two SQL groups Rust reads alike (a strategy stored as text and as a blob).
-            Some(&i) => {
-                let (c, b) = &mut self.cells[i];
-                c.entries = c.entries.saturating_add(cell.entries);
-                *b += bytes;
-            }
-            None => {
-                self.index.insert(key, self.cells.len());
-                self.cells.push((cell, bytes));
-            }
-        }
-    }
-
-    /// Takes `n` entries with dependencies (and their bytes) back out of the cell the main
-    /// queries counted them in.
-    fn take_back(&mut self, key: &MainKey, n: u64, bytes: f64) {
-        if let Some(&i) = self.index.get(key) {
-            let (c, b) = &mut self.cells[i];
-            c.entries = c.entries.saturating_sub(n);
-            *b -= bytes;
-        }
-    }
-
-    fn emit(self, visit: &mut impl FnMut(Cell)) {
-        for (mut c, bytes) in self.cells {
-            if c.entries > 0 {
-                // Sizes are summed as floats, as SQL `total()`; a negative total reads as 0.
-                c.bytes = bytes as u64;
-                visit(c);
-            }
-        }
-    }
 }
 
 /// Which entries with dependencies share a cell (with the same own cell).
@@ -500,7 +421,7 @@ enum DepSet {
     Unknown,
 }
 
-type DepKey = (Option<SourceId>, Name, Option<Name>, bool, DepSet);
+type DepKey = (Option<SourceId>, NameId, Option<NameId>, bool, DepSet);
 
 /// The cells of entries with dependencies, merged as they stream by, and what they take back
 /// from the main cells.
@@ -511,8 +432,8 @@ struct DependencyCells<'a> {
     /// Per main cell: the entries (and bytes) with dependencies it counted.
     taken: HashMap<MainKey, (u64, f64)>,
     uses: HashMap<SourceId, u64>,
-    /// The names seen, so each entry's key shares them instead of copying.
-    names: std::collections::HashSet<Name>,
+    /// The names in the keys.
+    names: Names,
 }
 
 impl<'a> DependencyCells<'a> {
@@ -526,34 +447,22 @@ impl<'a> DependencyCells<'a> {
         }
     }
 
-    fn name(&mut self, n: Name) -> Name {
-        match self.names.get(&n) {
-            Some(known) => known.clone(),
-            None => {
-                self.names.insert(n.clone());
-                n
-            }
-        }
-    }
-
     fn add(&mut self, e: DependentEntry, set: DepSet, listed: Vec<SourceId>) {
-        let strategy = self.name(e.strategy);
-        let dimension = e.dimension.map(|d| self.name(d));
         // With a source, the main query counts without the error flag.
-        let main = (
-            e.sourced,
-            e.source_id,
-            strategy.clone(),
-            dimension.clone(),
-            !e.sourced && e.has_derivation_error,
-        );
+        let main = MainKey {
+            sourced: e.sourced,
+            source_id: e.source_id,
+            strategy: e.strategy,
+            dimension: e.dimension,
+            has_error: !e.sourced && e.has_derivation_error,
+        };
         let slot = self.taken.entry(main).or_default();
         slot.0 += 1;
         slot.1 += e.bytes;
         let key = (
             e.source_id,
-            strategy,
-            dimension,
+            e.strategy,
+            e.dimension,
             e.has_derivation_error,
             set,
         );
@@ -573,8 +482,8 @@ impl<'a> DependencyCells<'a> {
         {
             visit(Cell {
                 source_id,
-                strategy: strategy.to_string(),
-                dimension: dimension.map(|d| d.to_string()),
+                strategy: self.names.get(strategy).to_string(),
+                dimension: dimension.map(|d| self.names.get(d).to_string()),
                 has_derivation_error,
                 dependencies: deps,
                 entries: n,

@@ -8,10 +8,12 @@
 //! - `filter`: which entries ([`EntryFilter`]) and the SQL for entry statuses;
 //! - `entries`: listings, id lists, counts and one entry's detail;
 //! - `aggregate`: counts and bytes per source and strategy;
+//! - `cells`: the aggregate's cells, kept small while they are merged;
 //! - `counts`: derivation errors and expiry per strategy;
 //! - `sources`: source rows and the verification statuses loaded into the connection.
 
 mod aggregate;
+mod cells;
 mod counts;
 mod entries;
 mod filter;
@@ -32,6 +34,24 @@ impl Store {
             let mut stmt = self.conn.prepare_cached(sql)?;
             let rows = stmt.query_map(params, map)?;
             rows.collect()
+        };
+        run().map_err(|e| self.err(e))
+    }
+
+    /// Runs a query and hands each row to `visit`, keeping nothing.
+    pub(crate) fn for_each_row<P: rusqlite::Params>(
+        &self,
+        sql: &str,
+        params: P,
+        mut visit: impl FnMut(&rusqlite::Row) -> rusqlite::Result<()>,
+    ) -> Result<()> {
+        let run = || -> rusqlite::Result<()> {
+            let mut stmt = self.conn.prepare_cached(sql)?;
+            let mut rows = stmt.query(params)?;
+            while let Some(r) = rows.next()? {
+                visit(r)?;
+            }
+            Ok(())
         };
         run().map_err(|e| self.err(e))
     }
