@@ -13,6 +13,7 @@ use crate::verify::{PathMap, SourceCheck};
 use crate::view::{span_label, SpanLabel};
 use anyhow::{Context, Result};
 use serde::Serialize;
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -24,26 +25,30 @@ const HEADERS: [&str; 6] = [
 pub fn verify(path: &Path, paths: &PathArgs, json: bool) -> Result<Exit> {
     let (store, map) = open_store(path, paths, true)?;
     let mut table = Table::headed(&HEADERS, use_color());
-    let mut noted: Vec<Noted> = Vec::new();
+    let mut noted = NotedChecks::default();
     let usage = model::verify_with_usage(store.as_ref(), &map, |row, check| {
-        let n = Noted::new(noted.len(), row, check, &map);
+        noted.note(row, check, &map);
         if !json {
-            table.widen(&source_cells(row, &n.shown(row), 0));
+            let n = &noted.checks[noted.checks.len() - 1];
+            table.widen(&source_cells(row, &noted.shown(n, row), 0));
         }
-        noted.push(n);
     })
     .context("verification failed")?;
     let stale = usage.all.stale();
     let exit = if stale > 0 { Exit::Stale } else { Exit::Ok };
     super::exit::set_outcome(exit);
-    // Worst first, then by path: what needs attention leads.
-    noted.sort_unstable_by_key(|n| (std::cmp::Reverse(n.status), n.rank));
-    let ids: Vec<SourceId> = noted.iter().map(|n| n.id).collect();
-    let entries_of = |id: SourceId| usage.uses.get(&id).copied().unwrap_or(0);
+    // Worst first, then by path (the order they were checked in): what needs attention leads.
+    let order: Vec<&Noted> = Status::ALL
+        .iter()
+        .rev()
+        .flat_map(|s| noted.checks.iter().filter(move |n| n.status == *s))
+        .collect();
+    let ids: Vec<SourceId> = order.iter().map(|n| n.id).collect();
+    let entries_of = |id: SourceId| usage.uses(id);
     // Each noted source with its row read again (a row gone meanwhile is left out).
     let shown = || -> Result<_> {
         let rows = store.sources_by_id(&ids)?;
-        Ok(noted.iter().zip(rows).filter_map(|(n, row)| match row {
+        Ok(order.iter().zip(rows).filter_map(|(n, row)| match row {
             Ok(Some(row)) => Some(Ok((n, row))),
             Ok(None) => None,
             Err(e) => Some(Err(anyhow::Error::from(e))),
@@ -51,25 +56,24 @@ pub fn verify(path: &Path, paths: &PathArgs, json: bool) -> Result<Exit> {
     };
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     if json {
-        let doc =
-            VerifyJson {
-                sources: JsonSeq::new(shown()?.map(|item| {
-                    item.map(|(n, row)| SourceJson::new(n, row, &map, entries_of(n.id)))
-                })),
-                missing_source_rows: &usage.missing_rows,
-                entries: Status::ALL
-                    .iter()
-                    .map(|s| (s.as_str(), usage.all.count(*s)))
-                    .collect(),
-                stale_entries: stale,
-            };
+        let doc = VerifyJson {
+            sources: JsonSeq::new(shown()?.map(|item| {
+                item.map(|(n, row)| SourceJson::new(&noted, n, row, &map, entries_of(n.id)))
+            })),
+            missing_source_rows: &usage.missing_rows,
+            entries: Status::ALL
+                .iter()
+                .map(|s| (s.as_str(), usage.all.count(*s)))
+                .collect(),
+            stale_entries: stale,
+        };
         print_json(&mut out, &doc)?;
         out.flush()?;
         return Ok(exit);
     }
-    let most = noted
+    let most = ids
         .iter()
-        .map(|n| n.id)
+        .copied()
         .chain(usage.missing_rows.iter().copied())
         .map(entries_of)
         .max()
@@ -83,7 +87,7 @@ pub fn verify(path: &Path, paths: &PathArgs, json: bool) -> Result<Exit> {
         let (n, row) = item?;
         table.print_row(
             &mut out,
-            &source_cells(&row, &n.shown(&row), entries_of(n.id)),
+            &source_cells(&row, &noted.shown(n, &row), entries_of(n.id)),
         )?;
     }
     for id in &usage.missing_rows {
@@ -94,77 +98,144 @@ pub fn verify(path: &Path, paths: &PathArgs, json: bool) -> Result<Exit> {
     Ok(exit)
 }
 
-/// What `verify` keeps of one source's check until it prints: 24 bytes for a source whose file
-/// has the recorded digest where its path resolves, more only for one with something to say.
-struct Noted {
-    id: SourceId,
-    /// Its place in the order of the recorded paths.
-    rank: usize,
-    status: Status,
-    extra: Option<Box<Extra>>,
+/// What `verify` keeps of the checks until it prints: 16 bytes a source whose file has the
+/// recorded digest where its path resolves, an [`Extra`] beside for one with more to say.
+#[derive(Default)]
+struct NotedChecks {
+    checks: Vec<Noted>,
+    extras: Vec<Extra>,
 }
 
-/// Whatever a check found beyond "the recorded digest, read where the path resolves".
+// What `verify` keeps per source.
+const _: () = assert!(std::mem::size_of::<Noted>() == 16 && std::mem::size_of::<Extra>() == 48);
+
+struct Noted {
+    id: SourceId,
+    status: Status,
+    /// Its place in `extras`; [`Noted::PLAIN`]: none.
+    extra: u32,
+}
+
+impl Noted {
+    const PLAIN: u32 = u32::MAX;
+}
+
+/// Whatever a check found beyond "the recorded digest, read where the path resolves": 48
+/// bytes for a changed file (the common case), the rarer findings boxed.
 struct Extra {
-    current: Option<Box<str>>,
+    current: Option<KeptDigest>,
+    rare: Option<Box<Rare>>,
+}
+
+struct Rare {
     moved_to: Option<(u64, u64)>,
     detail: Option<Box<str>>,
     /// Where the file was read, when it is not where the recorded path resolves.
-    resolved: Option<PathBuf>,
+    resolved: Option<Box<Path>>,
+}
+
+/// A digest as `verify` keeps it until it prints: the bytes of a `sha256:` digest written in
+/// lowercase (32 bytes, not a 71-byte string: a third of a big store's sources are changed),
+/// any other text as it is.
+enum KeptDigest {
+    Sha256([u8; 32]),
+    Text(Box<str>),
+}
+
+impl KeptDigest {
+    const SHA256: &'static str = "sha256:";
+
+    fn new(digest: &str) -> KeptDigest {
+        let bytes = digest
+            .strip_prefix(Self::SHA256)
+            .filter(|h| h.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')))
+            .and_then(|h| {
+                let mut out = [0u8; 32];
+                hex::decode_to_slice(h, &mut out).ok().map(|()| out)
+            });
+        match bytes {
+            Some(b) => KeptDigest::Sha256(b),
+            None => KeptDigest::Text(digest.into()),
+        }
+    }
+
+    fn text(&self) -> Cow<'_, str> {
+        match self {
+            KeptDigest::Sha256(b) => Cow::Owned(format!("{}{}", Self::SHA256, hex::encode(b))),
+            KeptDigest::Text(t) => Cow::Borrowed(t),
+        }
+    }
 }
 
 /// A check as shown, whether just made or rebuilt from what was noted.
 struct Shown<'a> {
     status: Status,
-    current: Option<&'a str>,
+    current: Option<Cow<'a, str>>,
     moved_to: Option<(u64, u64)>,
     detail: Option<&'a str>,
 }
 
-impl Noted {
-    fn new(rank: usize, row: &SourceRow, check: &SourceCheck, map: &PathMap) -> Noted {
-        let resolved =
-            (check.resolved != map.resolve_os(row.path_os())).then(|| check.resolved.clone());
+impl NotedChecks {
+    fn note(&mut self, row: &SourceRow, check: &SourceCheck, map: &PathMap) {
+        let resolved = (check.resolved != map.resolve_os(row.path_os()))
+            .then(|| check.resolved.clone().into_boxed_path());
         let plain = check.current_digest.as_deref() == Some(row.digest.as_str())
             && check.moved_to.is_none()
             && check.detail.is_none()
             && resolved.is_none();
-        Noted {
+        let extra = if plain {
+            Noted::PLAIN
+        } else {
+            let rare = (check.moved_to.is_some() || check.detail.is_some() || resolved.is_some())
+                .then(|| {
+                    Box::new(Rare {
+                        moved_to: check.moved_to,
+                        detail: check.detail.as_deref().map(Into::into),
+                        resolved,
+                    })
+                });
+            self.extras.push(Extra {
+                current: check.current_digest.as_deref().map(KeptDigest::new),
+                rare,
+            });
+            u32::try_from(self.extras.len() - 1)
+                .ok()
+                .filter(|i| *i != Noted::PLAIN)
+                .expect("fewer than 2^32 - 1 sources")
+        };
+        self.checks.push(Noted {
             id: row.id,
-            rank,
             status: check.status,
-            extra: (!plain).then(|| {
-                Box::new(Extra {
-                    current: check.current_digest.as_deref().map(Into::into),
-                    moved_to: check.moved_to,
-                    detail: check.detail.as_deref().map(Into::into),
-                    resolved,
-                })
-            }),
-        }
+            extra,
+        });
     }
 
-    /// The check, given the row it was made for.
-    fn shown<'a>(&'a self, row: &'a SourceRow) -> Shown<'a> {
-        match &self.extra {
+    fn extra(&self, n: &Noted) -> Option<&Extra> {
+        self.extras.get(n.extra as usize)
+    }
+
+    /// A noted check, given the row it was made for.
+    fn shown<'a>(&'a self, n: &Noted, row: &'a SourceRow) -> Shown<'a> {
+        match self.extra(n) {
             None => Shown {
-                status: self.status,
-                current: Some(&row.digest),
+                status: n.status,
+                current: Some(Cow::Borrowed(&row.digest)),
                 moved_to: None,
                 detail: None,
             },
             Some(e) => Shown {
-                status: self.status,
-                current: e.current.as_deref(),
-                moved_to: e.moved_to,
-                detail: e.detail.as_deref(),
+                status: n.status,
+                current: e.current.as_ref().map(KeptDigest::text),
+                moved_to: e.rare.as_ref().and_then(|r| r.moved_to),
+                detail: e.rare.as_ref().and_then(|r| r.detail.as_deref()),
             },
         }
     }
 
-    fn resolved(&self, row: &SourceRow, map: &PathMap) -> PathBuf {
-        match self.extra.as_ref().and_then(|e| e.resolved.clone()) {
-            Some(p) => p,
+    fn resolved(&self, n: &Noted, row: &SourceRow, map: &PathMap) -> PathBuf {
+        let rare = self.extra(n).and_then(|e| e.rare.as_deref());
+        match rare.and_then(|r| r.resolved.as_deref()) {
+            Some(p) => p.to_path_buf(),
             None => map.resolve_os(row.path_os()),
         }
     }
@@ -172,7 +243,7 @@ impl Noted {
 
 fn source_cells(s: &SourceRow, c: &Shown, entries: u64) -> Vec<Cell> {
     let lines = span_label(s, c.moved_to, SpanLabel::Short);
-    let current = match (c.current, c.detail) {
+    let current = match (c.current.as_deref(), c.detail) {
         (_, Some(detail)) => detail,
         (Some(d), None) if d.eq_ignore_ascii_case(&s.digest) => "(same)",
         (Some(d), None) => d,
@@ -214,16 +285,22 @@ struct SourceJson {
 }
 
 impl SourceJson {
-    fn new(n: &Noted, row: SourceRow, map: &PathMap, entries: u64) -> SourceJson {
-        let c = n.shown(&row);
+    fn new(
+        noted: &NotedChecks,
+        n: &Noted,
+        row: SourceRow,
+        map: &PathMap,
+        entries: u64,
+    ) -> SourceJson {
+        let c = noted.shown(n, &row);
         let (current_digest, moved_to, detail) = (
-            c.current.map(String::from),
+            c.current.map(Cow::into_owned),
             c.moved_to,
             c.detail.map(String::from),
         );
         SourceJson {
             id: row.id,
-            resolved_path: n.resolved(&row, map).display().to_string(),
+            resolved_path: noted.resolved(n, &row, map).display().to_string(),
             span: row.span,
             current_digest,
             status: n.status,
@@ -243,4 +320,27 @@ struct VerifyJson<'a, S: Serialize> {
     missing_source_rows: &'a [SourceId],
     entries: BTreeMap<&'static str, u64>,
     stale_entries: u64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::KeptDigest;
+
+    #[test]
+    fn kept_digests_give_back_the_text_they_were_made_from() {
+        let sha = format!("sha256:{}", "0123456789abcdef".repeat(4));
+        for digest in [
+            sha.as_str(),
+            // Anything but 64 lowercase hex digits after `sha256:` is kept as text.
+            &sha.to_uppercase(),
+            &sha[..sha.len() - 2],
+            "sha256:",
+            "md5:d41d8cd98f00b204e9800998ecf8427e",
+            "",
+            "sha256:0123456789ABCDEF0123456789abcdef0123456789abcdef0123456789abcdef",
+        ] {
+            assert_eq!(KeptDigest::new(digest).text(), digest);
+        }
+        assert!(matches!(KeptDigest::new(&sha), KeptDigest::Sha256(_)));
+    }
 }

@@ -70,7 +70,8 @@ pub fn summarize(backend: &dyn Backend, paths: &PathMap, now_ms: i64) -> Result<
             paths,
             hashed,
             |_, _| {},
-            |status| {
+            |checked| {
+                let status = |id| checked.status(id);
                 backend.aggregate_resolved(
                     Dimension::None,
                     Some(&mut || {
@@ -83,7 +84,7 @@ pub fn summarize(backend: &dyn Backend, paths: &PathMap, now_ms: i64) -> Result<
                         status: &mut |id| status(id),
                         dependency_uses: &mut |_, _| {},
                     },
-                    &mut |c| grouper.add(&c, cell_status_by(&c, status)),
+                    &mut |c| grouper.add(&c, cell_status_by(&c, &status)),
                 )
             },
         )

@@ -80,20 +80,36 @@ pub fn verify_statuses(
     Ok((statuses, loaded))
 }
 
+/// What [`hash_beside`]'s work gets: the statuses of the sources checked beside it, waited for
+/// the first time they are asked for (`None`: the sources could not be listed; that error is
+/// what `hash_beside` returns).
+pub(crate) struct Checked<'a> {
+    get: &'a dyn Fn() -> Option<&'a Statuses>,
+}
+
+impl<'a> Checked<'a> {
+    pub fn statuses(&self) -> Option<&'a Statuses> {
+        (self.get)()
+    }
+
+    /// A source's status; a source without a row reads as missing (as in [`add_dangling`]).
+    pub fn status(&self, id: SourceId) -> Option<Status> {
+        self.statuses().map(|s| s.or_missing(id))
+    }
+}
+
 /// Lists a cache's sources on a second connection (where ids survive one; else here, first) and
-/// checks them, streamed, on other threads while `work` runs on this thread. `work` gets each
-/// source's status through a function that waits for the checking the first time it is
-/// called; a source without a row reads as missing (as in [`add_dangling`]), and `None` comes
-/// back when the sources could not be listed (that error is returned). `keep` sees every row
-/// with its check, on the checking thread, for a caller that shows them; only the statuses
-/// are kept here. `hashed` is called on the checking thread once it is done (or dropped if it
-/// fails). The statuses are not loaded into the backend.
+/// checks them, streamed, on other threads while `work` runs on this thread. `work` gets the
+/// sources' statuses through [`Checked`]. `keep` sees every row with its check, on the
+/// checking thread, for a caller that shows them; only the statuses are kept here. `hashed` is
+/// called on the checking thread once it is done (or dropped if it fails). The statuses are
+/// not loaded into the backend, and ids without a source row are not among them.
 pub(crate) fn hash_beside<T>(
     backend: &dyn Backend,
     paths: &PathMap,
     hashed: impl FnOnce() + Send,
     mut keep: impl FnMut(&SourceRow, &SourceCheck) + Send,
-    work: impl FnOnce(&dyn Fn(SourceId) -> Option<Status>) -> Result<T>,
+    work: impl FnOnce(&Checked<'_>) -> Result<T>,
 ) -> Result<(Statuses, T)> {
     /// Where the sources come from: listed already, or to be listed by a second handle.
     enum Listing {
@@ -133,7 +149,8 @@ pub(crate) fn hash_beside<T>(
                 hashing.join().expect("hashing thread panicked")
             })
         };
-        let worked = work(&|id| join().as_ref().ok().map(|s| s.or_missing(id)));
+        let get = || join().as_ref().ok();
+        let worked = work(&Checked { get: &get });
         join();
         let statuses = done.into_inner().expect("hashing joined")?;
         Ok((statuses, worked?))

@@ -734,3 +734,38 @@ fn a_real_expiry_reads_as_its_millisecond() {
         .sum();
     assert_eq!(expired, 1);
 }
+
+#[test]
+fn sources_by_id_answers_every_id_in_order_across_chunks() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::create(&dir.path().join("cache.db")).unwrap();
+    // More rows than one statement reads, so several chunks and a partial last one.
+    let ids: Vec<i64> = (0..600)
+        .map(|i| {
+            let path = dir.path().join(format!("m{i}.py"));
+            std::fs::write(&path, format!("x = {i}\n")).unwrap();
+            store.record_file(&path, None).unwrap()
+        })
+        .collect();
+    let path_of = |row: Option<SourceRow>| row.map(|r| r.path);
+    // Reversed, with ids without a row and an id asked twice (in one chunk and across two).
+    let mut asked: Vec<SourceId> = ids.iter().rev().map(|id| SourceId(*id)).collect();
+    asked.insert(3, SourceId(-7));
+    asked.insert(10, asked[0]);
+    asked.push(SourceId(ids[0]));
+    asked.push(SourceId(1_000_000));
+    let got: Vec<Option<String>> = store
+        .sources_by_id(&asked)
+        .unwrap()
+        .map(|r| path_of(r.unwrap()))
+        .collect();
+    assert_eq!(got.len(), asked.len());
+    for (id, path) in asked.iter().zip(&got) {
+        let expected = ids
+            .iter()
+            .position(|i| *i == id.0)
+            .map(|i| format!("m{i}.py"));
+        assert_eq!(path, &expected, "source {id}");
+    }
+    assert_eq!(store.sources_by_id(&[]).unwrap().count(), 0);
+}

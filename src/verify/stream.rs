@@ -77,10 +77,12 @@ impl Statuses {
     }
 
     pub fn get(&self, id: SourceId) -> Option<Status> {
-        self.by_id
-            .binary_search_by_key(&id, |(id, _)| *id)
-            .ok()
-            .map(|i| self.by_id[i].1)
+        self.place(id).map(|i| self.by_id[i].1)
+    }
+
+    /// Where this id stands among the checked ids (0 to `len() - 1`), for data kept beside.
+    pub fn place(&self, id: SourceId) -> Option<usize> {
+        self.by_id.binary_search_by_key(&id, |(id, _)| *id).ok()
     }
 
     /// A checked source's status; a source id without a row (none was checked) is missing,

@@ -181,13 +181,8 @@ impl Store {
                     (false, n - fn_.min(n), bytes - fb.min(bytes)),
                 ] {
                     if entries > 0 {
-                        let key = MainKey {
-                            sourced: false,
-                            source_id: None,
-                            strategy: cells.names.id(&strategy),
-                            dimension: None,
-                            has_error,
-                        };
+                        let key =
+                            MainKey::new(false, None, cells.names.id(&strategy), None, has_error);
                         cells.push(key, entries, bytes as f64);
                     }
                 }
@@ -196,9 +191,10 @@ impl Store {
         cells.merge();
         match deps {
             Some(deps) => {
-                for (key, (n, bytes)) in &deps.taken {
-                    if let Some(key) = key.renamed(&deps.names, &cells.names) {
-                        cells.take_back(&key, *n, *bytes);
+                // Each entry with dependencies was counted in its main cell too.
+                for (key, cell) in &deps.cells {
+                    if let Some(main) = key.main.renamed(&deps.names, &cells.names) {
+                        cells.take_back(&main, cell.entries, cell.bytes);
                     }
                 }
                 cells.emit(&mut visit);
@@ -218,13 +214,13 @@ impl Store {
         let mut cells = MainCells::default();
         let mut read = |r: &rusqlite::Row| -> rusqlite::Result<()> {
             use cell_col::*;
-            let key = MainKey {
-                sourced: r.get(SOURCED)?,
-                source_id: opt_int(r, SOURCE_ID)?.map(SourceId),
-                strategy: cells.names.read(r, STRATEGY)?,
-                dimension: cells.names.read_opt(r, DIMENSION)?,
-                has_error: r.get(HAS_ERROR)?,
-            };
+            let key = MainKey::new(
+                r.get(SOURCED)?,
+                opt_int(r, SOURCE_ID)?.map(SourceId),
+                cells.names.read(r, STRATEGY)?,
+                cells.names.read_opt(r, DIMENSION)?,
+                r.get(HAS_ERROR)?,
+            );
             let entries = r.get::<_, i64>(ENTRIES)? as u64;
             cells.push(key, entries, r.get::<_, f64>(BYTES)?);
             Ok(())
@@ -319,7 +315,7 @@ impl Store {
         let mut uses: HashMap<SourceId, u64> = HashMap::new();
         let mut run = |resolve: Option<&mut Resolve>| -> rusqlite::Result<()> {
             let mut lookup = self.conn.prepare_cached(&lookup)?;
-            let mut take = |entry_id: i64, set: DepSet, listed: Vec<SourceId>| {
+            let mut take = |entry_id: i64, set: DepSet, listed: SourceId| {
                 let mut rows = lookup.query([entry_id])?;
                 // An entry id without its entry: the row was never counted.
                 if let Some(r) = rows.next()? {
@@ -343,8 +339,9 @@ impl Store {
                 )?;
                 let mut rows = stmt.query([])?;
                 while let Some(r) = rows.next()? {
-                    let listed = opt_int(r, 1)?.map(SourceId).into_iter().collect();
-                    take(r.get(0)?, DepSet::Unknown, listed)?;
+                    if let Some(listed) = opt_int(r, 1)?.map(SourceId) {
+                        take(r.get(0)?, DepSet::Unknown, listed)?;
+                    }
                 }
                 return Ok(());
             };
@@ -357,7 +354,7 @@ impl Store {
             let mut current: Option<(i64, Option<(u8, SourceId)>)> = None;
             let mut finish = |entry: Option<(i64, Option<(u8, SourceId)>)>| match entry {
                 Some((id, Some((rank, dep)))) if rank > Status::Fresh.rank() as u8 => {
-                    take(id, DepSet::Worst(rank), vec![dep])
+                    take(id, DepSet::Worst(rank), dep)
                 }
                 _ => Ok(()),
             };
@@ -421,16 +418,26 @@ enum DepSet {
     Unknown,
 }
 
-type DepKey = (Option<SourceId>, NameId, Option<NameId>, bool, DepSet);
+/// A cell of entries with dependencies: the main cell they were counted in (and are taken
+/// back out of), their own derivation-error flag, and their dependencies' worst status.
+#[derive(PartialEq, Eq, Hash)]
+struct DepKey {
+    main: MainKey,
+    has_derivation_error: bool,
+    set: DepSet,
+}
 
-/// The cells of entries with dependencies, merged as they stream by, and what they take back
-/// from the main cells.
+struct DepCell {
+    /// The dependency that decides the status (the first seen of the worst rank).
+    listed: SourceId,
+    entries: u64,
+    bytes: f64,
+}
+
+/// The cells of entries with dependencies, merged as they stream by.
 struct DependencyCells<'a> {
     resolve: Option<Resolve<'a>>,
-    /// Per key: the dependencies the cell lists, entries, bytes.
-    cells: HashMap<DepKey, (Vec<SourceId>, u64, f64)>,
-    /// Per main cell: the entries (and bytes) with dependencies it counted.
-    taken: HashMap<MainKey, (u64, f64)>,
+    cells: HashMap<DepKey, DepCell>,
     uses: HashMap<SourceId, u64>,
     /// The names in the keys.
     names: Names,
@@ -441,34 +448,31 @@ impl<'a> DependencyCells<'a> {
         DependencyCells {
             resolve,
             cells: HashMap::new(),
-            taken: HashMap::new(),
             uses: HashMap::new(),
             names: Default::default(),
         }
     }
 
-    fn add(&mut self, e: DependentEntry, set: DepSet, listed: Vec<SourceId>) {
-        // With a source, the main query counts without the error flag.
-        let main = MainKey {
-            sourced: e.sourced,
-            source_id: e.source_id,
-            strategy: e.strategy,
-            dimension: e.dimension,
-            has_error: !e.sourced && e.has_derivation_error,
-        };
-        let slot = self.taken.entry(main).or_default();
-        slot.0 += 1;
-        slot.1 += e.bytes;
-        let key = (
-            e.source_id,
-            e.strategy,
-            e.dimension,
-            e.has_derivation_error,
+    fn add(&mut self, e: DependentEntry, set: DepSet, listed: SourceId) {
+        let key = DepKey {
+            // With a source, the main query counts without the error flag.
+            main: MainKey::new(
+                e.sourced,
+                e.source_id,
+                e.strategy,
+                e.dimension,
+                !e.sourced && e.has_derivation_error,
+            ),
+            has_derivation_error: e.has_derivation_error,
             set,
-        );
-        let slot = self.cells.entry(key).or_insert_with(|| (listed, 0, 0.0));
-        slot.1 += 1;
-        slot.2 += e.bytes;
+        };
+        let cell = self.cells.entry(key).or_insert(DepCell {
+            listed,
+            entries: 0,
+            bytes: 0.0,
+        });
+        cell.entries += 1;
+        cell.bytes += e.bytes;
     }
 
     fn emit(self, visit: &mut impl FnMut(Cell)) {
@@ -477,17 +481,16 @@ impl<'a> DependencyCells<'a> {
                 (resolve.dependency_uses)(id, n);
             }
         }
-        for ((source_id, strategy, dimension, has_derivation_error, _), (deps, n, bytes)) in
-            self.cells
-        {
+        for (key, cell) in self.cells {
             visit(Cell {
-                source_id,
-                strategy: self.names.get(strategy).to_string(),
-                dimension: dimension.map(|d| self.names.get(d).to_string()),
-                has_derivation_error,
-                dependencies: deps,
-                entries: n,
-                bytes: bytes as u64,
+                source_id: key.main.source_id(),
+                strategy: self.names.get(key.main.strategy()).to_string(),
+                dimension: key.main.dimension().map(|d| self.names.get(d).to_string()),
+                has_derivation_error: key.has_derivation_error,
+                dependencies: vec![cell.listed],
+                entries: cell.entries,
+                // A negative total (sizes the format does not allow) reads as 0.
+                bytes: cell.bytes as u64,
             });
         }
     }

@@ -1,5 +1,5 @@
 //! The aggregate's cells kept small while they are merged: each strategy and dimension value
-//! once ([`Names`]), each cell a copyable record of about 48 bytes ([`MainCells`]). At 220,000
+//! once ([`Names`]), each cell a copyable record of 40 bytes ([`MainCells`]). At 220,000
 //! sources the main queries give as many cells; kept as [`Cell`]s with a hash index they took
 //! over 100 MB.
 
@@ -43,7 +43,10 @@ impl Names {
         if let Some(&id) = self.ids.get(name) {
             return id;
         }
-        let id = NameId::try_from(self.names.len()).expect("fewer than 2^32 distinct names");
+        let id = NameId::try_from(self.names.len())
+            .ok()
+            .filter(|id| *id != NO_NAME)
+            .expect("fewer than 2^32 - 1 distinct names");
         self.names.push(name.into());
         self.ids.insert(name.into(), id);
         id
@@ -58,27 +61,69 @@ impl Names {
     }
 }
 
-/// Which main cell an entry was counted in, with names of one [`Names`].
+/// Which main cell an entry was counted in, with names of one [`Names`]: 24 bytes (an optional
+/// source id and dimension would take 40).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub(super) struct MainKey {
-    /// `source_id IS NOT NULL` in SQL (a malformed id reads as no source but was counted with
-    /// the sourced entries).
-    pub sourced: bool,
-    pub source_id: Option<SourceId>,
-    pub strategy: NameId,
-    pub dimension: Option<NameId>,
-    pub has_error: bool,
+    /// The source id; 0 without one (`flags` says which).
+    source_id: i64,
+    strategy: NameId,
+    /// [`NO_NAME`] without a dimension.
+    dimension: NameId,
+    flags: u8,
 }
 
+/// [`MainKey::dimension`] when there is none.
+const NO_NAME: NameId = NameId::MAX;
+/// `source_id IS NOT NULL` in SQL (a malformed id reads as no source but was counted with the
+/// sourced entries).
+const SOURCED: u8 = 1;
+const HAS_SOURCE_ID: u8 = 2;
+const HAS_ERROR: u8 = 4;
+
 impl MainKey {
+    pub fn new(
+        sourced: bool,
+        source_id: Option<SourceId>,
+        strategy: NameId,
+        dimension: Option<NameId>,
+        has_error: bool,
+    ) -> MainKey {
+        let flag = |on: bool, bit: u8| if on { bit } else { 0 };
+        MainKey {
+            source_id: source_id.map_or(0, |id| id.0),
+            strategy,
+            dimension: dimension.unwrap_or(NO_NAME),
+            flags: flag(sourced, SOURCED)
+                | flag(source_id.is_some(), HAS_SOURCE_ID)
+                | flag(has_error, HAS_ERROR),
+        }
+    }
+
+    pub fn source_id(&self) -> Option<SourceId> {
+        (self.flags & HAS_SOURCE_ID != 0).then_some(SourceId(self.source_id))
+    }
+
+    pub fn strategy(&self) -> NameId {
+        self.strategy
+    }
+
+    pub fn dimension(&self) -> Option<NameId> {
+        (self.dimension != NO_NAME).then_some(self.dimension)
+    }
+
+    pub fn has_error(&self) -> bool {
+        self.flags & HAS_ERROR != 0
+    }
+
     /// The same key with the names of `to` (`None` when `to` has not got one of them, so no
     /// cell of `to` can have this key).
     pub fn renamed(&self, from: &Names, to: &Names) -> Option<MainKey> {
         Some(MainKey {
             strategy: to.find(from.get(self.strategy))?,
-            dimension: match self.dimension {
-                Some(d) => Some(to.find(from.get(d))?),
-                None => None,
+            dimension: match self.dimension() {
+                Some(d) => to.find(from.get(d))?,
+                None => NO_NAME,
             },
             ..*self
         })
@@ -92,6 +137,9 @@ struct MainCell {
     /// Summed as floats, as SQL `total()`.
     bytes: f64,
 }
+
+// A cell per source and strategy: its size is what the aggregate's memory grows by.
+const _: () = assert!(std::mem::size_of::<MainCell>() == 40);
 
 /// The cells of the main queries, which count every entry: pushed as they are read, then
 /// merged once ([`MainCells::merge`]) so entries can be taken back out by key.
@@ -122,7 +170,7 @@ impl MainCells {
             }
             same
         });
-        self.cells.shrink_to_fit();
+        // No shrink_to_fit: it would copy the cells, old and new held at once.
     }
 
     /// Takes `n` entries with dependencies (and their bytes) back out of the cell the main
@@ -139,10 +187,10 @@ impl MainCells {
         for c in self.cells {
             if c.entries > 0 {
                 visit(Cell {
-                    source_id: c.key.source_id,
+                    source_id: c.key.source_id(),
                     strategy: self.names.get(c.key.strategy).to_string(),
-                    dimension: c.key.dimension.map(|d| self.names.get(d).to_string()),
-                    has_derivation_error: c.key.has_error,
+                    dimension: c.key.dimension().map(|d| self.names.get(d).to_string()),
+                    has_derivation_error: c.key.has_error(),
                     dependencies: Vec::new(),
                     entries: c.entries,
                     // A negative total (sizes the format does not allow) reads as 0.
@@ -158,13 +206,13 @@ mod tests {
     use super::*;
 
     fn key(names: &mut Names, source: i64, strategy: &str) -> MainKey {
-        MainKey {
-            sourced: true,
-            source_id: Some(SourceId(source)),
-            strategy: names.id(strategy),
-            dimension: None,
-            has_error: false,
-        }
+        MainKey::new(
+            true,
+            Some(SourceId(source)),
+            names.id(strategy),
+            None,
+            false,
+        )
     }
 
     #[test]
