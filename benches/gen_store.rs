@@ -153,6 +153,19 @@ fn main() -> cachescope::store::Result<()> {
          COMMIT;\n"
     );
     fs::write(out.join("purge.sql"), purge_sql).expect("write purge.sql");
+    // What the sqlite3 shell runs for the same work as `summary` and `verify` (issue 10): the
+    // aggregate, each source's uses as a dependency, and the entries a stale dependency reaches
+    // (the dependency join), given the stale sources. CROSS JOIN keeps the join's order where
+    // `entry_dependencies (source_id)` has no index (the planner would probe it per entry).
+    let summary_sql = format!(
+        "SELECT source_id, strategy, count(*), total(value_size) FROM entries GROUP BY 1, 2;\n\
+         SELECT source_id, count(*) FROM entry_dependencies GROUP BY 1;\n\
+         SELECT e.source_id, e.strategy, count(*), total(e.value_size) \
+         FROM entry_dependencies d {join} entries e ON e.id = d.entry_id \
+         WHERE d.source_id IN ({stale_sources}) GROUP BY 1, 2;\n",
+        join = if required_only { "CROSS JOIN" } else { "JOIN" }
+    );
+    fs::write(out.join("summary.sql"), summary_sql).expect("write summary.sql");
     println!(
         "wrote {} ({} entries over {} files) in {:.1}s",
         db.display(),
