@@ -116,6 +116,9 @@ pub struct EntryDetail {
     pub dependencies: Vec<SourceRow>,
     /// Dependency rows pointing at source ids the store has no row for.
     pub missing_dependencies: Vec<SourceId>,
+    /// The entry's own or its dependencies' source ids that are not integers, as SQL literals
+    /// (untrusted: escape before printing): no source row can have one, so the entry is missing.
+    pub malformed_source_ids: Vec<String>,
     /// The first bytes of the value (at most the preview limit asked for).
     pub value_head: Option<Vec<u8>>,
     /// What the backend knows about this entry that no column says (untrusted: escape before
@@ -140,6 +143,9 @@ pub struct Cell {
     pub dimension: Option<String>,
     pub has_derivation_error: bool,
     pub dependencies: Vec<SourceId>,
+    /// Some source id of these entries (their own or a dependency's) is not an integer (a
+    /// careless producer's TEXT, REAL or BLOB): no source row can have it, so they are missing.
+    pub malformed_source_id: bool,
     pub entries: u64,
     pub bytes: u64,
 }

@@ -493,6 +493,112 @@ fn an_entry_whose_source_row_is_not_in_the_store_is_missing_everywhere_and_purge
     assert_eq!(fx.entry_ids(), [kept].into_iter().collect());
 }
 
+/// A source id that is not an integer (TEXT, REAL or BLOB, written by a careless producer past
+/// the column's affinity), as an entry's own source or a dependency: no source row can have
+/// it, so the entry is missing in list, summary, verify, show and the purge alike.
+#[test]
+fn a_source_id_that_is_not_an_integer_is_missing_everywhere_and_purged() {
+    for (class, literal) in [("text", "'abc'"), ("real", "2.5"), ("blob", "X'01FF'")] {
+        for dependencies in [false, true] {
+            let case = format!("{class}, dependency rows: {dependencies}");
+            let fx = Fixture::new();
+            fx.write("m.py", "x = 1\n");
+            let fresh = fx.record("m.py", None);
+            let kept = fx.put(NewEntry {
+                source_id: Some(fresh),
+                ..entry("kept")
+            });
+            let own = fx.put(entry("own"));
+            let own_failed = fx.put(NewEntry {
+                derivation_error: Some("TypeError: x"),
+                ..entry("own-failed")
+            });
+            let sql = fx.sql();
+            sql.execute_batch("PRAGMA foreign_keys = OFF").unwrap();
+            sql.execute(
+                &format!("UPDATE entries SET source_id = {literal} WHERE id IN (?1, ?2)"),
+                [own, own_failed],
+            )
+            .unwrap();
+            let mut malformed = vec![("own", own), ("own-failed", own_failed)];
+            if dependencies {
+                let dep = fx.put(NewEntry {
+                    source_id: Some(fresh),
+                    ..entry("dep")
+                });
+                sql.execute(
+                    &format!(
+                        "INSERT INTO entry_dependencies (entry_id, source_id) \
+                         VALUES (?1, {literal}), (?1, ?2)"
+                    ),
+                    [dep, fresh],
+                )
+                .unwrap();
+                malformed.push(("dep", dep));
+            }
+            let stored: String = sql
+                .query_row("SELECT typeof(source_id) FROM entries WHERE id = ?1", [own], |r| {
+                    r.get(0)
+                })
+                .unwrap();
+            assert_eq!(stored, class, "{case}");
+            drop(sql);
+            let store = fx.store.to_str().unwrap();
+
+            let mut expected = vec![("kept", "fresh")];
+            expected.extend(malformed.iter().map(|(k, _)| (*k, "missing")));
+            assert_eq!(statuses_by_key(&fx.store, &[]), map_of(&expected), "{case}");
+            assert_eq!(
+                statuses_by_key(&fx.store, &["--status", "missing"]).len(),
+                malformed.len(),
+                "{case}"
+            );
+            let summary = run(["summary", store, "--json"]).json();
+            assert_eq!(
+                summary["groups"][0]["statuses"]["missing"],
+                malformed.len(),
+                "{case}"
+            );
+            let verify = run(["verify", store, "--json"]);
+            assert_eq!(verify.code, 1, "{case}: {}", verify.stderr);
+            let verify = verify.json();
+            assert_eq!(verify["entries"]["missing"], malformed.len(), "{case}");
+            assert_eq!(
+                verify["entries_with_malformed_source_ids"],
+                malformed.len(),
+                "{case}"
+            );
+            let human = run(["verify", store]);
+            assert!(
+                human.stdout.contains("(source ids that are not integers)"),
+                "{case}: {}",
+                human.stdout
+            );
+            for (_, id) in &malformed {
+                let show = run(["show", store, &id.to_string(), "--json"]).json();
+                assert_eq!(show["status"], "missing", "{case}");
+                assert_eq!(show["malformed_source_ids"][0], literal, "{case}");
+                let human = run(["show", store, &id.to_string()]);
+                assert!(
+                    human.stdout.contains("is not an integer"),
+                    "{case}: {}",
+                    human.stdout
+                );
+            }
+
+            let dry = run(["purge", store, "--dry-run", "--json"]);
+            assert_eq!(dry.code, 0, "{case}: {}", dry.stderr);
+            let dry = dry.json();
+            assert_eq!(dry["dry_run"], true, "{case}");
+            assert_eq!(dry["removed"], malformed.len(), "{case}");
+            let purge = run(["purge", store, "--json"]);
+            assert_eq!(purge.code, 0, "{case}: {}", purge.stderr);
+            assert_eq!(purge.json()["removed"], malformed.len(), "{case}");
+            assert_eq!(fx.entry_ids(), [kept].into_iter().collect(), "{case}");
+        }
+    }
+}
+
 #[test]
 fn the_demo_never_writes_into_a_directory_that_holds_something_else() {
     let dir = tempfile::tempdir().unwrap();

@@ -386,6 +386,7 @@ impl Backend for Walked {
                 dimension,
                 has_derivation_error: has_error,
                 dependencies,
+                malformed_source_id: false,
                 entries,
                 bytes,
             });
@@ -543,6 +544,7 @@ impl Backend for Walked {
             source,
             dependencies,
             missing_dependencies,
+            malformed_source_ids: Vec::new(),
             value_head,
             notes: e.notes.to_vec(),
         }))

@@ -60,6 +60,8 @@ struct ShowJson<'a> {
     dependencies: Vec<SourceJson<'a>>,
     /// Dependency rows that point at source ids the store has no row for.
     missing_dependency_rows: &'a [SourceId],
+    /// Source ids (own or a dependency's) that are not integers, as SQL literals: missing.
+    malformed_source_ids: &'a [String],
     /// What the cache's backend knows beyond the columns.
     notes: &'a [String],
     value_preview: &'a Preview,
@@ -97,6 +99,7 @@ pub fn run(path: &Path, id: EntryId, paths: &PathArgs, json: bool) -> Result<Exi
                 .map(|(s, c)| SourceJson::new(s, c.as_ref()))
                 .collect(),
             missing_dependency_rows: &x.detail.missing_dependencies,
+            malformed_source_ids: &x.detail.malformed_source_ids,
             notes: &x.detail.notes,
             value_preview: value,
         };

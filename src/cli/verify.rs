@@ -61,6 +61,7 @@ pub fn verify(path: &Path, paths: &PathArgs, json: bool) -> Result<Exit> {
                 item.map(|(n, row)| SourceJson::new(&noted, n, row, &map, entries_of(n.id)))
             })),
             missing_source_rows: &usage.missing_rows,
+            entries_with_malformed_source_ids: usage.malformed_entries,
             entries: Status::ALL
                 .iter()
                 .map(|s| (s.as_str(), usage.all.count(*s)))
@@ -82,6 +83,10 @@ pub fn verify(path: &Path, paths: &PathArgs, json: bool) -> Result<Exit> {
     for id in &usage.missing_rows {
         table.widen(&missing_cells(*id, entries_of(*id)));
     }
+    let malformed = (usage.malformed_entries > 0).then(|| malformed_cells(usage.malformed_entries));
+    if let Some(cells) = &malformed {
+        table.widen(cells);
+    }
     table.print_header(&mut out, &HEADERS)?;
     for item in shown()? {
         let (n, row) = item?;
@@ -92,6 +97,9 @@ pub fn verify(path: &Path, paths: &PathArgs, json: bool) -> Result<Exit> {
     }
     for id in &usage.missing_rows {
         table.print_row(&mut out, &missing_cells(*id, entries_of(*id)))?;
+    }
+    if let Some(cells) = &malformed {
+        table.print_row(&mut out, cells)?;
     }
     writeln!(out, "\n{}", crate::view::status_line(&usage.all))?;
     out.flush()?;
@@ -259,6 +267,18 @@ fn source_cells(s: &SourceRow, c: &Shown, entries: u64) -> Vec<Cell> {
     ]
 }
 
+/// The entries that name source ids no row can have (not integers), as one line.
+fn malformed_cells(entries: u64) -> Vec<Cell> {
+    vec![
+        Cell::status(Status::Missing, ""),
+        Cell::num(entries),
+        Cell::text("(source ids that are not integers)"),
+        Cell::text("-"),
+        Cell::text("-"),
+        Cell::text("-"),
+    ]
+}
+
 fn missing_cells(id: SourceId, entries: u64) -> Vec<Cell> {
     vec![
         Cell::status(Status::Missing, ""),
@@ -318,6 +338,8 @@ struct VerifyJson<'a, S: Serialize> {
     sources: S,
     /// Source ids that entries or dependencies reference but the store has no row for.
     missing_source_rows: &'a [SourceId],
+    /// Entries that name a source id (own or a dependency's) that is not an integer: missing.
+    entries_with_malformed_source_ids: u64,
     entries: BTreeMap<&'static str, u64>,
     stale_entries: u64,
 }

@@ -43,7 +43,12 @@ pub fn explain(detail: EntryDetail, paths: &PathMap) -> Explained {
         .iter()
         .map(|d| checks.get(&d.id).cloned())
         .collect();
-    let missing = detail.missing_dependencies.iter().map(|_| Status::Missing);
+    // Rows that are not in the store, and source ids no row can have, are missing.
+    let missing = detail
+        .missing_dependencies
+        .iter()
+        .map(|_| Status::Missing)
+        .chain(detail.malformed_source_ids.iter().map(|_| Status::Missing));
     let status = Status::of_entry(
         source_check.as_ref().map(|c| c.status),
         detail.entry.derivation_error.is_some(),
@@ -114,6 +119,10 @@ impl Explained {
             (None, Some(id)) if self.detail.source.is_none() => {
                 format!("its fingerprint source (row {id}) is not in the store")
             }
+            _ if !self.detail.malformed_source_ids.is_empty() => format!(
+                "a source id ({}) is not an integer, so no source row can have it",
+                self.detail.malformed_source_ids[0]
+            ),
             _ if self.status == Status::Missing && !self.detail.missing_dependencies.is_empty() => {
                 format!(
                     "a dependency (row {}) is not in the store",

@@ -16,6 +16,10 @@ pub fn cell_status(cell: &Cell, checks: &HashMap<SourceId, SourceCheck>) -> Opti
 
 /// [`cell_status`] with each source's status from `status` (`None`: unchecked).
 pub fn cell_status_by(cell: &Cell, status: &dyn Fn(SourceId) -> Option<Status>) -> Option<Status> {
+    if cell.malformed_source_id {
+        // No source row can have the id: missing, the worst status, whatever the others are.
+        return Some(Status::Missing);
+    }
     let own = match cell.source_id {
         Some(id) => Some(status(id)?),
         None => None,

@@ -15,6 +15,8 @@ pub struct Usage {
     pub statuses: Statuses,
     /// Referenced source ids that have no source row (they are missing), sorted.
     pub missing_rows: Vec<SourceId>,
+    /// Entries that name a source id (own or a dependency's) that is not an integer: missing.
+    pub malformed_entries: u64,
     uses: UseCounts,
     pub all: Group,
 }
@@ -70,6 +72,7 @@ pub fn verify_with_usage(
     // Counted by the cells and by the dependency pass, which the aggregate calls in turn.
     let uses: RefCell<UseCounts> = Default::default();
     let mut all = Group::new(GroupKey::All);
+    let mut malformed_entries = 0u64;
     let (statuses, ()) = hash_beside(
         backend,
         paths,
@@ -91,6 +94,9 @@ pub fn verify_with_usage(
                         if let Some(id) = cell.source_id {
                             count(id, cell.entries);
                         }
+                        if cell.malformed_source_id {
+                            malformed_entries = malformed_entries.saturating_add(cell.entries);
+                        }
                     },
                 )
                 .map(|_| ())
@@ -104,6 +110,7 @@ pub fn verify_with_usage(
     Ok(Usage {
         statuses,
         missing_rows,
+        malformed_entries,
         uses,
         all,
     })

@@ -58,6 +58,9 @@ pub struct Store {
     error_index: Option<String>,
     /// Whether an index on `entries` starts with `expires_at`.
     expiry_index: bool,
+    /// Whether entries or dependency rows hold a source id that is not an integer, as
+    /// [`Store::dangling_source_ids`] last saw (`None`: not looked).
+    malformed_source_ids: std::cell::Cell<Option<bool>>,
     warnings: Vec<String>,
 }
 

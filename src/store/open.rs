@@ -147,6 +147,7 @@ impl Store {
             has_dependencies: false,
             source_index: false,
             error_index: None,
+            malformed_source_ids: Default::default(),
             expiry_index: false,
             warnings,
         };

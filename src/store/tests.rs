@@ -303,6 +303,7 @@ mod dependency_reached {
                             dimension: None,
                             has_derivation_error: error.is_some(),
                             dependencies: dep_ids.iter().map(|d| SourceId(*d)).collect(),
+                            malformed_source_id: false,
                             entries: 1,
                             bytes: n as u64,
                         });

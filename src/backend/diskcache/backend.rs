@@ -128,6 +128,7 @@ impl Backend for Diskcache {
                 },
                 has_derivation_error: false,
                 dependencies: Vec::new(),
+                malformed_source_id: false,
                 entries,
                 bytes,
             });
@@ -384,6 +385,7 @@ impl Backend for Diskcache {
             source_content: None,
             dependencies: Vec::new(),
             missing_dependencies: Vec::new(),
+            malformed_source_ids: Vec::new(),
             value_head,
             notes,
         }))

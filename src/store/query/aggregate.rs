@@ -1,7 +1,7 @@
 //! Aggregates: entries and bytes per source and strategy (the covering index), derivation
 //! errors (the partial index), expiry.
 
-use super::super::rows::opt_int;
+use super::super::rows::{int, opt_int, Int};
 use super::super::{Cell, Dimension, ErrorRow, Result, SourceId, Store, StrategyCounts};
 use super::cells::{MainCells, MainKey, NameId, Names};
 use super::counts::strategy_counts;
@@ -398,7 +398,8 @@ impl Store {
         let mut uses: HashMap<SourceId, u64> = HashMap::new();
         let mut run = |resolve: Option<&mut Resolve>| -> rusqlite::Result<()> {
             let mut lookup = self.conn.prepare_cached(&lookup)?;
-            let mut take = |entry_id: i64, set: DepSet, listed: SourceId| {
+            // `listed`: `None` for a dependency whose source id is not an integer.
+            let mut take = |entry_id: i64, set: DepSet, listed: Option<SourceId>| {
                 let mut rows = lookup.query([entry_id])?;
                 // An entry id without its entry: the row was never counted.
                 if let Some(r) = rows.next()? {
@@ -422,9 +423,7 @@ impl Store {
                 )?;
                 let mut rows = stmt.query([])?;
                 while let Some(r) = rows.next()? {
-                    if let Some(listed) = opt_int(r, 1)?.map(SourceId) {
-                        take(r.get(0)?, DepSet::Unknown, listed)?;
-                    }
+                    take(r.get(0)?, DepSet::Unknown, opt_int(r, 1)?.map(SourceId))?;
                 }
                 return Ok(());
             };
@@ -433,9 +432,11 @@ impl Store {
             )?;
             let mut rows = stmt.query([])?;
             // The entry being read, and its worst dependency so far: (rank, id), an unknown
-            // status ranking above every other.
-            let mut current: Option<(i64, Option<(u8, SourceId)>)> = None;
-            let mut finish = |entry: Option<(i64, Option<(u8, SourceId)>)>| match entry {
+            // status ranking above every other, a source id that is not an integer (no row can
+            // have it) as missing.
+            type Worst = Option<(u8, Option<SourceId>)>;
+            let mut current: Option<(i64, Worst)> = None;
+            let mut finish = |entry: Option<(i64, Worst)>| match entry {
                 Some((id, Some((rank, dep)))) if rank > Status::Fresh.rank() as u8 => {
                     take(id, DepSet::Worst(rank), dep)
                 }
@@ -447,11 +448,19 @@ impl Store {
                     finish(current.take())?;
                 }
                 let worst = &mut current.get_or_insert((entry_id, None)).1;
-                let Some(dep) = opt_int(r, 1)?.map(SourceId) else {
-                    continue;
+                let dep = match int(r, 1)? {
+                    Int::Value(id) => Some(SourceId(id)),
+                    Int::Bad => None,
+                    // NULL violates the column's NOT NULL: no dependency.
+                    Int::Null => continue,
                 };
-                *uses.entry(dep).or_default() += 1;
-                let rank = (resolve.status)(dep).map_or(u8::MAX, |s| s.rank() as u8);
+                let rank = match dep {
+                    Some(dep) => {
+                        *uses.entry(dep).or_default() += 1;
+                        (resolve.status)(dep).map_or(u8::MAX, |s| s.rank() as u8)
+                    }
+                    None => Status::Missing.rank() as u8,
+                };
                 if worst.is_none_or(|(w, _)| rank > w) {
                     *worst = Some((rank, dep));
                 }
@@ -511,8 +520,9 @@ struct DepKey {
 }
 
 struct DepCell {
-    /// The dependency that decides the status (the first seen of the worst rank).
-    listed: SourceId,
+    /// The dependency that decides the status (the first seen of the worst rank); `None`: a
+    /// source id that is not an integer.
+    listed: Option<SourceId>,
     entries: u64,
     bytes: f64,
 }
@@ -536,7 +546,7 @@ impl<'a> DependencyCells<'a> {
         }
     }
 
-    fn add(&mut self, e: DependentEntry, set: DepSet, listed: SourceId) {
+    fn add(&mut self, e: DependentEntry, set: DepSet, listed: Option<SourceId>) {
         let key = DepKey {
             // With a source, the main query counts without the error flag.
             main: MainKey::new(
@@ -570,7 +580,8 @@ impl<'a> DependencyCells<'a> {
                 strategy: self.names.get(key.main.strategy()).to_string(),
                 dimension: key.main.dimension().map(|d| self.names.get(d).to_string()),
                 has_derivation_error: key.has_derivation_error,
-                dependencies: vec![cell.listed],
+                dependencies: cell.listed.into_iter().collect(),
+                malformed_source_id: cell.listed.is_none() || key.main.malformed(),
                 entries: cell.entries,
                 // A negative total (sizes the format does not allow) reads as 0.
                 bytes: cell.bytes as u64,

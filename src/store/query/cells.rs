@@ -116,6 +116,11 @@ impl MainKey {
         self.flags & HAS_ERROR != 0
     }
 
+    /// Counted with the entries that have a source, but its id is not an integer.
+    pub fn malformed(&self) -> bool {
+        self.flags & (SOURCED | HAS_SOURCE_ID) == SOURCED
+    }
+
     /// The same key with the names of `to` (`None` when `to` has not got one of them, so no
     /// cell of `to` can have this key).
     pub fn renamed(&self, from: &Names, to: &Names) -> Option<MainKey> {
@@ -192,6 +197,7 @@ impl MainCells {
                     dimension: c.key.dimension().map(|d| self.names.get(d).to_string()),
                     has_derivation_error: c.key.has_error(),
                     dependencies: Vec::new(),
+                    malformed_source_id: c.key.malformed(),
                     entries: c.entries,
                     // A negative total (sizes the format does not allow) reads as 0.
                     bytes: c.bytes as u64,

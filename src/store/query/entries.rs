@@ -75,6 +75,21 @@ impl Store {
                 "e.id IN (SELECT entry_id FROM entry_dependencies WHERE source_id IN {selected})"
             ));
         }
+        // A source id that is not an integer reads as missing (no row can have it). Such ids
+        // are looked for only when verification saw some, or did not look (a covering index
+        // scan: a conforming store has none).
+        if filter.statuses.contains(&Status::Missing)
+            && self.malformed_source_ids.get() != Some(false)
+        {
+            narrowings.push("typeof(e.source_id) NOT IN ('integer', 'null')".into());
+            if self.has_dependencies {
+                narrowings.push(
+                    "e.id IN (SELECT entry_id FROM entry_dependencies \
+                     WHERE typeof(source_id) NOT IN ('integer', 'null'))"
+                        .into(),
+                );
+            }
+        }
         if filter.or_expired_at.is_some() {
             narrowings.push("e.expires_at <= ?".into());
         }
@@ -224,6 +239,21 @@ impl Store {
         } else {
             Vec::new()
         };
+        // quote() writes each as its SQL literal: 'text', X'B10B', 2.5.
+        let deps = if self.has_dependencies {
+            " UNION ALL SELECT quote(source_id) FROM entry_dependencies \
+             WHERE entry_id = ?1 AND typeof(source_id) NOT IN ('integer', 'null')"
+        } else {
+            ""
+        };
+        let malformed_source_ids = self.collect(
+            &format!(
+                "SELECT quote(source_id) FROM entries WHERE id = ?1 \
+                 AND typeof(source_id) NOT IN ('integer', 'null'){deps}"
+            ),
+            [id],
+            |r| super::super::rows::text(r, 0),
+        )?;
         let value_head = self
             .conn
             .query_row(
@@ -241,6 +271,7 @@ impl Store {
             source_content,
             dependencies,
             missing_dependencies,
+            malformed_source_ids,
             value_head,
             notes: Vec::new(),
         }))

@@ -12,16 +12,22 @@ const UNKNOWN_RANK: i64 = 99;
 
 impl Store {
     /// The SQL expression for an entry's status rank (alias `e`), from the loaded statuses.
+    /// A source id that is not an integer (a careless producer's TEXT, REAL or BLOB) is
+    /// missing: no source row can have it.
     pub(crate) fn rank_sql(&self) -> String {
+        let missing = Status::Missing.rank();
         let own = format!(
             "CASE WHEN e.source_id IS NULL THEN (CASE WHEN e.derivation_error IS NULL THEN {} ELSE {} END) \
+             WHEN typeof(e.source_id) <> 'integer' THEN {missing} \
              ELSE coalesce((SELECT rank FROM temp.cs_rank WHERE id = e.source_id), {UNKNOWN_RANK}) END",
             Status::Unverifiable.rank(),
             Status::Failed.rank()
         );
         if self.has_dependencies {
             format!(
-                "max({own}, coalesce((SELECT max(coalesce(r.rank, {UNKNOWN_RANK})) FROM entry_dependencies d \
+                "max({own}, coalesce((SELECT max(coalesce(r.rank, \
+                   CASE WHEN typeof(d.source_id) IN ('integer', 'null') THEN {UNKNOWN_RANK} ELSE {missing} END)) \
+                 FROM entry_dependencies d \
                  LEFT JOIN temp.cs_rank r ON r.id = d.source_id WHERE d.entry_id = e.id), 0))"
             )
         } else {
@@ -41,9 +47,11 @@ impl Store {
         format!(
             "(CASE WHEN e.source_id IS NULL \
                THEN (CASE WHEN e.derivation_error IS NULL THEN {} ELSE {} END) IN ({ranks}) \
+               WHEN typeof(e.source_id) <> 'integer' THEN {} IN ({ranks}) \
                ELSE e.source_id IN (SELECT id FROM temp.cs_rank WHERE rank IN ({ranks})) END)",
             Status::Unverifiable.rank(),
-            Status::Failed.rank()
+            Status::Failed.rank(),
+            Status::Missing.rank()
         )
     }
 

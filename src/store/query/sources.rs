@@ -1,6 +1,6 @@
 //! Source rows, and the verification statuses loaded into the connection for status queries.
 
-use super::super::rows::{opt_int, text, SOURCE_COLUMNS};
+use super::super::rows::{int, text, Int, SOURCE_COLUMNS};
 use super::super::{Result, SourceId, SourceRow, StatusesLoaded, Store};
 use crate::status::Status;
 use std::collections::HashMap;
@@ -117,7 +117,8 @@ impl Store {
     }
 
     /// Source ids that entries or dependency rows reference but the sources table lacks (a
-    /// producer's bug, or hand-edited stores): their fingerprint source is gone.
+    /// producer's bug, or hand-edited stores): their fingerprint source is gone. Whether any
+    /// is not an integer (and so missing too; see [`Store::rank_sql`]) is noted on the way.
     pub fn dangling_source_ids(&self) -> Result<Vec<SourceId>> {
         // With an index led by source_id, hop from one distinct id to the next (one seek per
         // source) instead of reading every entry; without one, each hop would scan the table.
@@ -136,8 +137,16 @@ impl Store {
         } else {
             ""
         };
-        let ids = self.collect(&format!("{referenced}{deps}"), [], |r| opt_int(r, 0))?;
-        Ok(ids.into_iter().flatten().map(SourceId).collect())
+        let ids = self.collect(&format!("{referenced}{deps}"), [], |r| int(r, 0))?;
+        self.malformed_source_ids
+            .set(Some(ids.iter().any(|id| matches!(id, Int::Bad))));
+        Ok(ids
+            .into_iter()
+            .filter_map(|id| match id {
+                Int::Value(id) => Some(SourceId(id)),
+                Int::Null | Int::Bad => None,
+            })
+            .collect())
     }
 
     /// Loads per-source verification statuses into a temporary table of this connection, so
