@@ -166,6 +166,17 @@ fn main() -> cachescope::store::Result<()> {
         join = if required_only { "CROSS JOIN" } else { "JOIN" }
     );
     fs::write(out.join("summary.sql"), summary_sql).expect("write summary.sql");
+    // What `summary` shows beyond that: the derivation errors per strategy (with those of
+    // entries without a source) and the expired entries. Without the recommended indexes both
+    // read every row of the table.
+    fs::write(
+        out.join("errors.sql"),
+        "SELECT strategy, derivation_error, count(*), sum(source_id IS NULL) FROM entries \
+         WHERE derivation_error IS NOT NULL GROUP BY 1, 2;\n\
+         SELECT strategy, count(*), total(value_size) FROM entries \
+         WHERE expires_at <= unixepoch() * 1000 GROUP BY 1;\n",
+    )
+    .expect("write errors.sql");
     println!(
         "wrote {} ({} entries over {} files) in {:.1}s",
         db.display(),

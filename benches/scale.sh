@@ -43,6 +43,7 @@ for indexes in recommended required; do
         measure "sqlite3 aggregate" sqlite3 base.db \
             'SELECT source_id, strategy, count(*), total(value_size) FROM entries GROUP BY 1, 2'
         measure "sqlite3 aggregate+dependency join" sh -c "sqlite3 base.db < summary.sql"
+        measure "sqlite3 derivation errors+expiry" sh -c "sqlite3 base.db < errors.sql"
         measure "sha256sum sources" sh -c "find src -name '*.py' -print0 | xargs -0 sha256sum >/dev/null"
         measure "sqlite3 quick_check" sqlite3 base.db "PRAGMA quick_check"
         rm -f work.db work.db-wal work.db-shm; cp base.db work.db
