@@ -537,9 +537,11 @@ fn a_source_id_that_is_not_an_integer_is_missing_everywhere_and_purged() {
                 malformed.push(("dep", dep));
             }
             let stored: String = sql
-                .query_row("SELECT typeof(source_id) FROM entries WHERE id = ?1", [own], |r| {
-                    r.get(0)
-                })
+                .query_row(
+                    "SELECT typeof(source_id) FROM entries WHERE id = ?1",
+                    [own],
+                    |r| r.get(0),
+                )
                 .unwrap();
             assert_eq!(stored, class, "{case}");
             drop(sql);

@@ -201,3 +201,38 @@ macro_rules! sql_id {
 
 sql_id!(EntryId);
 sql_id!(SourceId);
+
+/// A column's value as stored, bytes and all, to bind again unchanged: rusqlite's own `Value`
+/// panics on TEXT that is not UTF-8, which any producer can write.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Stored {
+    Null,
+    Integer(i64),
+    Real(f64),
+    Text(Vec<u8>),
+    Blob(Vec<u8>),
+}
+
+impl Stored {
+    pub fn read(r: &Row, idx: usize) -> rusqlite::Result<Stored> {
+        Ok(match r.get_ref(idx)? {
+            ValueRef::Null => Stored::Null,
+            ValueRef::Integer(i) => Stored::Integer(i),
+            ValueRef::Real(f) => Stored::Real(f),
+            ValueRef::Text(t) => Stored::Text(t.to_vec()),
+            ValueRef::Blob(b) => Stored::Blob(b.to_vec()),
+        })
+    }
+}
+
+impl ToSql for Stored {
+    fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
+        Ok(ToSqlOutput::Borrowed(match self {
+            Stored::Null => ValueRef::Null,
+            Stored::Integer(i) => ValueRef::Integer(*i),
+            Stored::Real(f) => ValueRef::Real(*f),
+            Stored::Text(t) => ValueRef::Text(t),
+            Stored::Blob(b) => ValueRef::Blob(b),
+        }))
+    }
+}

@@ -294,12 +294,23 @@ impl Settings {
     }
 }
 
+/// A Settings value; text that is not UTF-8 read lossily (rusqlite's own conversion to a
+/// `Value` panics on it).
+fn setting_value(v: ValueRef<'_>) -> Value {
+    match v {
+        ValueRef::Text(t) => Value::Text(String::from_utf8_lossy(t).into_owned()),
+        other => other.into(),
+    }
+}
+
 pub fn read_settings(conn: &Connection, db: &Path) -> Result<Settings, DiskcacheError> {
     let mut st = conn
         .prepare("SELECT key, value FROM Settings")
         .map_err(sql_err(db))?;
     let values = st
-        .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, Value>(1)?)))
+        .query_map([], |r| {
+            Ok((r.get::<_, String>(0)?, setting_value(r.get_ref(1)?)))
+        })
         .map_err(sql_err(db))?
         .collect::<Result<BTreeMap<_, _>, _>>()
         .map_err(sql_err(db))?;

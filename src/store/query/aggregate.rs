@@ -1,7 +1,7 @@
 //! Aggregates: entries and bytes per source and strategy (the covering index), derivation
 //! errors (the partial index), expiry.
 
-use super::super::rows::{int, opt_int, Int};
+use super::super::rows::{int, opt_int, Int, Stored};
 use super::super::{Cell, Dimension, ErrorRow, Result, SourceId, Store, StrategyCounts};
 use super::cells::{MainCells, MainKey, NameId, Names};
 use super::counts::strategy_counts;
@@ -328,7 +328,8 @@ impl Store {
                 .collect::<rusqlite::Result<_>>()?;
             Ok(details.iter().all(|d| !d.contains("TEMP B-TREE")))
         };
-        type Pair = (rusqlite::types::Value, rusqlite::types::Value);
+        // Read and bound again as stored (an error text need not be UTF-8).
+        type Pair = (Stored, Stored);
         let run = || -> rusqlite::Result<Option<StrategyCounts>> {
             if !plan(&after)? {
                 return Ok(None);
@@ -349,7 +350,9 @@ impl Store {
                 Ok::<_, rusqlite::Error>(())
             };
             counted(&null_strategy, &[])?;
-            let pair = |r: &rusqlite::Row| -> rusqlite::Result<Pair> { Ok((r.get(0)?, r.get(1)?)) };
+            let pair = |r: &rusqlite::Row| -> rusqlite::Result<Pair> {
+                Ok((Stored::read(r, 0)?, Stored::read(r, 1)?))
+            };
             let mut at: Option<Pair> = self
                 .conn
                 .prepare_cached(&first)?
@@ -658,6 +661,16 @@ mod tests {
             .conn
             .execute(
                 "UPDATE entries SET strategy = CAST(strategy AS BLOB) WHERE strategy = 'zzz' AND id % 2 = 0",
+                [],
+            )
+            .unwrap();
+        // An error text that is not UTF-8 is read and bound again as it is.
+        store
+            .conn
+            .execute(
+                "INSERT INTO entries (namespace, function, key, strategy, derivation_error, \
+                 value_size, created_at) VALUES ('data', 'm:f', 'bad-utf8', 'name', \
+                 CAST(X'ff41' AS TEXT), 3, 1)",
                 [],
             )
             .unwrap();

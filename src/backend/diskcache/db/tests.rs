@@ -420,3 +420,13 @@ fn purge_walks_sparse_rowids_to_the_last_one_and_stops_when_cancelled() {
     assert!(tags.contains(&4611686018427387904), "{tags:?}");
     assert_clean(&dir);
 }
+
+#[test]
+fn a_settings_value_that_is_not_utf8_reads_lossily_instead_of_panicking() {
+    use rusqlite::types::{Value, ValueRef};
+    assert_eq!(
+        super::setting_value(ValueRef::Text(b"lru\xff")),
+        Value::Text("lru\u{fffd}".into())
+    );
+    assert_eq!(super::setting_value(ValueRef::Integer(7)), Value::Integer(7));
+}
