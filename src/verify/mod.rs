@@ -59,10 +59,13 @@ pub fn verify_sources(
             by_recorded.entry(s.path_bytes()).or_default().push(s);
         }
     }
-    let mut by_file: HashMap<PathBuf, Vec<&SourceRow>> = HashMap::with_capacity(by_recorded.len());
+    // Keyed by the resolved path's bytes: `Path` equality ignores a trailing slash (and `.`
+    // components), and `reg` and `reg/` open differently; whichever came first decided both.
+    let mut by_file: HashMap<std::ffi::OsString, Vec<&SourceRow>> =
+        HashMap::with_capacity(by_recorded.len());
     for (recorded, rows) in by_recorded {
         by_file
-            .entry(paths.resolve_os(bytes_path(recorded)))
+            .entry(paths.resolve_os(bytes_path(recorded)).into_os_string())
             .or_default()
             .extend(rows);
     }
@@ -72,7 +75,7 @@ pub fn verify_sources(
     let checked: Vec<(SourceId, SourceCheck)> = by_file
         .into_par_iter()
         .flat_map_iter(|(path, rows)| {
-            let checks = check_file(&path, &rows);
+            let checks = check_file(Path::new(&path), &rows);
             let now = done.fetch_add(rows.len(), Ordering::Relaxed) + rows.len();
             progress(now, total);
             checks

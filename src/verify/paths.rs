@@ -25,11 +25,21 @@ impl PathMap {
     /// [`PathMap::resolve`] for a recorded path that is bytes, not necessarily UTF-8.
     pub fn resolve_os(&self, recorded: &std::ffi::OsStr) -> PathBuf {
         let recorded = Path::new(recorded);
-        // Path::strip_prefix matches whole components: /srv/app does not remap /srv/apple.
+        // Path::strip_prefix matches whole components: /srv/app does not remap /srv/apple. A
+        // remap of the whole path leaves nothing to join (joining "" would add a slash, and
+        // "file/" is no file).
         let remapped = self
             .remaps
             .iter()
-            .find_map(|(from, to)| recorded.strip_prefix(from).ok().map(|rest| to.join(rest)))
+            .find_map(|(from, to)| {
+                recorded
+                    .strip_prefix(from)
+                    .ok()
+                    .map(|rest| match rest.as_os_str().is_empty() {
+                        true => to.clone(),
+                        false => to.join(rest),
+                    })
+            })
             .unwrap_or_else(|| recorded.to_path_buf());
         if remapped.is_absolute() {
             remapped
@@ -72,6 +82,12 @@ mod tests {
             m.resolve("/srv/apple/x.py"),
             PathBuf::from("/srv/apple/x.py")
         );
+        // The whole recorded path remapped names the file itself.
+        let m = PathMap::new(
+            "/base",
+            vec![parse_remap("/srv/app/x.py=/home/x.py").unwrap()],
+        );
+        assert_eq!(m.resolve("/srv/app/x.py").as_os_str(), "/home/x.py");
         assert!(parse_remap("nope").is_err());
         assert!(parse_remap("=x").is_err());
     }

@@ -280,3 +280,18 @@ fn unmatched_keys_are_changed_while_the_file_exists() {
     assert_eq!(r[&2].status, Status::Missing);
     assert_eq!(r[&3].status, Status::Unreadable);
 }
+
+#[test]
+fn a_path_with_a_trailing_slash_is_checked_apart_from_the_file() {
+    // `Path` equality ignores the slash; the two open differently (the second is no file), and
+    // whichever was read first used to decide both, so a fresh file could read as missing.
+    let dir = tempfile::tempdir().unwrap();
+    fs::write(dir.path().join("reg"), "R\n").unwrap();
+    let d = digest::format(Algorithm::Sha256, b"R\n");
+    let r = check(
+        dir.path(),
+        &[row(1, "reg", None, d.clone()), row(2, "reg/", None, d)],
+    );
+    assert_eq!(r[&1].status, Status::Fresh);
+    assert_ne!(r[&2].status, Status::Fresh);
+}

@@ -428,5 +428,8 @@ fn a_settings_value_that_is_not_utf8_reads_lossily_instead_of_panicking() {
         super::setting_value(ValueRef::Text(b"lru\xff")),
         Value::Text("lru\u{fffd}".into())
     );
-    assert_eq!(super::setting_value(ValueRef::Integer(7)), Value::Integer(7));
+    assert_eq!(
+        super::setting_value(ValueRef::Integer(7)),
+        Value::Integer(7)
+    );
 }
