@@ -73,9 +73,13 @@ pub fn run(
     }
     if let Some(sig) = stop.caught() {
         // What was removed is printed above; stderr may be a terminal that is gone (SIGHUP).
+        let done = match outcome.dry_run {
+            true => "a dry run removes nothing; counted so far".to_string(),
+            false => "removed".to_string(),
+        };
         let _ = writeln!(
             std::io::stderr(),
-            "cachescope: stopped by {} between batches; removed {}",
+            "cachescope: stopped by {} between batches; {done} {}",
             crate::signals::name(sig),
             entries(outcome.removed)
         );
