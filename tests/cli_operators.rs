@@ -127,6 +127,9 @@ fn argument_errors_are_one_escaped_line_and_help_still_works() {
         assert_clean("argument error", &r.stderr);
         assert!(r.stdout.is_empty());
     }
+    // The value is named as typed, escaped, not with its escape sequences stripped.
+    let r = run(["list", "x.db", "--older-than", "5\x1b[31md"]);
+    assert!(r.stderr.contains("'5\\x1b[31md'"), "{}", r.stderr);
     let r = run(["purge", "x.db", "--busy-timeout", "30d"]);
     assert!(
         r.stderr.contains("longer than SQLite can wait"),

@@ -256,7 +256,15 @@ fn show_prints_one_entry_for_people_and_for_scripts() {
         "{}",
         r.stdout
     );
-    let v = run(["show", s, &id.to_string(), "--json"]).json();
+    let raw = run(["show", s, &id.to_string(), "--json"]).stdout;
+    // Every top-level key once (a parser keeps one of two, a strict one refuses the document).
+    let top: Vec<&str> = raw
+        .lines()
+        .filter_map(|l| l.strip_prefix("  \"")?.split_once("\":").map(|(k, _)| k))
+        .collect();
+    let unique: std::collections::BTreeSet<&str> = top.iter().copied().collect();
+    assert!(top.len() > 10 && unique.len() == top.len(), "{top:?}");
+    let v: Value = serde_json::from_str(&raw).unwrap();
     assert_eq!(v["id"], id);
     assert_eq!(v["key"], "k1");
     assert_eq!(v["status"], "fresh");

@@ -246,14 +246,22 @@ where
     I: IntoIterator<Item = T>,
     T: Into<std::ffi::OsString> + Clone,
 {
-    match Cli::try_parse_from(args) {
+    let args: Vec<T> = args.into_iter().collect();
+    match Cli::try_parse_from(args.clone()) {
         Ok(cli) => Parsed::Run(Box::new(cli)),
         Err(e) if e.exit_code() == 0 => {
             let _ = e.print();
             Parsed::Done(Exit::Ok)
         }
         Err(e) => {
-            eprintln!("cachescope: {}", argument_error(&e));
+            // The same error again without clap's styling, so that what is left of escape
+            // sequences in its text is the user's, kept and escaped rather than stripped.
+            let plain = <Cli as clap::CommandFactory>::command()
+                .styles(clap::builder::Styles::plain())
+                .try_get_matches_from(args)
+                .err()
+                .unwrap_or(e);
+            eprintln!("cachescope: {}", argument_error(&plain));
             Parsed::Done(Exit::Error)
         }
     }
@@ -261,8 +269,10 @@ where
 
 /// clap's error as one line: its message without the usage and the `--help` hint it appends,
 /// with the user's text escaped (a newline or an escape sequence in an argument stays visible).
+/// The error should be made without styling (`Styles::plain()`): its text is taken as it is,
+/// escape sequences and all.
 pub fn argument_error(e: &clap::Error) -> String {
-    let rendered = e.render().to_string();
+    let rendered = e.render().ansi().to_string();
     let mut msg = rendered.trim_end();
     // clap appends these after its message; user text comes before them.
     for tail in ["\n\nFor more information", "\n\nUsage:", "\n\n  tip:"] {

@@ -51,9 +51,9 @@ impl<'a> SourceJson<'a> {
 
 #[derive(Serialize)]
 struct ShowJson<'a> {
+    /// With its `status` as explained here (one key: the flattened entry's).
     #[serde(flatten)]
     entry: super::list::EntryJson<'a>,
-    status: Status,
     decided_by: Option<&'a str>,
     derivation_meaning: Option<String>,
     source: Option<SourceJson<'a>>,
@@ -83,7 +83,6 @@ pub fn run(path: &Path, id: EntryId, paths: &PathArgs, json: bool) -> Result<Exi
         entry.status = Some(x.status);
         let doc = ShowJson {
             entry,
-            status: x.status,
             decided_by: x.deciding.as_ref().map(|s| s.path.as_str()),
             derivation_meaning: meaning,
             source: x

@@ -770,3 +770,29 @@ fn sources_by_id_answers_every_id_in_order_across_chunks() {
     }
     assert_eq!(store.sources_by_id(&[]).unwrap().count(), 0);
 }
+
+#[test]
+fn a_function_glob_negates_with_a_bang_as_with_a_caret() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::create(&dir.path().join("cache.db")).unwrap();
+    for function in ["app:load", "batch:run"] {
+        store
+            .put_entry(&NewEntry {
+                namespace: "data",
+                function,
+                key: function,
+                strategy: "name",
+                created_at: 1,
+                ..Default::default()
+            })
+            .unwrap();
+    }
+    for glob in ["[!a]*", "[^a]*"] {
+        let filter = EntryFilter {
+            function_glob: Some(glob.into()),
+            ..Default::default()
+        };
+        let ids = store.entry_ids(&filter, SortKey::Id, false).unwrap();
+        assert_eq!(keys(&store, &ids), ["batch:run"], "{glob}");
+    }
+}

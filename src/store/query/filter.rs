@@ -101,8 +101,10 @@ impl Store {
             params.push(Box::new(now));
         }
         if let Some(g) = &f.function_glob {
+            // A shell's `[!...]` negates as SQLite's `[^...]` does (and as the other kinds of
+            // cache read it); SQLite alone would take the `!` literally and select the opposite.
             terms.push("e.function GLOB ?".into());
-            params.push(Box::new(g.clone()));
+            params.push(Box::new(g.replace("[!", "[^")));
         }
         if let Some(func) = &f.function {
             terms.push("e.function = ?".into());
