@@ -84,6 +84,11 @@ pub trait Backend: Send {
             .collect();
         Ok(Box::new(ids.iter().map(move |id| Ok(rows.remove(id)))))
     }
+    /// At least as many as [`Backend::referenced_sources`] lists, found cheaply: the total a
+    /// streamed verification reports its progress against.
+    fn referenced_sources_bound(&self) -> Result<u64> {
+        Ok(self.referenced_sources()?.len() as u64)
+    }
     /// Source ids that entries reference but that have no source row.
     fn dangling_source_ids(&self) -> Result<Vec<SourceId>>;
     /// Takes verification's per-source statuses, for status filters, status sorting and

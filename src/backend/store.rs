@@ -65,6 +65,10 @@ impl Backend for Store {
         Ok(Box::new(Store::sources_by_id(self, ids)?))
     }
 
+    fn referenced_sources_bound(&self) -> Result<u64> {
+        Store::source_row_count(self)
+    }
+
     fn dangling_source_ids(&self) -> Result<Vec<SourceId>> {
         Store::dangling_source_ids(self)
     }

@@ -1,13 +1,12 @@
 //! Grouping: aggregate cells joined with verification results into the groups both front ends
 //! show (by strategy, status, function, source file or derivation error).
 
-use crate::backend::{Backend, Cell, Dimension, EntryFilter, Resolve, SourceId, SourceRow};
+use super::{SourcePaths, Verified};
+use crate::backend::{Backend, Cell, Dimension, EntryFilter, Resolve, SourceId};
 use crate::status::Status;
 use crate::store::Result;
 use crate::verify::SourceCheck;
 use std::collections::{BTreeMap, HashMap};
-
-use super::Verified;
 
 /// The status of the entries in a cell, or `None` while any of their sources is unchecked.
 pub fn cell_status(cell: &Cell, checks: &HashMap<SourceId, SourceCheck>) -> Option<Status> {
@@ -155,53 +154,41 @@ impl Group {
     }
 }
 
-/// The `all` group and one group per key of `grouping`, in display order. `verified` is `None`
-/// while verification runs: statuses are then unchecked.
+/// The `all` group and one group per key of `grouping`, in display order, grouped as the cells
+/// stream by. `verified` is `None` while verification runs: statuses are then unchecked (and
+/// the paths for [`Grouping::SourceFile`] are listed here, compactly).
 pub fn groups(
     backend: &dyn Backend,
     grouping: Grouping,
     verified: Option<&Verified>,
 ) -> Result<(Group, Vec<Group>)> {
-    let mut cells = Vec::new();
-    let mut visit = |c| cells.push(c);
+    let listed;
+    let paths = match verified {
+        Some(v) => &v.paths,
+        None if grouping == Grouping::SourceFile => {
+            listed = SourcePaths::of(backend)?;
+            &listed
+        }
+        None => &SourcePaths::default(),
+    };
+    let path_of = |id: SourceId| paths.get(id).map(str::to_string);
+    let mut grouper = Grouper::new(grouping, &path_of);
     match verified {
         Some(v) => {
+            let status = |id| v.statuses.get(id);
             let resolve = Resolve {
-                status: &mut |id| v.checks.get(&id).map(|c| c.status),
+                status: &mut |id| v.statuses.get(id),
                 dependency_uses: &mut |_, _| {},
             };
-            backend.aggregate_resolved(grouping.dimension(), None, resolve, &mut visit)?;
+            backend.aggregate_resolved(grouping.dimension(), None, resolve, &mut |cell| {
+                grouper.add(&cell, cell_status_by(&cell, &status))
+            })?;
         }
-        None => backend.aggregate(grouping.dimension(), &mut visit)?,
+        None => backend.aggregate(grouping.dimension(), &mut |cell| {
+            grouper.add(&cell, cell_status_by(&cell, &|_| None))
+        })?,
     }
-    let fetched;
-    let sources = match verified {
-        Some(v) => &v.sources,
-        None if grouping == Grouping::SourceFile => {
-            fetched = backend.referenced_sources()?;
-            &fetched
-        }
-        None => &Vec::new(),
-    };
-    let empty = HashMap::new();
-    let checks = verified.map_or(&empty, |v| &v.checks);
-    Ok(group_cells(&cells, grouping, checks, sources))
-}
-
-/// Groups aggregate cells by `grouping`, with the statuses `checks` gives them.
-pub fn group_cells(
-    cells: &[Cell],
-    grouping: Grouping,
-    checks: &HashMap<SourceId, SourceCheck>,
-    sources: &[SourceRow],
-) -> (Group, Vec<Group>) {
-    let paths: HashMap<SourceId, &str> = sources.iter().map(|s| (s.id, s.path.as_str())).collect();
-    let path_of = |id: SourceId| paths.get(&id).map(|p| p.to_string());
-    let mut grouper = Grouper::new(grouping, &path_of);
-    for cell in cells {
-        grouper.add(cell, cell_status(cell, checks));
-    }
-    grouper.finish()
+    Ok(grouper.finish())
 }
 
 /// Groups cells as they stream by, so that nothing is kept per cell: the `all` group and one

@@ -97,16 +97,16 @@ fn ids_effect(fx: &[Effect]) -> Option<&Effect> {
 }
 
 #[test]
-fn start_asks_for_verification_groups_and_the_first_id_list() {
+fn start_asks_for_the_groups_first_then_verification_and_the_first_id_list() {
     let mut a = app();
     let fx = update(&mut a, Action::Start);
-    assert_eq!(fx[0], Effect::Verify);
     assert_eq!(
-        fx[1],
+        fx[0],
         Effect::Groups {
             grouping: Grouping::Strategy
         }
     );
+    assert_eq!(fx[1], Effect::Verify);
     assert!(
         matches!(&fx[2], Effect::Ids { gen: 1, sort: Column::Function, descending: false, filter } if *filter == Default::default())
     );

@@ -34,10 +34,13 @@ pub fn update(app: &mut App, action: Action) -> Vec<Effect> {
 fn on_key(app: &mut App, action: Action, fx: &mut Vec<Effect>) {
     match action {
         Action::Start => {
-            fx.push(Effect::Verify);
+            // The groups first: their counts and sizes come from an index, with statuses
+            // unchecked, and nothing else competes with them for the cores. Verification
+            // starts next (statuses fill in when it ends), beside the first list.
             fx.push(Effect::Groups {
                 grouping: app.grouping,
             });
+            fx.push(Effect::Verify);
             select_group(app, fx);
         }
         Action::Quit => app.quit = true,

@@ -2,19 +2,18 @@
 //! `Sync`, so the UI thread never touches it) and runs every slow job the UI asks for. Results
 //! come back as [`Msg`] values on the event loop's channel; the UI never waits for them.
 //!
-//! Hashing source files runs on a further thread (rayon underneath), so page fetches stay
-//! instant while a large store is verified; its result comes back to the worker, which loads
-//! the statuses into its connection (status filters, sorting by status and purges need them).
+//! Verification runs on a further thread (rayon underneath), which lists the sources on a
+//! second connection and checks them a batch at a time, keeping only a status and a path per
+//! source, so page fetches stay instant while a large store is verified; its result comes back
+//! to the worker, which loads the statuses into its connection (status filters, sorting by
+//! status and purges need them).
 
 use super::app::{Column, PurgeTarget};
 use super::Incoming;
-use crate::backend::{
-    self, Backend, EntryFilter, EntryId, EntryRow, PurgePlan, SourceId, SourceRow,
-};
-use crate::model::{self, Explained, Group, Grouping, Verified};
+use crate::backend::{self, Backend, EntryFilter, EntryId, EntryRow, PurgePlan};
+use crate::model::{self, Checked, Explained, Group, Grouping, Verified};
 use crate::preview;
-use crate::verify::{self, PathMap, SourceCheck};
-use std::collections::HashMap;
+use crate::verify::PathMap;
 use std::path::PathBuf;
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
 use std::sync::Mutex;
@@ -131,8 +130,7 @@ enum Job {
     Effect(Effect),
     VerifyDone {
         run: u64,
-        sources: Vec<SourceRow>,
-        checks: HashMap<SourceId, SourceCheck>,
+        checked: crate::store::Result<Checked>,
     },
     Shutdown,
 }
@@ -301,22 +299,16 @@ impl State {
     fn handle(&mut self, job: Job) {
         match job {
             Job::Shutdown => {}
-            Job::VerifyDone {
-                run,
-                sources,
-                checks,
-            } => {
+            Job::VerifyDone { run, checked } => {
                 if run != self.verify_run {
                     return;
                 }
                 self.verifying = false;
                 let Some(store) = &self.store else { return };
-                let finished = store.dangling_source_ids().and_then(|dangling| {
-                    model::finish_verification(store.as_ref(), sources, checks, dangling)
-                });
+                let finished = checked.and_then(|c| model::finish_verification(store.as_ref(), c));
                 match finished {
                     Ok(verified) => {
-                        let n = verified.sources.len();
+                        let n = verified.sources;
                         self.verified = Some(verified);
                         self.send(Msg::Verified { sources: n });
                     }
@@ -339,8 +331,8 @@ impl State {
         let err = |e: crate::store::StoreError| e.to_string();
         match effect {
             Effect::Verify => {
-                let sources = match store.referenced_sources() {
-                    Ok(s) => s,
+                let listing = match model::Listing::of(store.as_ref()) {
+                    Ok(l) => l,
                     Err(e) => {
                         self.send(Msg::VerifyFailed(e.to_string()));
                         return Ok(());
@@ -362,12 +354,8 @@ impl State {
                                     out.send(Incoming::Worker(Msg::VerifyProgress { done, total }));
                             }
                         };
-                        let checks = verify::verify_sources(&sources, &paths, &progress);
-                        let _ = back.send(Job::VerifyDone {
-                            run,
-                            sources,
-                            checks,
-                        });
+                        let checked = model::check_sources(listing, &paths, &progress);
+                        let _ = back.send(Job::VerifyDone { run, checked });
                     })
                     .map_err(|e| e.to_string())?;
             }
