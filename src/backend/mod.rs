@@ -16,6 +16,7 @@ pub mod diskcache;
 #[cfg(test)]
 pub(crate) mod fixtures;
 pub mod joblib;
+mod list;
 mod store;
 pub mod streamlit;
 
@@ -27,6 +28,7 @@ pub use crate::types::{
 use crate::status::Status;
 pub use crate::store::Resolve;
 use crate::store::{OpenOptions, Result, Store};
+pub(crate) use list::KeptList;
 use std::path::{Path, PathBuf};
 
 /// One opened cache. Every method is one short read (or, for [`Backend::purge`], the kind's
@@ -151,13 +153,17 @@ pub trait Backend: Send {
 
     /// Entries and bytes matching `filter`.
     fn count(&self, filter: &EntryFilter) -> Result<(u64, u64)>;
-    /// Entry ids matching `filter`, in the given order.
-    fn entry_ids(
-        &self,
-        filter: &EntryFilter,
-        sort: SortKey,
-        descending: bool,
-    ) -> Result<Vec<EntryId>>;
+    /// Makes the sorted list a front end pages through by position (the TUI's entries pane):
+    /// the ids of the entries matching `filter` in the given order, ties by id in the same
+    /// direction. Replaces the previous list; returns its length. The backend keeps the list
+    /// (a cachescope store in a TEMP table, so ten million ids cost no memory; the kinds that
+    /// sort in memory as a vector of ids), and the caller pages through it with
+    /// [`Backend::list_page`].
+    fn select_list(&self, filter: &EntryFilter, sort: SortKey, descending: bool) -> Result<u64>;
+    /// Up to `n` ids of the list from position `start` (0-based); none without a list.
+    fn list_page(&self, start: u64, n: usize) -> Result<Vec<EntryId>>;
+    /// Where `id` stands in the list (to keep a selection on its entry across a refresh).
+    fn list_position(&self, id: EntryId) -> Result<Option<u64>>;
     /// The rows of these ids, in the order given; with their statuses when loaded.
     fn entries_by_ids(
         &self,

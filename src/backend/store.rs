@@ -118,13 +118,16 @@ impl Backend for Store {
         Store::count(self, filter)
     }
 
-    fn entry_ids(
-        &self,
-        filter: &EntryFilter,
-        sort: SortKey,
-        descending: bool,
-    ) -> Result<Vec<EntryId>> {
-        Store::entry_ids(self, filter, sort, descending)
+    fn select_list(&self, filter: &EntryFilter, sort: SortKey, descending: bool) -> Result<u64> {
+        Store::select_list(self, filter, sort, descending)
+    }
+
+    fn list_page(&self, start: u64, n: usize) -> Result<Vec<EntryId>> {
+        Store::list_page(self, start, n)
+    }
+
+    fn list_position(&self, id: EntryId) -> Result<Option<u64>> {
+        Store::list_position(self, id)
     }
 
     fn entries_by_ids(

@@ -6,7 +6,8 @@
 //! no read transaction outlives it and a producer's WAL checkpoints are never held back.
 //!
 //! - `filter`: which entries ([`EntryFilter`]) and the SQL for entry statuses;
-//! - `entries`: listings, id lists, counts and one entry's detail;
+//! - `entries`: listings, id sets, counts and one entry's detail;
+//! - `list`: the sorted list a front end pages through by position (a TEMP table);
 //! - `aggregate`: counts and bytes per source and strategy;
 //! - `cells`: the aggregate's cells, kept small while they are merged;
 //! - `counts`: derivation errors and expiry per strategy;
@@ -17,6 +18,7 @@ mod cells;
 mod counts;
 mod entries;
 mod filter;
+mod list;
 mod sources;
 
 pub use aggregate::Resolve;
