@@ -104,6 +104,19 @@ pub trait Backend: Send {
     /// when statuses are not known: the statuses of entries with dependencies need
     /// [`Backend::aggregate_resolved`].
     fn aggregate(&self, dimension: Dimension, visit: &mut dyn FnMut(Cell)) -> Result<()>;
+    /// Entries and bytes per strategy, statuses aside: what a viewer shows before verification
+    /// (by strategy). A backend whose aggregate reads more than that (a store: derivation
+    /// errors and dependencies, for the statuses of entries without a source) answers this
+    /// alone, faster.
+    fn strategy_totals(&self) -> Result<StrategyCounts> {
+        let mut by: std::collections::BTreeMap<String, (u64, u64)> = Default::default();
+        self.aggregate(Dimension::None, &mut |c| {
+            let slot = by.entry(c.strategy).or_default();
+            slot.0 = slot.0.saturating_add(c.entries);
+            slot.1 = slot.1.saturating_add(c.bytes);
+        })?;
+        Ok(by.into_iter().map(|(s, (n, b))| (s, n, b)).collect())
+    }
     /// [`Backend::aggregate`] without a dimension, for `summary`: `errors` is called once and
     /// may be collected meanwhile on another handle; its rows are returned. A backend may use
     /// them for its failed counts.

@@ -84,6 +84,10 @@ impl Backend for Store {
         Store::aggregate(self, dimension, visit)
     }
 
+    fn strategy_totals(&self) -> Result<StrategyCounts> {
+        Store::strategy_totals(self)
+    }
+
     fn aggregate_then_errors(
         &self,
         errors: &mut dyn FnMut() -> Result<Vec<ErrorRow>>,

@@ -155,8 +155,9 @@ impl Group {
 }
 
 /// The `all` group and one group per key of `grouping`, in display order, grouped as the cells
-/// stream by. `verified` is `None` while verification runs: statuses are then unchecked (and
-/// the paths for [`Grouping::SourceFile`] are listed here, compactly).
+/// stream by. `verified` is `None` while verification runs: every entry is then unchecked,
+/// those without a source too (they are told failed or unverifiable with the rest), and the
+/// paths for [`Grouping::SourceFile`] are listed here, compactly.
 pub fn groups(
     backend: &dyn Backend,
     grouping: Grouping,
@@ -184,9 +185,24 @@ pub fn groups(
                 grouper.add(&cell, cell_status_by(&cell, &status))
             })?;
         }
-        None => backend.aggregate(grouping.dimension(), &mut |cell| {
-            grouper.add(&cell, cell_status_by(&cell, &|_| None))
-        })?,
+        // Every entry unchecked, the first groups by strategy need only the totals, read as
+        // fast as the sqlite3 shell's aggregate, where the full one reads derivation errors
+        // and dependencies as well.
+        None if grouping == Grouping::Strategy => {
+            for (strategy, entries, bytes) in backend.strategy_totals()? {
+                let cell = Cell {
+                    source_id: None,
+                    strategy,
+                    dimension: None,
+                    has_derivation_error: false,
+                    dependencies: Vec::new(),
+                    entries,
+                    bytes,
+                };
+                grouper.add(&cell, None);
+            }
+        }
+        None => backend.aggregate(grouping.dimension(), &mut |cell| grouper.add(&cell, None))?,
     }
     Ok(grouper.finish())
 }
@@ -257,4 +273,85 @@ pub fn strategy_order(strategy: &str) -> usize {
         .iter()
         .position(|s| *s == strategy)
         .unwrap_or(4)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::{NewEntry, Store};
+    use crate::verify::PathMap;
+
+    #[test]
+    fn before_verification_every_entry_is_unchecked_then_statuses_fill_in() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::create(&dir.path().join("cache.db")).unwrap();
+        let file = dir.path().join("m.py");
+        std::fs::write(&file, "x = 1\n").unwrap();
+        let source = store.record_file(&file, None).unwrap();
+        let put = |key: &str, strategy: &str, source: Option<i64>, error: Option<&str>| {
+            store
+                .put_entry(&NewEntry {
+                    namespace: "data",
+                    function: "m:f",
+                    key,
+                    strategy,
+                    derivation_error: error,
+                    source_id: source,
+                    value: Some(b"12345"),
+                    created_at: 1,
+                    ..Default::default()
+                })
+                .unwrap();
+        };
+        for k in ["a", "b", "c"] {
+            put(k, "source", Some(source), None);
+        }
+        put("d", "bytecode", None, Some("TypeError: x"));
+        put("e", "bytecode", None, Some("TypeError: x"));
+        put("f", "name", None, None);
+
+        for grouping in [Grouping::Strategy, Grouping::Function, Grouping::SourceFile] {
+            let (all, groups) = groups(&store, grouping, None).unwrap();
+            assert_eq!((all.entries, all.bytes), (6, 30), "{grouping:?}");
+            assert_eq!(
+                all.unchecked, 6,
+                "{grouping:?}: nothing is told before verification"
+            );
+            assert!(all.statuses.is_empty(), "{grouping:?}");
+            assert_eq!(groups.iter().map(|g| g.entries).sum::<u64>(), 6);
+        }
+        let (_, by_strategy) = groups(&store, Grouping::Strategy, None).unwrap();
+        let counts: Vec<(String, u64)> = by_strategy
+            .iter()
+            .map(|g| (g.key.label(), g.entries))
+            .collect();
+        assert_eq!(
+            counts,
+            [
+                ("source".into(), 3),
+                ("bytecode".into(), 2),
+                ("name".into(), 1)
+            ]
+        );
+        // recorded relative to the store's directory
+        let recorded = GroupKey::SourceFile(Some("m.py".into()));
+        let of_file = |groups: &[Group]| groups.iter().find(|g| g.key == recorded).cloned();
+        let (_, by_file) = groups(&store, Grouping::SourceFile, None).unwrap();
+        assert_eq!(of_file(&by_file).map(|g| g.entries), Some(3), "{by_file:?}");
+
+        let paths = PathMap::new(store.base_dir(), Vec::new());
+        let verified = super::super::verify_store(&store, &paths, &|_, _| {}).unwrap();
+        let (all, _) = groups(&store, Grouping::Strategy, Some(&verified)).unwrap();
+        assert_eq!(all.unchecked, 0);
+        assert_eq!(
+            (
+                all.count(Status::Fresh),
+                all.failed(),
+                all.count(Status::Unverifiable)
+            ),
+            (3, 2, 1)
+        );
+        let (_, by_file) = groups(&store, Grouping::SourceFile, Some(&verified)).unwrap();
+        assert_eq!(of_file(&by_file).map(|g| g.count(Status::Fresh)), Some(3));
+    }
 }

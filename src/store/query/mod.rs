@@ -11,7 +11,8 @@
 //! - `aggregate`: counts and bytes per source and strategy;
 //! - `cells`: the aggregate's cells, kept small while they are merged;
 //! - `counts`: derivation errors and expiry per strategy;
-//! - `sources`: source rows and the verification statuses loaded into the connection.
+//! - `sources`: source rows and the verification statuses loaded into the connection;
+//! - `totals`: entries and bytes per strategy, statuses aside (what a viewer shows first).
 
 mod aggregate;
 mod cells;
@@ -20,6 +21,7 @@ mod entries;
 mod filter;
 mod list;
 mod sources;
+mod totals;
 
 pub use aggregate::Resolve;
 
