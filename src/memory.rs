@@ -2,9 +2,10 @@
 //! startup by the binary (and by the benchmarks that measure it), never by the library on its
 //! own, since a producer linking it owns its process.
 //!
-//! Measured on the TUI over ten million entries (peak RSS after verification, paging and
-//! sorting): 74 MB with glibc's defaults, 59 MB with the fixed mmap threshold alone, 48 MB with
-//! both settings below; `summary` 61-70 MB -> 51 MB; CPU time unchanged on two cores.
+//! Measured on the TUI over ten million entries (`benches/tui_bench.rs`, peak RSS after
+//! verification, paging and sorting): 60-63 MB with glibc's defaults, 61 MB with one arena
+//! alone, 57 MB with the fixed mmap threshold alone, 50-56 MB with both settings below;
+//! `summary` 61-70 MB -> 51 MB; CPU time unchanged on two cores.
 
 /// Makes glibc return what the big phases free instead of keeping it per thread. Call before
 /// any thread starts (arenas made earlier stay). A no-op elsewhere than glibc.
