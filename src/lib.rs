@@ -11,6 +11,7 @@ pub mod db_file;
 pub mod demo;
 pub mod digest;
 pub mod error;
+pub mod memory;
 pub mod model;
 pub mod pickle;
 pub mod preview;

@@ -2,6 +2,8 @@ use cachescope::cli::{self, Exit};
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
+    // Before any thread: what the big phases free goes back to the system (see the module).
+    cachescope::memory::tune_malloc();
     match cli::run() {
         Ok(exit) => exit.into(),
         // The result was decided before printing; a reader that stopped early changes nothing.

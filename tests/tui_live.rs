@@ -59,7 +59,7 @@ fn a_producer_writing_refreshes_the_view_and_the_selection_stays() {
     assert_eq!(s.app.pane, pane, "the focused pane changed");
     assert_eq!(s.app.selected_id(), selected, "the selected entry changed");
     assert_eq!(
-        s.app.ids.as_ref().map(Vec::len),
+        s.app.list_len,
         Some(18),
         "the bytecode group lists the new entry"
     );

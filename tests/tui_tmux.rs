@@ -9,7 +9,7 @@ mod common;
 
 use cachescope::model;
 use cachescope::status::Status;
-use cachescope::store::{EntryFilter, OpenOptions, SortKey, Store};
+use cachescope::store::{EntryFilter, OpenOptions, Store};
 use cachescope::verify::PathMap;
 use common::tmux::Tmux;
 use std::collections::BTreeSet;
@@ -26,7 +26,7 @@ fn ids(store: &Store, statuses: &[Status]) -> BTreeSet<i64> {
         ..Default::default()
     };
     store
-        .entry_ids(&filter, SortKey::Id, false)
+        .matching_ids(&filter, true)
         .unwrap()
         .into_iter()
         .map(|id| id.0)

@@ -8,8 +8,8 @@
 //! megabytes, and nothing of a value is read but the first bytes shown in a detail.
 
 use super::{
-    Backend, Cell, Dimension, EntryDetail, EntryFilter, EntryId, EntryRow, ErrorRow, PurgeOutcome,
-    PurgePlan, PurgeProgress, SortKey, SourceId, SourceRow, StatusesLoaded,
+    Backend, Cell, Dimension, EntryDetail, EntryFilter, EntryId, EntryRow, ErrorRow, KeptList,
+    PurgeOutcome, PurgePlan, PurgeProgress, SortKey, SourceId, SourceRow, StatusesLoaded,
 };
 use crate::status::Status;
 use crate::store::{Result, StoreError};
@@ -114,6 +114,8 @@ pub struct Walked {
     /// Shared with handles from [`Backend::reopen_read_only`]: a second handle costs no walk.
     scanned: RefCell<Arc<Scanned>>,
     statuses: RefCell<Option<HashMap<SourceId, Status>>>,
+    /// The sorted list the TUI pages through.
+    list: KeptList,
 }
 
 impl Walked {
@@ -134,6 +136,7 @@ impl Walked {
             warnings: catalog.warnings.clone(),
             scanned: RefCell::new(Arc::new(Scanned::new(catalog, token))),
             statuses: RefCell::new(None),
+            list: KeptList::default(),
         })
     }
 
@@ -306,6 +309,7 @@ impl Backend for Walked {
             warnings: self.warnings.clone(),
             scanned: RefCell::new(self.scanned.borrow().clone()),
             statuses: RefCell::new(None),
+            list: KeptList::default(),
         }))
     }
 
@@ -450,12 +454,7 @@ impl Backend for Walked {
         Ok((matching.len() as u64, bytes))
     }
 
-    fn entry_ids(
-        &self,
-        filter: &EntryFilter,
-        sort: SortKey,
-        descending: bool,
-    ) -> Result<Vec<EntryId>> {
+    fn select_list(&self, filter: &EntryFilter, sort: SortKey, descending: bool) -> Result<u64> {
         let mut rows: Vec<EntryRow> = self
             .matching(filter)?
             .into_iter()
@@ -477,7 +476,15 @@ impl Backend for Walked {
         if descending {
             rows.reverse();
         }
-        Ok(rows.into_iter().map(|r| r.id).collect())
+        Ok(self.list.set(rows.into_iter().map(|r| r.id).collect()))
+    }
+
+    fn list_page(&self, start: u64, n: usize) -> Result<Vec<EntryId>> {
+        Ok(self.list.page(start, n))
+    }
+
+    fn list_position(&self, id: EntryId) -> Result<Option<u64>> {
+        Ok(self.list.position(id))
     }
 
     fn entries_by_ids(

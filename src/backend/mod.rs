@@ -16,6 +16,7 @@ pub mod diskcache;
 #[cfg(test)]
 pub(crate) mod fixtures;
 pub mod joblib;
+mod list;
 mod store;
 pub mod streamlit;
 
@@ -27,6 +28,7 @@ pub use crate::types::{
 use crate::status::Status;
 pub use crate::store::Resolve;
 use crate::store::{OpenOptions, Result, Store};
+pub(crate) use list::KeptList;
 use std::path::{Path, PathBuf};
 
 /// One opened cache. Every method is one short read (or, for [`Backend::purge`], the kind's
@@ -84,6 +86,11 @@ pub trait Backend: Send {
             .collect();
         Ok(Box::new(ids.iter().map(move |id| Ok(rows.remove(id)))))
     }
+    /// At least as many as [`Backend::referenced_sources`] lists, found cheaply: the total a
+    /// streamed verification reports its progress against.
+    fn referenced_sources_bound(&self) -> Result<u64> {
+        Ok(self.referenced_sources()?.len() as u64)
+    }
     /// Source ids that entries reference but that have no source row.
     fn dangling_source_ids(&self) -> Result<Vec<SourceId>>;
     /// Takes verification's per-source statuses, for status filters, status sorting and
@@ -97,6 +104,19 @@ pub trait Backend: Send {
     /// when statuses are not known: the statuses of entries with dependencies need
     /// [`Backend::aggregate_resolved`].
     fn aggregate(&self, dimension: Dimension, visit: &mut dyn FnMut(Cell)) -> Result<()>;
+    /// Entries and bytes per strategy, statuses aside: what a viewer shows before verification
+    /// (by strategy). A backend whose aggregate reads more than that (a store: derivation
+    /// errors and dependencies, for the statuses of entries without a source) answers this
+    /// alone, faster.
+    fn strategy_totals(&self) -> Result<StrategyCounts> {
+        let mut by: std::collections::BTreeMap<String, (u64, u64)> = Default::default();
+        self.aggregate(Dimension::None, &mut |c| {
+            let slot = by.entry(c.strategy).or_default();
+            slot.0 = slot.0.saturating_add(c.entries);
+            slot.1 = slot.1.saturating_add(c.bytes);
+        })?;
+        Ok(by.into_iter().map(|(s, (n, b))| (s, n, b)).collect())
+    }
     /// [`Backend::aggregate`] without a dimension, for `summary`: `errors` is called once and
     /// may be collected meanwhile on another handle; its rows are returned. A backend may use
     /// them for its failed counts.
@@ -146,13 +166,17 @@ pub trait Backend: Send {
 
     /// Entries and bytes matching `filter`.
     fn count(&self, filter: &EntryFilter) -> Result<(u64, u64)>;
-    /// Entry ids matching `filter`, in the given order.
-    fn entry_ids(
-        &self,
-        filter: &EntryFilter,
-        sort: SortKey,
-        descending: bool,
-    ) -> Result<Vec<EntryId>>;
+    /// Makes the sorted list a front end pages through by position (the TUI's entries pane):
+    /// the ids of the entries matching `filter` in the given order, ties by id in the same
+    /// direction. Replaces the previous list; returns its length. The backend keeps the list
+    /// (a cachescope store in a TEMP table, so ten million ids cost no memory; the kinds that
+    /// sort in memory as a vector of ids), and the caller pages through it with
+    /// [`Backend::list_page`].
+    fn select_list(&self, filter: &EntryFilter, sort: SortKey, descending: bool) -> Result<u64>;
+    /// Up to `n` ids of the list from position `start` (0-based); none without a list.
+    fn list_page(&self, start: u64, n: usize) -> Result<Vec<EntryId>>;
+    /// Where `id` stands in the list (to keep a selection on its entry across a refresh).
+    fn list_position(&self, id: EntryId) -> Result<Option<u64>>;
     /// The rows of these ids, in the order given; with their statuses when loaded.
     fn entries_by_ids(
         &self,

@@ -65,6 +65,10 @@ impl Backend for Store {
         Ok(Box::new(Store::sources_by_id(self, ids)?))
     }
 
+    fn referenced_sources_bound(&self) -> Result<u64> {
+        Store::source_row_count(self)
+    }
+
     fn dangling_source_ids(&self) -> Result<Vec<SourceId>> {
         Store::dangling_source_ids(self)
     }
@@ -78,6 +82,10 @@ impl Backend for Store {
 
     fn aggregate(&self, dimension: Dimension, visit: &mut dyn FnMut(Cell)) -> Result<()> {
         Store::aggregate(self, dimension, visit)
+    }
+
+    fn strategy_totals(&self) -> Result<StrategyCounts> {
+        Store::strategy_totals(self)
     }
 
     fn aggregate_then_errors(
@@ -114,13 +122,16 @@ impl Backend for Store {
         Store::count(self, filter)
     }
 
-    fn entry_ids(
-        &self,
-        filter: &EntryFilter,
-        sort: SortKey,
-        descending: bool,
-    ) -> Result<Vec<EntryId>> {
-        Store::entry_ids(self, filter, sort, descending)
+    fn select_list(&self, filter: &EntryFilter, sort: SortKey, descending: bool) -> Result<u64> {
+        Store::select_list(self, filter, sort, descending)
+    }
+
+    fn list_page(&self, start: u64, n: usize) -> Result<Vec<EntryId>> {
+        Store::list_page(self, start, n)
+    }
+
+    fn list_position(&self, id: EntryId) -> Result<Option<u64>> {
+        Store::list_position(self, id)
     }
 
     fn entries_by_ids(

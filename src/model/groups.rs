@@ -1,13 +1,12 @@
 //! Grouping: aggregate cells joined with verification results into the groups both front ends
 //! show (by strategy, status, function, source file or derivation error).
 
-use crate::backend::{Backend, Cell, Dimension, EntryFilter, Resolve, SourceId, SourceRow};
+use super::{SourcePaths, Verified};
+use crate::backend::{Backend, Cell, Dimension, EntryFilter, Resolve, SourceId};
 use crate::status::Status;
 use crate::store::Result;
 use crate::verify::SourceCheck;
 use std::collections::{BTreeMap, HashMap};
-
-use super::Verified;
 
 /// The status of the entries in a cell, or `None` while any of their sources is unchecked.
 pub fn cell_status(cell: &Cell, checks: &HashMap<SourceId, SourceCheck>) -> Option<Status> {
@@ -159,53 +158,58 @@ impl Group {
     }
 }
 
-/// The `all` group and one group per key of `grouping`, in display order. `verified` is `None`
-/// while verification runs: statuses are then unchecked.
+/// The `all` group and one group per key of `grouping`, in display order, grouped as the cells
+/// stream by. `verified` is `None` while verification runs: every entry is then unchecked,
+/// those without a source too (they are told failed or unverifiable with the rest), and the
+/// paths for [`Grouping::SourceFile`] are listed here, compactly.
 pub fn groups(
     backend: &dyn Backend,
     grouping: Grouping,
     verified: Option<&Verified>,
 ) -> Result<(Group, Vec<Group>)> {
-    let mut cells = Vec::new();
-    let mut visit = |c| cells.push(c);
+    let listed;
+    let paths = match verified {
+        Some(v) => &v.paths,
+        None if grouping == Grouping::SourceFile => {
+            listed = SourcePaths::of(backend)?;
+            &listed
+        }
+        None => &SourcePaths::default(),
+    };
+    let path_of = |id: SourceId| paths.get(id).map(str::to_string);
+    let mut grouper = Grouper::new(grouping, &path_of);
     match verified {
         Some(v) => {
+            let status = |id| v.statuses.get(id);
             let resolve = Resolve {
-                status: &mut |id| v.checks.get(&id).map(|c| c.status),
+                status: &mut |id| v.statuses.get(id),
                 dependency_uses: &mut |_, _| {},
             };
-            backend.aggregate_resolved(grouping.dimension(), None, resolve, &mut visit)?;
+            backend.aggregate_resolved(grouping.dimension(), None, resolve, &mut |cell| {
+                grouper.add(&cell, cell_status_by(&cell, &status))
+            })?;
         }
-        None => backend.aggregate(grouping.dimension(), &mut visit)?,
-    }
-    let fetched;
-    let sources = match verified {
-        Some(v) => &v.sources,
-        None if grouping == Grouping::SourceFile => {
-            fetched = backend.referenced_sources()?;
-            &fetched
+        // Every entry unchecked, the first groups by strategy need only the totals, read as
+        // fast as the sqlite3 shell's aggregate, where the full one reads derivation errors
+        // and dependencies as well.
+        None if grouping == Grouping::Strategy => {
+            for (strategy, entries, bytes) in backend.strategy_totals()? {
+                let cell = Cell {
+                    source_id: None,
+                    strategy,
+                    dimension: None,
+                    has_derivation_error: false,
+                    dependencies: Vec::new(),
+                    malformed_source_id: false,
+                    entries,
+                    bytes,
+                };
+                grouper.add(&cell, None);
+            }
         }
-        None => &Vec::new(),
-    };
-    let empty = HashMap::new();
-    let checks = verified.map_or(&empty, |v| &v.checks);
-    Ok(group_cells(&cells, grouping, checks, sources))
-}
-
-/// Groups aggregate cells by `grouping`, with the statuses `checks` gives them.
-pub fn group_cells(
-    cells: &[Cell],
-    grouping: Grouping,
-    checks: &HashMap<SourceId, SourceCheck>,
-    sources: &[SourceRow],
-) -> (Group, Vec<Group>) {
-    let paths: HashMap<SourceId, &str> = sources.iter().map(|s| (s.id, s.path.as_str())).collect();
-    let path_of = |id: SourceId| paths.get(&id).map(|p| p.to_string());
-    let mut grouper = Grouper::new(grouping, &path_of);
-    for cell in cells {
-        grouper.add(cell, cell_status(cell, checks));
+        None => backend.aggregate(grouping.dimension(), &mut |cell| grouper.add(&cell, None))?,
     }
-    grouper.finish()
+    Ok(grouper.finish())
 }
 
 /// Groups cells as they stream by, so that nothing is kept per cell: the `all` group and one
@@ -274,4 +278,85 @@ pub fn strategy_order(strategy: &str) -> usize {
         .iter()
         .position(|s| *s == strategy)
         .unwrap_or(4)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::{NewEntry, Store};
+    use crate::verify::PathMap;
+
+    #[test]
+    fn before_verification_every_entry_is_unchecked_then_statuses_fill_in() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::create(&dir.path().join("cache.db")).unwrap();
+        let file = dir.path().join("m.py");
+        std::fs::write(&file, "x = 1\n").unwrap();
+        let source = store.record_file(&file, None).unwrap();
+        let put = |key: &str, strategy: &str, source: Option<i64>, error: Option<&str>| {
+            store
+                .put_entry(&NewEntry {
+                    namespace: "data",
+                    function: "m:f",
+                    key,
+                    strategy,
+                    derivation_error: error,
+                    source_id: source,
+                    value: Some(b"12345"),
+                    created_at: 1,
+                    ..Default::default()
+                })
+                .unwrap();
+        };
+        for k in ["a", "b", "c"] {
+            put(k, "source", Some(source), None);
+        }
+        put("d", "bytecode", None, Some("TypeError: x"));
+        put("e", "bytecode", None, Some("TypeError: x"));
+        put("f", "name", None, None);
+
+        for grouping in [Grouping::Strategy, Grouping::Function, Grouping::SourceFile] {
+            let (all, groups) = groups(&store, grouping, None).unwrap();
+            assert_eq!((all.entries, all.bytes), (6, 30), "{grouping:?}");
+            assert_eq!(
+                all.unchecked, 6,
+                "{grouping:?}: nothing is told before verification"
+            );
+            assert!(all.statuses.is_empty(), "{grouping:?}");
+            assert_eq!(groups.iter().map(|g| g.entries).sum::<u64>(), 6);
+        }
+        let (_, by_strategy) = groups(&store, Grouping::Strategy, None).unwrap();
+        let counts: Vec<(String, u64)> = by_strategy
+            .iter()
+            .map(|g| (g.key.label(), g.entries))
+            .collect();
+        assert_eq!(
+            counts,
+            [
+                ("source".into(), 3),
+                ("bytecode".into(), 2),
+                ("name".into(), 1)
+            ]
+        );
+        // recorded relative to the store's directory
+        let recorded = GroupKey::SourceFile(Some("m.py".into()));
+        let of_file = |groups: &[Group]| groups.iter().find(|g| g.key == recorded).cloned();
+        let (_, by_file) = groups(&store, Grouping::SourceFile, None).unwrap();
+        assert_eq!(of_file(&by_file).map(|g| g.entries), Some(3), "{by_file:?}");
+
+        let paths = PathMap::new(store.base_dir(), Vec::new());
+        let verified = super::super::verify_store(&store, &paths, &|_, _| {}).unwrap();
+        let (all, _) = groups(&store, Grouping::Strategy, Some(&verified)).unwrap();
+        assert_eq!(all.unchecked, 0);
+        assert_eq!(
+            (
+                all.count(Status::Fresh),
+                all.failed(),
+                all.count(Status::Unverifiable)
+            ),
+            (3, 2, 1)
+        );
+        let (_, by_file) = groups(&store, Grouping::SourceFile, Some(&verified)).unwrap();
+        assert_eq!(of_file(&by_file).map(|g| g.count(Status::Fresh)), Some(3));
+    }
 }

@@ -1,65 +1,145 @@
-//! Verification of a whole cache: hash every referenced source once (on worker threads), give
-//! dangling source ids their check, and hand the statuses back to the backend.
+//! Verification of a whole cache: hash every referenced source once (on worker threads),
+//! streamed, keeping a status and the recorded path per source; dangling source ids read as
+//! missing; the statuses go back to the backend.
 
+use super::source_paths::{PathsNoter, SourcePaths};
 use crate::backend::{Backend, SourceId, SourceRow, StatusesLoaded};
 use crate::status::Status;
 use crate::store::Result;
-use crate::verify::{self, PathMap, SourceCheck, Statuses, Streamed};
-use std::collections::HashMap;
+use crate::verify::{PathMap, SourceCheck, Statuses, Streamed};
 
-/// The referenced sources of a cache and what verification found for each.
+/// What a verification keeps of a cache's sources: each one's status and recorded path, about
+/// 21 bytes a source (5 MB for 220,000 of them, where a [`SourceRow`] and a [`SourceCheck`]
+/// per source took 130 MB).
 #[derive(Debug, Clone, Default)]
 pub struct Verified {
-    pub sources: Vec<SourceRow>,
-    pub checks: HashMap<SourceId, SourceCheck>,
+    /// Every referenced source's status, dangling ids (no source row) as missing.
+    pub statuses: Statuses,
+    /// The recorded path of every source row checked (for grouping by source file).
+    pub paths: SourcePaths,
+    /// How many source rows were checked (dangling ids not counted).
+    pub sources: usize,
     /// Set when the statuses were handed to the backend (status filters and sorting work).
     pub loaded: Option<StatusesLoaded>,
 }
 
-/// Reads the referenced sources, checks them, and loads the statuses into the store's
-/// connection so status filters work in SQL.
+/// Where the source rows of a verification come from.
+pub enum Listing {
+    /// Listed already, in path order.
+    Listed(Vec<SourceRow>),
+    /// To be listed, streamed, by a second handle on the cache (on the checking thread).
+    By(Box<dyn Backend>),
+}
+
+impl Listing {
+    /// A second handle where ids survive one (a store's rows are listed, streamed, on the
+    /// thread that checks them, leaving `backend` free); else the rows, listed here.
+    pub fn of(backend: &dyn Backend) -> Result<Listing> {
+        if backend.ids_survive_reopen() {
+            return Ok(Listing::By(backend.reopen_read_only()?));
+        }
+        let mut rows = backend.referenced_sources()?;
+        rows.sort_by(|a, b| a.path_bytes().cmp(b.path_bytes()));
+        Ok(Listing::Listed(rows))
+    }
+
+    /// At least as many rows as [`Listing::visit`] gives.
+    fn bound(&self) -> Result<u64> {
+        match self {
+            Listing::Listed(rows) => Ok(rows.len() as u64),
+            Listing::By(lister) => lister.referenced_sources_bound(),
+        }
+    }
+
+    /// Hands each row to `visit`, in path order (rows listed already are given away).
+    fn visit(&mut self, visit: &mut dyn FnMut(SourceRow)) -> Result<()> {
+        match self {
+            Listing::Listed(rows) => {
+                std::mem::take(rows).into_iter().for_each(visit);
+                Ok(())
+            }
+            Listing::By(lister) => lister.visit_referenced_sources(visit),
+        }
+    }
+}
+
+/// The sources of a [`Listing`] checked: what [`finish_verification`] completes.
+pub struct Checked {
+    statuses: Statuses,
+    paths: SourcePaths,
+    sources: usize,
+    /// Found by the second handle, when the listing had one.
+    dangling: Option<Vec<SourceId>>,
+}
+
+/// Checks the sources of `listing`, a batch at a time (see [`Streamed`]), keeping only each
+/// one's status and path. `progress(done, total)` is called as batches complete, `total`
+/// being a bound (done may end below it).
+pub fn check_sources(
+    listing: Listing,
+    paths: &PathMap,
+    progress: &(dyn Fn(usize, usize) + Sync),
+) -> Result<Checked> {
+    let total = listing.bound()? as usize;
+    let mut found = Vec::new();
+    let mut noted = PathsNoter::default();
+    let mut sink = |row: &SourceRow, check: SourceCheck| {
+        found.push((row.id, check.status));
+        noted.note(row);
+        // Called once per row, but only at the end of each batch: the rows of a batch come
+        // back together.
+        progress(found.len(), total.max(found.len()));
+    };
+    let mut listing = listing;
+    let mut stream = Streamed::new(paths, &mut sink);
+    listing.visit(&mut |row| stream.push(row))?;
+    stream.finish();
+    // The second handle looks for source ids without a row too, off the caller's connection.
+    let dangling = match &listing {
+        Listing::By(lister) => Some(lister.dangling_source_ids()?),
+        Listing::Listed(_) => None,
+    };
+    let sources = found.len();
+    Ok(Checked {
+        statuses: Statuses::from_unsorted(found),
+        paths: noted.finish(),
+        sources,
+        dangling,
+    })
+}
+
+/// The last step of a verification, wherever the checking ran: gives dangling source ids their
+/// status (missing) and loads every status into `backend` for status queries.
+pub fn finish_verification(backend: &dyn Backend, checked: Checked) -> Result<Verified> {
+    let Checked {
+        mut statuses,
+        paths,
+        sources,
+        dangling,
+    } = checked;
+    let dangling = match dangling {
+        Some(ids) => ids,
+        None => backend.dangling_source_ids()?,
+    };
+    statuses.add_missing(dangling);
+    let loaded = backend.load_statuses(&mut statuses.iter())?;
+    Ok(Verified {
+        statuses,
+        paths,
+        sources,
+        loaded: Some(loaded),
+    })
+}
+
+/// Verifies every referenced source of `backend` (listed on a second handle where ids survive
+/// one), keeping statuses and paths, and loads the statuses into `backend`.
 pub fn verify_store(
     backend: &dyn Backend,
     paths: &PathMap,
     progress: &(dyn Fn(usize, usize) + Sync),
 ) -> Result<Verified> {
-    let sources = backend.referenced_sources()?;
-    // The worker threads hash while this one looks for references to missing source rows.
-    let (checks, dangling) = std::thread::scope(|scope| {
-        let hashing = scope.spawn(|| verify::verify_sources(&sources, paths, progress));
-        let dangling = backend.dangling_source_ids();
-        (hashing.join().expect("hashing thread panicked"), dangling)
-    });
-    finish_verification(backend, sources, checks, dangling?)
-}
-
-/// The last step of a verification, wherever the hashing ran: gives dangling source ids their
-/// check and loads every status into the store's connection for status queries.
-pub fn finish_verification(
-    backend: &dyn Backend,
-    sources: Vec<SourceRow>,
-    mut checks: HashMap<SourceId, SourceCheck>,
-    dangling: Vec<SourceId>,
-) -> Result<Verified> {
-    add_dangling(&mut checks, dangling);
-    let loaded = backend.load_statuses(&mut checks.iter().map(|(id, c)| (*id, c.status)))?;
-    Ok(Verified {
-        sources,
-        checks,
-        loaded: Some(loaded),
-    })
-}
-
-/// Gives source ids without a source row (see [`Backend::dangling_source_ids`]) their check.
-pub fn add_dangling(
-    checks: &mut HashMap<SourceId, SourceCheck>,
-    ids: impl IntoIterator<Item = SourceId>,
-) {
-    for id in ids {
-        checks
-            .entry(id)
-            .or_insert_with(|| SourceCheck::not_in_store(id));
-    }
+    let checked = check_sources(Listing::of(backend)?, paths, progress)?;
+    finish_verification(backend, checked)
 }
 
 /// Verifies every referenced source, streamed (see [`Streamed`]): only the statuses are kept,
@@ -83,16 +163,17 @@ pub fn verify_statuses(
 /// What [`hash_beside`]'s work gets: the statuses of the sources checked beside it, waited for
 /// the first time they are asked for (`None`: the sources could not be listed; that error is
 /// what `hash_beside` returns).
-pub(crate) struct Checked<'a> {
+pub(crate) struct Hashing<'a> {
     get: &'a dyn Fn() -> Option<&'a Statuses>,
 }
 
-impl<'a> Checked<'a> {
+impl<'a> Hashing<'a> {
     pub fn statuses(&self) -> Option<&'a Statuses> {
         (self.get)()
     }
 
-    /// A source's status; a source without a row reads as missing (as in [`add_dangling`]).
+    /// A source's status; a source without a row reads as missing (as
+    /// [`Statuses::or_missing`] says).
     pub fn status(&self, id: SourceId) -> Option<Status> {
         self.statuses().map(|s| s.or_missing(id))
     }
@@ -100,7 +181,7 @@ impl<'a> Checked<'a> {
 
 /// Lists a cache's sources on a second connection (where ids survive one; else here, first) and
 /// checks them, streamed, on other threads while `work` runs on this thread. `work` gets the
-/// sources' statuses through [`Checked`]. `keep` sees every row with its check, on the
+/// sources' statuses through [`Hashing`]. `keep` sees every row with its check, on the
 /// checking thread, for a caller that shows them; only the statuses are kept here. `hashed` is
 /// called on the checking thread once it is done (or dropped if it fails). The statuses are
 /// not loaded into the backend, and ids without a source row are not among them.
@@ -109,20 +190,9 @@ pub(crate) fn hash_beside<T>(
     paths: &PathMap,
     hashed: impl FnOnce() + Send,
     mut keep: impl FnMut(&SourceRow, &SourceCheck) + Send,
-    work: impl FnOnce(&Checked<'_>) -> Result<T>,
+    work: impl FnOnce(&Hashing<'_>) -> Result<T>,
 ) -> Result<(Statuses, T)> {
-    /// Where the sources come from: listed already, or to be listed by a second handle.
-    enum Listing {
-        Listed(Vec<SourceRow>),
-        By(Box<dyn Backend>),
-    }
-    let listing = if backend.ids_survive_reopen() {
-        Listing::By(backend.reopen_read_only()?)
-    } else {
-        let mut rows = backend.referenced_sources()?;
-        rows.sort_by(|a, b| a.path_bytes().cmp(b.path_bytes()));
-        Listing::Listed(rows)
-    };
+    let mut listing = Listing::of(backend)?;
     std::thread::scope(|scope| {
         let hashing = scope.spawn(move || -> Result<Statuses> {
             let mut found = Vec::new();
@@ -131,12 +201,7 @@ pub(crate) fn hash_beside<T>(
                 found.push((row.id, check.status));
             };
             let mut stream = Streamed::new(paths, &mut sink);
-            match listing {
-                Listing::Listed(rows) => rows.into_iter().for_each(|row| stream.push(row)),
-                Listing::By(lister) => {
-                    lister.visit_referenced_sources(&mut |row| stream.push(row))?
-                }
-            }
+            listing.visit(&mut |row| stream.push(row))?;
             stream.finish();
             hashed();
             Ok(Statuses::from_unsorted(found))
@@ -150,7 +215,7 @@ pub(crate) fn hash_beside<T>(
             })
         };
         let get = || join().as_ref().ok();
-        let worked = work(&Checked { get: &get });
+        let worked = work(&Hashing { get: &get });
         join();
         let statuses = done.into_inner().expect("hashing joined")?;
         Ok((statuses, worked?))

@@ -150,16 +150,21 @@ pub struct App {
     /// The incremental filter text (function, key, path, error).
     pub filter: String,
 
-    /// Request generation of the current id list; answers for older ones are dropped.
-    pub ids_gen: u64,
-    /// The sorted ids of the selected group; `None` while loading.
-    pub ids: Option<Vec<EntryId>>,
+    /// Request generation of the current list; answers for older ones are dropped.
+    pub list_gen: u64,
+    /// How many entries the selected group's sorted list holds; `None` while loading. The
+    /// worker keeps the list itself (a store: in SQLite) and answers pages of it by position,
+    /// so a group of ten million costs this app only the pages near the viewport.
+    pub list_len: Option<usize>,
+    /// The ids of the list's pages known here, by page number (those near the viewport).
+    pub page_ids: HashMap<usize, Vec<EntryId>>,
     pub rows: HashMap<EntryId, EntryRow>,
     pub pages_requested: HashSet<usize>,
     pub pages_loaded: HashSet<usize>,
     pub entry_sel: usize,
     pub entry_offset: usize,
-    /// The id to put the selection back on when a refreshed id list arrives.
+    /// The id to put the selection back on when a refreshed list arrives (cleared when the
+    /// user moves meanwhile: the selection then stays where they put it).
     pub keep_selected: Option<EntryId>,
 
     /// Marked entry ids and their sizes.
@@ -205,8 +210,9 @@ impl App {
             sort: Column::Function,
             descending: false,
             filter: String::new(),
-            ids_gen: 0,
-            ids: None,
+            list_gen: 0,
+            list_len: None,
+            page_ids: HashMap::new(),
             rows: HashMap::new(),
             pages_requested: HashSet::new(),
             pages_loaded: HashSet::new(),
@@ -263,11 +269,16 @@ impl App {
     }
 
     pub fn entry_count(&self) -> usize {
-        self.ids.as_ref().map_or(0, Vec::len)
+        self.list_len.unwrap_or(0)
+    }
+
+    /// The id at position `pos` of the list, when its page is known here.
+    pub fn id_at(&self, pos: usize) -> Option<EntryId> {
+        self.page_ids.get(&(pos / PAGE))?.get(pos % PAGE).copied()
     }
 
     pub fn selected_id(&self) -> Option<EntryId> {
-        self.ids.as_ref()?.get(self.entry_sel).copied()
+        self.id_at(self.entry_sel)
     }
 
     pub fn selected_row(&self) -> Option<&EntryRow> {

@@ -77,68 +77,125 @@ fn loaded(n: i64) -> App {
             statuses: false,
         },
     );
-    let gen = a.ids_gen;
-    msg(
-        &mut a,
-        Msg::Ids {
-            gen,
-            ids: (1..=n).map(EntryId).collect(),
-        },
-    );
+    let list: Vec<EntryId> = (1..=n).map(EntryId).collect();
+    let fx = answer(&mut a, &list, &[]);
     let rows = (1..=n.min(PAGE as i64))
         .map(|i| row(i, "m:f", i * 100))
         .collect();
-    msg(&mut a, Msg::Rows { gen, page: 0, rows });
+    let gen = a.list_gen;
+    let ids = ids(&(1..=n.min(PAGE as i64)).collect::<Vec<_>>());
+    msg(
+        &mut a,
+        Msg::Rows {
+            gen,
+            page: 0,
+            ids,
+            rows,
+        },
+    );
+    assert!(fx.contains(&Effect::Rows { gen, page: 0 }));
     a
 }
 
-fn ids_effect(fx: &[Effect]) -> Option<&Effect> {
-    fx.iter().find(|e| matches!(e, Effect::Ids { .. }))
+/// Answers the list effects among `fx` (the last one, as the worker's coalescing does) the
+/// way the worker does, from `list` as the backend's list: its length, where `keep` stands,
+/// and the ids of the page of the selection and one on each side. Returns the new effects.
+fn answer(a: &mut App, list: &[EntryId], fx: &[Effect]) -> Vec<Effect> {
+    let (gen, keep, at) = match fx.iter().rev().find(|e| matches!(e, Effect::List { .. })) {
+        Some(Effect::List { gen, keep, at, .. }) => (*gen, *keep, *at),
+        _ => (a.list_gen, None, 0),
+    };
+    let kept = keep.and_then(|k| list.iter().position(|id| *id == k));
+    let around = kept.unwrap_or(at).min(list.len().saturating_sub(1));
+    let first_page = (around / PAGE).saturating_sub(1);
+    let start = (first_page * PAGE).min(list.len());
+    let end = (start + 3 * PAGE).min(list.len());
+    msg(
+        a,
+        Msg::List {
+            gen,
+            len: list.len() as u64,
+            kept: kept.map(|k| k as u64),
+            first_page,
+            ids: list[start..end].to_vec(),
+        },
+    )
+}
+
+fn list_effect(fx: &[Effect]) -> Option<&Effect> {
+    fx.iter().find(|e| matches!(e, Effect::List { .. }))
+}
+
+fn pages(fx: &[Effect]) -> Vec<usize> {
+    fx.iter()
+        .filter_map(|e| match e {
+            Effect::Rows { page, .. } => Some(*page),
+            _ => None,
+        })
+        .collect()
 }
 
 #[test]
-fn start_asks_for_verification_groups_and_the_first_id_list() {
+fn start_asks_for_the_groups_first_then_verification_and_the_first_list() {
     let mut a = app();
     let fx = update(&mut a, Action::Start);
-    assert_eq!(fx[0], Effect::Verify);
     assert_eq!(
-        fx[1],
+        fx[0],
         Effect::Groups {
             grouping: Grouping::Strategy
         }
     );
+    assert_eq!(fx[1], Effect::Verify);
     assert!(
-        matches!(&fx[2], Effect::Ids { gen: 1, sort: Column::Function, descending: false, filter } if *filter == Default::default())
+        matches!(&fx[2], Effect::List { gen: 1, sort: Column::Function, descending: false, filter, keep: None, at: 0 } if *filter == Default::default())
     );
     assert_eq!(a.pane, Pane::Groups);
     assert_eq!(a.group_sel, 0);
 }
 
 #[test]
-fn an_id_list_fetches_only_the_pages_around_the_viewport() {
+fn a_list_fetches_only_the_pages_around_the_viewport() {
     let mut a = app();
     update(&mut a, Action::Start);
     let fx = msg(
         &mut a,
-        Msg::Ids {
+        Msg::List {
             gen: 1,
-            ids: (1..=1_000_000).map(EntryId).collect(),
+            len: 1_000_000,
+            kept: None,
+            first_page: 0,
+            ids: (1..=3 * PAGE as i64).map(EntryId).collect(),
         },
     );
-    assert_eq!(fx.len(), 1);
-    assert!(
-        matches!(&fx[0], Effect::Rows { page: 0, ids, .. } if ids.len() == PAGE && ids[0] == EntryId(1))
-    );
+    assert_eq!(fx, vec![Effect::Rows { gen: 1, page: 0 }]);
+    assert_eq!(a.entry_count(), 1_000_000);
+    // The ids that came with the list are known before any row.
+    assert_eq!(a.selected_id(), Some(EntryId(1)));
+    assert_eq!(a.id_at(PAGE), Some(EntryId(PAGE as i64 + 1)));
     // An answer for an older list is dropped.
     assert!(msg(
         &mut a,
-        Msg::Ids {
+        Msg::List {
             gen: 0,
-            ids: ids(&[5])
+            len: 1,
+            kept: None,
+            first_page: 0,
+            ids: ids(&[5]),
         }
     )
     .is_empty());
     assert_eq!(a.entry_count(), 1_000_000);
+    assert!(msg(
+        &mut a,
+        Msg::Rows {
+            gen: 0,
+            page: 0,
+            ids: ids(&[5]),
+            rows: vec![row(5, "m:f", 1)],
+        }
+    )
+    .is_empty());
+    assert!(a.rows.is_empty());
 }
 
 #[test]
@@ -149,14 +206,8 @@ fn end_jumps_to_the_last_entry_and_fetches_its_page_only() {
     let fx = key(&mut a, KeyCode::End);
     assert_eq!(a.entry_sel, 999);
     assert_eq!(a.entry_offset, 1000 - a.entry_rows_visible());
-    let pages: Vec<usize> = fx
-        .iter()
-        .filter_map(|e| match e {
-            Effect::Rows { page, .. } => Some(*page),
-            _ => None,
-        })
-        .collect();
-    assert_eq!(pages, vec![7]);
+    assert_eq!(pages(&fx), vec![7]);
+    assert_eq!(a.selected_id(), None, "its ids come with the page");
     key(&mut a, KeyCode::Char('g'));
     assert_eq!((a.entry_sel, a.entry_offset), (0, 0));
     key(&mut a, KeyCode::Char('j'));
@@ -174,9 +225,9 @@ fn moving_in_the_groups_pane_selects_a_group_and_lists_it() {
     assert_eq!(a.group_sel, 1);
     assert_eq!(a.selected_group_key(), GroupKey::Strategy("source".into()));
     assert!(
-        matches!(ids_effect(&fx), Some(Effect::Ids { filter, .. }) if filter.strategies == vec!["source".to_string()])
+        matches!(list_effect(&fx), Some(Effect::List { filter, .. }) if filter.strategies == vec!["source".to_string()])
     );
-    assert!(a.ids.is_none());
+    assert!(a.list_len.is_none());
     key(&mut a, KeyCode::Up);
     key(&mut a, KeyCode::Up);
     assert_eq!(a.group_sel, 0);
@@ -206,7 +257,7 @@ fn groups_refresh_keeps_the_selected_group_by_key() {
         },
     );
     assert_eq!(a.group_sel, 1);
-    assert!(ids_effect(&fx).is_none(), "same group: no new list");
+    assert!(list_effect(&fx).is_none(), "same group: no new list");
 }
 
 #[test]
@@ -355,7 +406,7 @@ fn slash_filters_incrementally_enter_keeps_esc_clears() {
     let fx = key(&mut a, KeyCode::Char('q'));
     assert_eq!(a.mode, Mode::Filter, "q is text in the filter line");
     assert!(
-        matches!(ids_effect(&fx), Some(Effect::Ids { filter, .. }) if filter.text.as_deref() == Some("q"))
+        matches!(list_effect(&fx), Some(Effect::List { filter, .. }) if filter.text.as_deref() == Some("q"))
     );
     key(&mut a, KeyCode::Char('x'));
     key(&mut a, KeyCode::Backspace);
@@ -365,7 +416,7 @@ fn slash_filters_incrementally_enter_keeps_esc_clears() {
     assert_eq!(a.filter, "q");
     let fx = key(&mut a, KeyCode::Esc);
     assert!(a.filter.is_empty());
-    assert!(matches!(ids_effect(&fx), Some(Effect::Ids { filter, .. }) if filter.text.is_none()));
+    assert!(matches!(list_effect(&fx), Some(Effect::List { filter, .. }) if filter.text.is_none()));
     key(&mut a, KeyCode::Char('/'));
     key(&mut a, KeyCode::Char('z'));
     key(&mut a, KeyCode::Esc);
@@ -378,8 +429,8 @@ fn number_keys_sort_and_repeating_reverses() {
     let fx = key(&mut a, KeyCode::Char('3'));
     assert_eq!(a.sort, Column::Size);
     assert!(matches!(
-        ids_effect(&fx),
-        Some(Effect::Ids {
+        list_effect(&fx),
+        Some(Effect::List {
             sort: Column::Size,
             descending: false,
             ..
@@ -387,8 +438,8 @@ fn number_keys_sort_and_repeating_reverses() {
     ));
     let fx = key(&mut a, KeyCode::Char('3'));
     assert!(matches!(
-        ids_effect(&fx),
-        Some(Effect::Ids {
+        list_effect(&fx),
+        Some(Effect::List {
             sort: Column::Size,
             descending: true,
             ..
@@ -432,20 +483,34 @@ fn a_refresh_keeps_the_selected_entry_where_it_moved() {
     }
     assert_eq!(a.selected_id(), Some(EntryId(6)));
     let fx = msg(&mut a, Msg::StoreChanged);
-    let Some(Effect::Ids { gen, .. }) = ids_effect(&fx).cloned() else {
-        panic!()
-    };
-    assert!(a.ids.is_some(), "the old list stays on screen meanwhile");
-    // Entries 1 and 2 were removed by someone: entry 6 is now at index 3.
-    msg(
-        &mut a,
-        Msg::Ids {
-            gen,
-            ids: ids(&[3, 4, 5, 6, 7, 8, 9, 10]),
-        },
+    assert!(
+        matches!(
+            list_effect(&fx),
+            Some(Effect::List {
+                keep: Some(EntryId(6)),
+                at: 5,
+                ..
+            })
+        ),
+        "{fx:?}"
+    );
+    assert_eq!(
+        a.list_len,
+        Some(10),
+        "the old list stays on screen meanwhile"
     );
     assert_eq!(a.selected_id(), Some(EntryId(6)));
+    // Entries 1 and 2 were removed by someone: entry 6 is now at index 3, and its row (held
+    // by id) shows there at once, before any page is fetched again.
+    let fx2 = answer(&mut a, &ids(&[3, 4, 5, 6, 7, 8, 9, 10]), &fx);
+    assert_eq!(a.selected_id(), Some(EntryId(6)));
     assert_eq!(a.entry_sel, 3);
+    assert_eq!(a.selected_row().map(|r| r.id), Some(EntryId(6)));
+    assert_eq!(
+        pages(&fx2),
+        vec![0],
+        "the rows are fetched again all the same"
+    );
     // The selected entry itself is gone: the selection stays at its index.
     let fx = msg(
         &mut a,
@@ -461,17 +526,117 @@ fn a_refresh_keeps_the_selected_entry_where_it_moved() {
         .as_deref()
         .unwrap()
         .starts_with("removed 1 entries"));
-    let Some(Effect::Ids { gen, .. }) = ids_effect(&fx).cloned() else {
-        panic!()
-    };
-    msg(
-        &mut a,
-        Msg::Ids {
-            gen,
-            ids: ids(&[3, 4, 5, 7, 8, 9, 10]),
-        },
-    );
+    answer(&mut a, &ids(&[3, 4, 5, 7, 8, 9, 10]), &fx);
     assert_eq!(a.selected_id(), Some(EntryId(7)));
+}
+
+#[test]
+fn moving_while_a_refresh_runs_keeps_the_selection_where_the_user_put_it() {
+    let mut a = loaded(10);
+    key(&mut a, KeyCode::Tab);
+    key(&mut a, KeyCode::Down);
+    let fx = msg(&mut a, Msg::StoreChanged);
+    assert!(matches!(
+        list_effect(&fx),
+        Some(Effect::List {
+            keep: Some(EntryId(2)),
+            ..
+        })
+    ));
+    // A list of millions takes seconds: the user goes on meanwhile.
+    key(&mut a, KeyCode::Down);
+    key(&mut a, KeyCode::Down);
+    assert_eq!(a.selected_id(), Some(EntryId(4)));
+    // A new entry 0 came first: entry 2 moved to index 2, but the user is at index 3 now.
+    answer(&mut a, &ids(&[0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10]), &fx);
+    assert_eq!(a.entry_sel, 3);
+    assert_eq!(a.selected_id(), Some(EntryId(3)));
+}
+
+#[test]
+fn verification_fetches_the_rows_again_and_resorts_only_a_list_sorted_by_status() {
+    let mut a = loaded(300);
+    let fx = msg(&mut a, Msg::Verified { sources: 3 });
+    assert!(list_effect(&fx).is_none(), "{fx:?}");
+    assert_eq!(pages(&fx), vec![0], "rows come again, with their statuses");
+    assert_eq!(a.selected_id(), Some(EntryId(1)));
+
+    // Sorted by status before verification: the list is sorted again once it is done.
+    let mut a = loaded(300);
+    key(&mut a, KeyCode::Char('2'));
+    assert!(a.message.as_deref().unwrap().contains("once they are"));
+    answer(&mut a, &(1..=300).map(EntryId).collect::<Vec<_>>(), &[]);
+    key(&mut a, KeyCode::Tab);
+    key(&mut a, KeyCode::Down);
+    let fx = msg(&mut a, Msg::Verified { sources: 3 });
+    assert!(
+        matches!(
+            list_effect(&fx),
+            Some(Effect::List {
+                sort: Column::Status,
+                keep: Some(EntryId(2)),
+                ..
+            })
+        ),
+        "{fx:?}"
+    );
+    // Worst first when descending: the worker's list, entry 2 now at 150.
+    let mut sorted: Vec<EntryId> = (1..=300).rev().map(EntryId).collect();
+    sorted.retain(|id| *id != EntryId(2));
+    sorted.insert(150, EntryId(2));
+    let fx = answer(&mut a, &sorted, &fx);
+    assert_eq!(a.entry_sel, 150);
+    assert_eq!(a.selected_id(), Some(EntryId(2)));
+    assert_eq!(pages(&fx), vec![1]);
+
+    // In a status group, the list is sorted again too (its filter reads statuses).
+    let mut a = loaded(10);
+    a.groups = vec![group(GroupKey::Status(Status::Changed), 4)];
+    key(&mut a, KeyCode::Down);
+    let fx = msg(&mut a, Msg::Verified { sources: 3 });
+    assert!(
+        matches!(list_effect(&fx), Some(Effect::List { filter, .. }) if filter.statuses == vec![Status::Changed])
+    );
+}
+
+#[test]
+fn paging_far_into_a_huge_list_keeps_only_the_pages_near_the_viewport() {
+    let n = 100_000;
+    let list: Vec<EntryId> = (1..=n).map(EntryId).collect();
+    let mut a = loaded(n);
+    key(&mut a, KeyCode::Tab);
+    // Worker answers come between keys, as in the event loop.
+    let serve = |a: &mut App, fx: Vec<Effect>| {
+        for e in fx {
+            if let Effect::Rows { gen, page } = e {
+                let ids = list[page * PAGE..((page + 1) * PAGE).min(list.len())].to_vec();
+                let rows = ids.iter().map(|id| row(id.0, "m:f", id.0)).collect();
+                msg(
+                    a,
+                    Msg::Rows {
+                        gen,
+                        page,
+                        ids,
+                        rows,
+                    },
+                );
+            }
+        }
+    };
+    for _ in 0..2000 {
+        let fx = key(&mut a, KeyCode::PageDown);
+        serve(&mut a, fx);
+        assert!(a.rows.len() <= 8 * PAGE + 3 * PAGE, "{}", a.rows.len());
+        assert!(a.page_ids.len() <= 6, "{:?}", a.page_ids.keys());
+    }
+    let fx = key(&mut a, KeyCode::End);
+    serve(&mut a, fx);
+    assert_eq!(a.entry_sel, n as usize - 1);
+    assert_eq!(a.selected_id(), Some(EntryId(n)));
+    assert_eq!(a.selected_row().map(|r| r.id), Some(EntryId(n)));
+    let fx = key(&mut a, KeyCode::Home);
+    serve(&mut a, fx);
+    assert_eq!(a.selected_row().map(|r| r.id), Some(EntryId(1)));
 }
 
 #[test]

@@ -34,10 +34,13 @@ pub fn update(app: &mut App, action: Action) -> Vec<Effect> {
 fn on_key(app: &mut App, action: Action, fx: &mut Vec<Effect>) {
     match action {
         Action::Start => {
-            fx.push(Effect::Verify);
+            // The groups first: their counts and sizes come from an index, with statuses
+            // unchecked, and nothing else competes with them for the cores. Verification
+            // starts next (statuses fill in when it ends), beside the first list.
             fx.push(Effect::Groups {
                 grouping: app.grouping,
             });
+            fx.push(Effect::Verify);
             select_group(app, fx);
         }
         Action::Quit => app.quit = true,
@@ -174,7 +177,15 @@ fn on_msg(app: &mut App, msg: Msg, fx: &mut Vec<Effect>) {
             fx.push(Effect::Groups {
                 grouping: app.grouping,
             });
-            refresh_keeping_selection(app, fx);
+            if app.sort == Column::Status || !list_filter(app).statuses.is_empty() {
+                refresh_keeping_selection(app, fx);
+            } else {
+                // The order does not depend on statuses: the same list, its rows fetched
+                // again to show them (no re-sort of a group of millions).
+                app.pages_requested.clear();
+                app.pages_loaded.clear();
+                ensure_pages(app, fx);
+            }
         }
         Msg::VerifyFailed(e) => app.verification = Verification::Failed(e),
         Msg::Groups {
@@ -202,26 +213,46 @@ fn on_msg(app: &mut App, msg: Msg, fx: &mut Vec<Effect>) {
                 select_group(app, fx);
             }
         }
-        Msg::Ids { gen, ids } => {
-            if gen != app.ids_gen {
+        Msg::List {
+            gen,
+            len,
+            kept,
+            first_page,
+            ids,
+        } => {
+            if gen != app.list_gen {
                 return;
             }
-            if let Some(keep) = app.keep_selected.take() {
-                if let Some(pos) = ids.iter().position(|id| *id == keep) {
-                    app.entry_sel = pos;
-                }
+            let len = usize::try_from(len).unwrap_or(usize::MAX);
+            // `kept` is where the entry to keep stands; the user may have moved meanwhile,
+            // which cleared it: the selection then stays at its index.
+            if let (Some(_), Some(pos)) = (app.keep_selected.take(), kept) {
+                app.entry_sel = usize::try_from(pos).unwrap_or(usize::MAX);
             }
-            app.entry_sel = app.entry_sel.min(ids.len().saturating_sub(1));
-            app.ids = Some(ids);
+            app.entry_sel = app.entry_sel.min(len.saturating_sub(1));
+            app.list_len = Some(len);
+            // The ids around the selection come with the list, so the rows still held (by id)
+            // show at once, where their entries now stand, until fresh copies arrive.
+            app.page_ids.clear();
+            for (i, chunk) in ids.chunks(PAGE).enumerate() {
+                app.page_ids.insert(first_page + i, chunk.to_vec());
+            }
             scroll_to_selection(app);
             ensure_pages(app, fx);
+            evict_far_rows(app);
         }
-        Msg::Rows { gen, page, rows } => {
-            if gen != app.ids_gen {
+        Msg::Rows {
+            gen,
+            page,
+            ids,
+            rows,
+        } => {
+            if gen != app.list_gen {
                 return;
             }
             app.pages_loaded.insert(page);
             app.pages_requested.insert(page);
+            app.page_ids.insert(page, ids);
             for r in rows {
                 app.rows.insert(r.id, r);
             }
@@ -458,6 +489,8 @@ fn step(app: &mut App, delta: isize, fx: &mut Vec<Effect>) {
             if n == 0 {
                 return;
             }
+            // The user moved: a refreshed list keeps the selection where they put it.
+            app.keep_selected = None;
             app.entry_sel = app.entry_sel.saturating_add_signed(delta).min(n - 1);
             scroll_to_selection(app);
             ensure_pages(app, fx);
@@ -503,37 +536,39 @@ fn clamp_detail(app: &mut App) {
         .min(app.detail_len.saturating_sub(detail_visible(app)));
 }
 
-/// A new group, filter or sort: a new id list, from the top.
+/// A new group, filter or sort: a new list, from the top.
 fn select_group(app: &mut App, fx: &mut Vec<Effect>) {
-    app.ids_gen += 1;
-    app.ids = None;
+    app.list_gen += 1;
+    app.list_len = None;
+    app.page_ids.clear();
     app.rows.clear();
     app.pages_requested.clear();
     app.pages_loaded.clear();
     app.entry_sel = 0;
     app.entry_offset = 0;
     app.keep_selected = None;
-    fx.push(Effect::Ids {
-        gen: app.ids_gen,
-        filter: list_filter(app),
-        sort: app.sort,
-        descending: app.descending,
-    });
+    fx.push(list_effect(app));
 }
 
-/// The same list again (after a purge, a verification or a producer's write): the rows on
-/// screen stay until their fresh copies arrive; the selection follows its entry.
+/// The same list again (after a purge, a verification or a producer's write): the list on
+/// screen stays until the new one arrives; the selection follows its entry.
 fn refresh_keeping_selection(app: &mut App, fx: &mut Vec<Effect>) {
     app.keep_selected = app.selected_id();
-    app.ids_gen += 1;
+    app.list_gen += 1;
     app.pages_requested.clear();
     app.pages_loaded.clear();
-    fx.push(Effect::Ids {
-        gen: app.ids_gen,
+    fx.push(list_effect(app));
+}
+
+fn list_effect(app: &App) -> Effect {
+    Effect::List {
+        gen: app.list_gen,
         filter: list_filter(app),
         sort: app.sort,
         descending: app.descending,
-    });
+        keep: app.keep_selected,
+        at: app.entry_sel,
+    }
 }
 
 /// The pages around the viewport: one screen above and two below are fetched ahead.
@@ -545,35 +580,31 @@ fn wanted_pages(app: &App) -> std::ops::RangeInclusive<usize> {
 }
 
 fn ensure_pages(app: &mut App, fx: &mut Vec<Effect>) {
-    let Some(ids) = &app.ids else { return };
+    let Some(len) = app.list_len else { return };
     for page in wanted_pages(app) {
-        let start = page * PAGE;
-        if start >= ids.len() || app.pages_requested.contains(&page) {
+        if page * PAGE >= len || app.pages_requested.contains(&page) {
             continue;
         }
-        let end = (start + PAGE).min(ids.len());
         app.pages_requested.insert(page);
         fx.push(Effect::Rows {
-            gen: app.ids_gen,
+            gen: app.list_gen,
             page,
-            ids: ids[start..end].to_vec(),
         });
     }
 }
 
-/// Keeps memory flat while scrolling a huge group: rows far from the viewport are dropped (and
-/// fetched again if the user comes back).
+/// Keeps memory flat while scrolling a huge group: pages and rows far from the viewport are
+/// dropped (and fetched again if the user comes back).
 fn evict_far_rows(app: &mut App) {
+    let wanted = wanted_pages(app);
+    let (first, last) = (wanted.start().saturating_sub(1), wanted.end() + 1);
+    let near = |p: &usize| (first..=last).contains(p);
+    app.page_ids.retain(|p, _| near(p));
+    app.pages_requested.retain(near);
+    app.pages_loaded.retain(near);
     if app.rows.len() <= 8 * PAGE {
         return;
     }
-    let wanted = wanted_pages(app);
-    let (first, last) = (wanted.start().saturating_sub(1), wanted.end() + 1);
-    let Some(ids) = &app.ids else { return };
-    let start = (first * PAGE).min(ids.len());
-    let end = ((last + 1) * PAGE).min(ids.len());
-    let keep: HashSet<EntryId> = ids[start..end].iter().copied().collect();
+    let keep: HashSet<EntryId> = app.page_ids.values().flatten().copied().collect();
     app.rows.retain(|id, _| keep.contains(id));
-    app.pages_requested.retain(|p| (first..=last).contains(p));
-    app.pages_loaded.retain(|p| (first..=last).contains(p));
 }

@@ -2,19 +2,21 @@
 //! `Sync`, so the UI thread never touches it) and runs every slow job the UI asks for. Results
 //! come back as [`Msg`] values on the event loop's channel; the UI never waits for them.
 //!
-//! Hashing source files runs on a further thread (rayon underneath), so page fetches stay
-//! instant while a large store is verified; its result comes back to the worker, which loads
-//! the statuses into its connection (status filters, sorting by status and purges need them).
+//! Verification runs on a further thread (rayon underneath), which lists the sources on a
+//! second connection and checks them a batch at a time, keeping only a status and a path per
+//! source, so page fetches stay instant while a large store is verified; its result comes back
+//! to the worker, which loads the statuses into its connection (status filters, sorting by
+//! status and purges need them).
+//!
+//! The entries pane's sorted list stays here, in the backend (a store: a TEMP table of the
+//! worker's connection); the UI knows its length and asks for pages by position.
 
-use super::app::{Column, PurgeTarget};
+use super::app::{Column, PurgeTarget, PAGE};
 use super::Incoming;
-use crate::backend::{
-    self, Backend, EntryFilter, EntryId, EntryRow, PurgePlan, SourceId, SourceRow,
-};
-use crate::model::{self, Explained, Group, Grouping, Verified};
+use crate::backend::{self, Backend, EntryFilter, EntryId, EntryRow, PurgePlan};
+use crate::model::{self, Checked, Explained, Group, Grouping, Verified};
 use crate::preview;
-use crate::verify::{self, PathMap, SourceCheck};
-use std::collections::HashMap;
+use crate::verify::PathMap;
 use std::path::PathBuf;
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
 use std::sync::Mutex;
@@ -33,18 +35,21 @@ pub enum Effect {
     Groups {
         grouping: Grouping,
     },
-    /// The sorted id list of the selected group (8 bytes an entry).
-    Ids {
+    /// Make the sorted list of the selected group, kept by the worker (replacing the last).
+    List {
         gen: u64,
         filter: EntryFilter,
         sort: Column,
         descending: bool,
+        /// The entry whose new position the answer gives (a refresh keeps the selection on it).
+        keep: Option<EntryId>,
+        /// The selection's position: the answer brings the ids around it (or around `keep`).
+        at: usize,
     },
-    /// One page of rows, by id.
+    /// One page of the current list: its ids and their rows.
     Rows {
         gen: u64,
         page: usize,
-        ids: Vec<EntryId>,
     },
     Detail {
         id: EntryId,
@@ -81,13 +86,21 @@ pub enum Msg {
         /// Whether the counts include statuses (verification had finished).
         statuses: bool,
     },
-    Ids {
+    /// The list is made: `len` entries; where `keep` now stands; the ids of the pages from
+    /// `first_page` on, around it (or around `at`).
+    List {
         gen: u64,
+        len: u64,
+        kept: Option<u64>,
+        first_page: usize,
         ids: Vec<EntryId>,
     },
+    /// A page of the list: its ids, and the rows of those still there (with their statuses
+    /// once verification has loaded them).
     Rows {
         gen: u64,
         page: usize,
+        ids: Vec<EntryId>,
         rows: Vec<EntryRow>,
     },
     Detail {
@@ -131,8 +144,7 @@ enum Job {
     Effect(Effect),
     VerifyDone {
         run: u64,
-        sources: Vec<SourceRow>,
-        checks: HashMap<SourceId, SourceCheck>,
+        checked: crate::store::Result<Checked>,
     },
     Shutdown,
 }
@@ -188,6 +200,8 @@ struct State {
     self_tx: Sender<Job>,
     verified: Option<Verified>,
     verify_run: u64,
+    /// The generation of the list the backend holds.
+    list_gen: Option<u64>,
     verifying: bool,
     received: u64,
     data_version: Option<i64>,
@@ -233,6 +247,7 @@ impl State {
             self_tx,
             verified: None,
             verify_run: 0,
+            list_gen: None,
             verifying: false,
             received: 0,
             data_version,
@@ -301,22 +316,16 @@ impl State {
     fn handle(&mut self, job: Job) {
         match job {
             Job::Shutdown => {}
-            Job::VerifyDone {
-                run,
-                sources,
-                checks,
-            } => {
+            Job::VerifyDone { run, checked } => {
                 if run != self.verify_run {
                     return;
                 }
                 self.verifying = false;
                 let Some(store) = &self.store else { return };
-                let finished = store.dangling_source_ids().and_then(|dangling| {
-                    model::finish_verification(store.as_ref(), sources, checks, dangling)
-                });
+                let finished = checked.and_then(|c| model::finish_verification(store.as_ref(), c));
                 match finished {
                     Ok(verified) => {
-                        let n = verified.sources.len();
+                        let n = verified.sources;
                         self.verified = Some(verified);
                         self.send(Msg::Verified { sources: n });
                     }
@@ -339,8 +348,8 @@ impl State {
         let err = |e: crate::store::StoreError| e.to_string();
         match effect {
             Effect::Verify => {
-                let sources = match store.referenced_sources() {
-                    Ok(s) => s,
+                let listing = match model::Listing::of(store.as_ref()) {
+                    Ok(l) => l,
                     Err(e) => {
                         self.send(Msg::VerifyFailed(e.to_string()));
                         return Ok(());
@@ -362,12 +371,8 @@ impl State {
                                     out.send(Incoming::Worker(Msg::VerifyProgress { done, total }));
                             }
                         };
-                        let checks = verify::verify_sources(&sources, &paths, &progress);
-                        let _ = back.send(Job::VerifyDone {
-                            run,
-                            sources,
-                            checks,
-                        });
+                        let checked = model::check_sources(listing, &paths, &progress);
+                        let _ = back.send(Job::VerifyDone { run, checked });
                     })
                     .map_err(|e| e.to_string())?;
             }
@@ -381,22 +386,52 @@ impl State {
                     statuses: self.verified.is_some(),
                 });
             }
-            Effect::Ids {
+            Effect::List {
                 gen,
                 filter,
                 sort,
                 descending,
+                keep,
+                at,
             } => {
                 let loaded = self.verified.as_ref().and_then(|v| v.loaded);
-                let ids = store
-                    .entry_ids(&filter, sort.sort_key(loaded), descending)
+                self.list_gen = None;
+                let len = store
+                    .select_list(&filter, sort.sort_key(loaded), descending)
                     .map_err(err)?;
-                self.send(Msg::Ids { gen, ids });
+                self.list_gen = Some(gen);
+                let kept = match keep {
+                    Some(id) => store.list_position(id).map_err(err)?,
+                    None => None,
+                };
+                // The page of the selection and one on each side.
+                let around = kept.unwrap_or(at as u64).min(len.saturating_sub(1));
+                let first_page = (around / PAGE as u64).saturating_sub(1);
+                let ids = store
+                    .list_page(first_page * PAGE as u64, 3 * PAGE)
+                    .map_err(err)?;
+                self.send(Msg::List {
+                    gen,
+                    len,
+                    kept,
+                    first_page: first_page as usize,
+                    ids,
+                });
             }
-            Effect::Rows { gen, page, ids } => {
+            Effect::Rows { gen, page } => {
+                // A page of a list replaced since: its answer would be dropped anyway.
+                if self.list_gen != Some(gen) {
+                    return Ok(());
+                }
                 let loaded = self.verified.as_ref().and_then(|v| v.loaded);
+                let ids = store.list_page((page * PAGE) as u64, PAGE).map_err(err)?;
                 let rows = store.entries_by_ids(&ids, loaded).map_err(err)?;
-                self.send(Msg::Rows { gen, page, rows });
+                self.send(Msg::Rows {
+                    gen,
+                    page,
+                    ids,
+                    rows,
+                });
             }
             Effect::Detail { id } => {
                 let data = store
@@ -463,13 +498,13 @@ fn throttle(last: &Mutex<Option<Instant>>, end: bool) -> bool {
     }
 }
 
-/// Drops jobs a later job in the same batch makes pointless: older id lists and their pages,
+/// Drops jobs a later job in the same batch makes pointless: older lists and their pages,
 /// older group aggregates and details.
 fn coalesce(batch: Vec<Job>) -> (Vec<Job>, u64) {
-    let last_ids_gen = batch
+    let last_list_gen = batch
         .iter()
         .filter_map(|j| match j {
-            Job::Effect(Effect::Ids { gen, .. }) => Some(*gen),
+            Job::Effect(Effect::List { gen, .. }) => Some(*gen),
             _ => None,
         })
         .max();
@@ -483,8 +518,8 @@ fn coalesce(batch: Vec<Job>) -> (Vec<Job>, u64) {
     let mut kept: Vec<Job> = Vec::with_capacity(batch.len());
     for (i, job) in batch.into_iter().enumerate() {
         let drop = match &job {
-            Job::Effect(Effect::Ids { gen, .. }) => Some(*gen) != last_ids_gen,
-            Job::Effect(Effect::Rows { gen, .. }) => last_ids_gen.is_some_and(|g| *gen < g),
+            Job::Effect(Effect::List { gen, .. }) => Some(*gen) != last_list_gen,
+            Job::Effect(Effect::Rows { gen, .. }) => last_list_gen.is_some_and(|g| *gen < g),
             Job::Effect(Effect::Groups { .. }) => Some(i) != last_groups,
             Job::Effect(Effect::Detail { .. }) => Some(i) != last_detail,
             _ => false,

@@ -61,11 +61,14 @@ impl<'a> Streamed<'a> {
     }
 }
 
-/// Every checked source's status by id: 16 bytes a source.
+/// Every checked source's status by id: 9 bytes a source (the ids and the statuses in two
+/// arrays: a `(SourceId, Status)` pair would take 16 with its padding).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Statuses {
-    /// Sorted by id, one per id.
-    by_id: Vec<(SourceId, Status)>,
+    /// Sorted, one per id.
+    ids: Vec<SourceId>,
+    /// The status of the source at the same index of `ids`.
+    statuses: Vec<Status>,
 }
 
 impl Statuses {
@@ -73,16 +76,19 @@ impl Statuses {
     pub fn from_unsorted(mut by_id: Vec<(SourceId, Status)>) -> Statuses {
         by_id.sort_by_key(|(id, _)| *id);
         by_id.dedup_by_key(|(id, _)| *id);
-        Statuses { by_id }
+        Statuses {
+            ids: by_id.iter().map(|(id, _)| *id).collect(),
+            statuses: by_id.iter().map(|(_, s)| *s).collect(),
+        }
     }
 
     pub fn get(&self, id: SourceId) -> Option<Status> {
-        self.place(id).map(|i| self.by_id[i].1)
+        self.place(id).map(|i| self.statuses[i])
     }
 
     /// Where this id stands among the checked ids (0 to `len() - 1`), for data kept beside.
     pub fn place(&self, id: SourceId) -> Option<usize> {
-        self.by_id.binary_search_by_key(&id, |(id, _)| *id).ok()
+        self.ids.binary_search(&id).ok()
     }
 
     /// A checked source's status; a source id without a row (none was checked) is missing,
@@ -92,11 +98,11 @@ impl Statuses {
     }
 
     pub fn len(&self) -> usize {
-        self.by_id.len()
+        self.ids.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.by_id.is_empty()
+        self.ids.is_empty()
     }
 
     /// Adds ids without a source row as missing (ids already there keep their status).
@@ -107,13 +113,13 @@ impl Statuses {
             .map(|id| (id, Status::Missing))
             .collect();
         if !extra.is_empty() {
-            extra.append(&mut self.by_id);
+            extra.extend(self.iter());
             *self = Statuses::from_unsorted(extra);
         }
     }
 
     pub fn iter(&self) -> impl Iterator<Item = (SourceId, Status)> + '_ {
-        self.by_id.iter().copied()
+        self.ids.iter().copied().zip(self.statuses.iter().copied())
     }
 }
 

@@ -190,12 +190,7 @@ impl Backend for Diskcache {
         Ok((n, bytes))
     }
 
-    fn entry_ids(
-        &self,
-        filter: &EntryFilter,
-        sort: SortKey,
-        descending: bool,
-    ) -> Result<Vec<EntryId>> {
+    fn select_list(&self, filter: &EntryFilter, sort: SortKey, descending: bool) -> Result<u64> {
         // (sort value, id) from every shard, merged here: the order spans shards.
         #[derive(PartialEq, PartialOrd)]
         enum Key {
@@ -254,7 +249,15 @@ impl Backend for Diskcache {
         if descending {
             all.reverse();
         }
-        Ok(all.into_iter().map(|(_, id)| id).collect())
+        Ok(self.list.set(all.into_iter().map(|(_, id)| id).collect()))
+    }
+
+    fn list_page(&self, start: u64, n: usize) -> Result<Vec<EntryId>> {
+        Ok(self.list.page(start, n))
+    }
+
+    fn list_position(&self, id: EntryId) -> Result<Option<u64>> {
+        Ok(self.list.position(id))
     }
 
     fn entries_by_ids(

@@ -191,6 +191,8 @@ pub struct Diskcache {
     first_count: Mutex<Option<BTreeMap<i64, (u64, u64)>>>,
     /// The cells that had rows at open: only their sources are verified and listed.
     present: std::collections::HashSet<i64>,
+    /// The sorted list the TUI pages through.
+    list: super::KeptList,
 }
 
 fn now_ns() -> i128 {
@@ -274,6 +276,7 @@ impl Diskcache {
             statuses: Mutex::new(None),
             first_count: Mutex::new(None),
             present: Default::default(),
+            list: Default::default(),
         };
         // One scan finds the memoized functions and counts every cell; the first aggregate
         // (what `summary` and the TUI ask for first) is served from it.

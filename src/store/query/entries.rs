@@ -1,8 +1,9 @@
-//! Listings: sorted id lists, pages of rows, counts, and one entry with its detail.
+//! Listings: id sets, pages of rows, counts, and one entry with its detail (the sorted list a
+//! front end pages through is in `list`).
 
 use super::super::rows::{entry_col, ENTRY_COLUMNS, SOURCE_COLUMNS};
 use super::super::{
-    EntryDetail, EntryFilter, EntryId, EntryRow, IdSet, Result, SortKey, SourceId, SourceRow,
+    EntryDetail, EntryFilter, EntryId, EntryRow, IdSet, Result, SourceId, SourceRow,
     StatusesLoaded, Store,
 };
 use crate::status::Status;
@@ -10,35 +11,6 @@ use rusqlite::{params_from_iter, OptionalExtension};
 use std::collections::HashMap;
 
 impl Store {
-    /// Entry ids matching `filter`, in the given order. Eight bytes an entry: a million-entry
-    /// group costs 8 MB, and any page of it can then be fetched at once.
-    pub fn entry_ids(
-        &self,
-        filter: &EntryFilter,
-        sort: SortKey,
-        descending: bool,
-    ) -> Result<Vec<EntryId>> {
-        let (clause, params) = self.where_clause(filter);
-        let dir = if descending { "DESC" } else { "ASC" };
-        let order = match sort {
-            SortKey::Id => String::new(),
-            SortKey::Function => "e.function".into(),
-            SortKey::Status(_) => self.rank_sql(),
-            SortKey::Size => "e.value_size".into(),
-            SortKey::Created => "e.created_at".into(),
-            SortKey::Hits => "e.hits".into(),
-            SortKey::Key => "e.key".into(),
-            SortKey::Strategy => "e.strategy".into(),
-        };
-        let order = if order.is_empty() {
-            format!("e.id {dir}")
-        } else {
-            format!("{order} {dir}, e.id {dir}")
-        };
-        let sql = format!("SELECT e.id FROM entries e{clause} ORDER BY {order}");
-        self.collect(&sql, params_from_iter(params), |r| r.get(0))
-    }
-
     /// The ids matching `filter`, ascending, found through indexes when it selects by status:
     /// an entry can only have a selected status when its own source has it, when it has no
     /// source, or when a dependency has it, so only those entries are tested with the full

@@ -6,18 +6,22 @@
 //! no read transaction outlives it and a producer's WAL checkpoints are never held back.
 //!
 //! - `filter`: which entries ([`EntryFilter`]) and the SQL for entry statuses;
-//! - `entries`: listings, id lists, counts and one entry's detail;
+//! - `entries`: listings, id sets, counts and one entry's detail;
+//! - `list`: the sorted list a front end pages through by position (a TEMP table);
 //! - `aggregate`: counts and bytes per source and strategy;
 //! - `cells`: the aggregate's cells, kept small while they are merged;
 //! - `counts`: derivation errors and expiry per strategy;
-//! - `sources`: source rows and the verification statuses loaded into the connection.
+//! - `sources`: source rows and the verification statuses loaded into the connection;
+//! - `totals`: entries and bytes per strategy, statuses aside (what a viewer shows first).
 
 mod aggregate;
 mod cells;
 mod counts;
 mod entries;
 mod filter;
+mod list;
 mod sources;
+mod totals;
 
 pub use aggregate::Resolve;
 

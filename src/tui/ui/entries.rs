@@ -53,8 +53,8 @@ fn widths(w: usize) -> Widths {
 pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
     let focused = app.pane == Pane::Entries;
     let group = crate::text::truncate(&app.selected_group_key().label(), 30);
-    let count = match &app.ids {
-        Some(ids) => format!("{} shown", ids.len()),
+    let count = match app.list_len {
+        Some(n) => format!("{n} shown"),
         None if app.filter.is_empty() => "loading…".into(),
         None => "filtering…".into(),
     };
@@ -74,9 +74,9 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
         Style::default().add_modifier(Modifier::BOLD),
     )];
     let visible = inner.height.saturating_sub(1) as usize;
-    match &app.ids {
+    match app.list_len {
         None => {}
-        Some(ids) if ids.is_empty() => lines.push(Line::styled(
+        Some(0) => lines.push(Line::styled(
             if app.filter.is_empty() {
                 "  no entries here"
             } else {
@@ -84,16 +84,17 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
             },
             dim(app),
         )),
-        Some(ids) => {
-            for (i, id) in ids.iter().enumerate().skip(app.entry_offset).take(visible) {
+        Some(len) => {
+            for i in (app.entry_offset..len).take(visible) {
                 let selected = i == app.entry_sel;
-                let marked = app.marked.contains_key(id);
+                let id = app.id_at(i);
+                let marked = id.is_some_and(|id| app.marked.contains_key(&id));
                 let prefix = format!(
                     "{}{}",
                     if selected { ">" } else { " " },
                     if marked { "*" } else { " " }
                 );
-                let mut line = match app.rows.get(id) {
+                let mut line = match id.and_then(|id| app.rows.get(&id)) {
                     Some(row) => row_line(app, row, &w, prefix),
                     None if app.pages_loaded.contains(&(i / PAGE)) => Line::styled(
                         format!("{prefix}{}", fit("(removed)", w.function)),
