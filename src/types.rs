@@ -258,3 +258,22 @@ impl PurgeOutcome {
         slot.1 = slot.1.saturating_add(bytes);
     }
 }
+
+#[cfg(test)]
+impl SourceRow {
+    /// A whole-file source row with only what a test names.
+    pub(crate) fn whole(id: i64, path: &str, digest: &str) -> SourceRow {
+        SourceRow {
+            id: SourceId(id),
+            path: path.into(),
+            raw_path: None,
+            span: None,
+            digest: digest.into(),
+            size: None,
+            mtime_ns: None,
+            recorded_at: 0,
+            content_len: None,
+            invalid_span: false,
+        }
+    }
+}

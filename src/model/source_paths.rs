@@ -84,18 +84,7 @@ mod tests {
     use super::*;
 
     fn row(id: i64, path: &str) -> SourceRow {
-        SourceRow {
-            id: SourceId(id),
-            path: path.into(),
-            raw_path: None,
-            span: None,
-            digest: "sha256:00".into(),
-            size: None,
-            mtime_ns: None,
-            recorded_at: 0,
-            content_len: None,
-            invalid_span: false,
-        }
+        SourceRow::whole(id, path, "sha256:00")
     }
 
     #[test]

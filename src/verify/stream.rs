@@ -128,18 +128,7 @@ mod tests {
     use super::*;
 
     fn row(id: i64, path: &str, digest: &str) -> SourceRow {
-        SourceRow {
-            id: SourceId(id),
-            path: path.into(),
-            raw_path: None,
-            span: None,
-            digest: digest.into(),
-            size: None,
-            mtime_ns: None,
-            recorded_at: 0,
-            content_len: None,
-            invalid_span: false,
-        }
+        SourceRow::whole(id, path, digest)
     }
 
     #[test]

@@ -5,16 +5,8 @@ use std::os::unix::fs::OpenOptionsExt;
 
 fn row(id: i64, path: &str, span: Option<(u64, u64)>, digest: String) -> SourceRow {
     SourceRow {
-        raw_path: None,
-        id: SourceId(id),
-        path: path.into(),
         span,
-        digest,
-        size: None,
-        mtime_ns: None,
-        recorded_at: 0,
-        content_len: None,
-        invalid_span: false,
+        ..SourceRow::whole(id, path, &digest)
     }
 }
 
