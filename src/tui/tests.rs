@@ -377,6 +377,42 @@ fn big_d_waits_for_verification_then_asks_for_the_stale_entries_of_the_group() {
 }
 
 #[test]
+fn big_d_waits_while_verification_runs_again_and_drops_a_count_made_before() {
+    let mut a = loaded(10);
+    msg(&mut a, Msg::Verified { sources: 3 });
+    let fx = key(&mut a, KeyCode::Char('D'));
+    let Some(Effect::Count { target, .. }) = fx.first().cloned() else {
+        panic!("{fx:?}")
+    };
+    // `r` before the count comes back: the count was made with the old statuses.
+    assert_eq!(key(&mut a, KeyCode::Char('r')), vec![Effect::Verify]);
+    msg(
+        &mut a,
+        Msg::Counted {
+            target: target.clone(),
+            count: 4,
+            bytes: 40,
+        },
+    );
+    assert_eq!(a.mode, Mode::Normal, "no dialog on the old statuses");
+    assert!(a.confirm.is_none());
+    assert!(a.message.as_deref().unwrap().contains("checked again"));
+    // Nor a new count while it runs (a file restored meanwhile must count as fresh)...
+    assert!(key(&mut a, KeyCode::Char('D')).is_empty());
+    assert!(a.message.as_deref().unwrap().contains("checked again"));
+    // ...nor after it failed; once it is done, D asks again.
+    msg(&mut a, Msg::VerifyFailed("boom".into()));
+    assert!(key(&mut a, KeyCode::Char('D')).is_empty());
+    assert!(a.message.as_deref().unwrap().contains("failed"));
+    key(&mut a, KeyCode::Char('r'));
+    msg(&mut a, Msg::Verified { sources: 3 });
+    assert!(matches!(
+        key(&mut a, KeyCode::Char('D')).first(),
+        Some(Effect::Count { .. })
+    ));
+}
+
+#[test]
 fn big_d_on_a_fresh_status_group_has_nothing_to_do() {
     assert!(super::update::stale_filter(&GroupKey::Status(Status::Fresh)).is_none());
     let f = super::update::stale_filter(&GroupKey::Status(Status::Missing)).unwrap();

@@ -277,7 +277,11 @@ fn on_msg(app: &mut App, msg: Msg, fx: &mut Vec<Effect>) {
             count,
             bytes,
         } => {
-            if count == 0 {
+            // A count asked for before `r` started verifying again: its statuses are old.
+            let stale_target = matches!(target, PurgeTarget::Stale(_));
+            if let Some(why) = statuses_not_current(app).filter(|_| stale_target) {
+                app.message = Some(why.into());
+            } else if count == 0 {
                 app.message = Some(match &target {
                     PurgeTarget::Ids(_) => "nothing to invalidate: the entries are gone".into(),
                     PurgeTarget::Stale(key) => format!("nothing stale in {}", group_name(key)),
@@ -425,12 +429,28 @@ fn invalidate_marked(app: &mut App, fx: &mut Vec<Effect>) {
     });
 }
 
+/// Why the stale entries cannot be told now: a first verification not done, one running again
+/// (its predecessor's statuses would decide, and a file restored meanwhile would not count), or
+/// one that failed.
+fn statuses_not_current(app: &App) -> Option<&'static str> {
+    match (&app.verification, app.verified) {
+        (Verification::Done { .. }, true) => None,
+        (Verification::Running { .. }, false) => {
+            Some("statuses are not known yet: wait for verification to finish")
+        }
+        (Verification::Running { .. }, true) => {
+            Some("statuses are being checked again: wait for verification to finish")
+        }
+        _ => Some("verification failed: statuses are not known (r verifies again)"),
+    }
+}
+
 fn invalidate_stale(app: &mut App, fx: &mut Vec<Effect>) {
     if !may_invalidate(app) {
         return;
     }
-    if !app.verified {
-        app.message = Some("statuses are not known yet: wait for verification to finish".into());
+    if let Some(why) = statuses_not_current(app) {
+        app.message = Some(why.into());
         return;
     }
     let key = app.selected_group_key();
