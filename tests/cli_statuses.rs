@@ -535,6 +535,17 @@ fn a_source_id_that_is_not_an_integer_is_missing_everywhere_and_purged() {
                 )
                 .unwrap();
                 malformed.push(("dep", dep));
+                // Beside it, an entry whose dependency row is not in the store: missing too, but
+                // counted as a missing row, not as a malformed id, whichever is read first.
+                let dangling = fx.put(NewEntry {
+                    source_id: Some(fresh),
+                    ..entry("dangling-dep")
+                });
+                sql.execute(
+                    "INSERT INTO entry_dependencies (entry_id, source_id) VALUES (?1, 9999)",
+                    [dangling],
+                )
+                .unwrap();
             }
             let stored: String = sql
                 .query_row(
@@ -549,22 +560,25 @@ fn a_source_id_that_is_not_an_integer_is_missing_everywhere_and_purged() {
 
             let mut expected = vec![("kept", "fresh")];
             expected.extend(malformed.iter().map(|(k, _)| (*k, "missing")));
+            let missing = malformed.len() + usize::from(dependencies);
+            if dependencies {
+                expected.push(("dangling-dep", "missing"));
+            }
             assert_eq!(statuses_by_key(&fx.store, &[]), map_of(&expected), "{case}");
             assert_eq!(
                 statuses_by_key(&fx.store, &["--status", "missing"]).len(),
-                malformed.len(),
+                missing,
                 "{case}"
             );
             let summary = run(["summary", store, "--json"]).json();
             assert_eq!(
-                summary["groups"][0]["statuses"]["missing"],
-                malformed.len(),
+                summary["groups"][0]["statuses"]["missing"], missing,
                 "{case}"
             );
             let verify = run(["verify", store, "--json"]);
             assert_eq!(verify.code, 1, "{case}: {}", verify.stderr);
             let verify = verify.json();
-            assert_eq!(verify["entries"]["missing"], malformed.len(), "{case}");
+            assert_eq!(verify["entries"]["missing"], missing, "{case}");
             assert_eq!(
                 verify["entries_with_malformed_source_ids"],
                 malformed.len(),
@@ -592,13 +606,89 @@ fn a_source_id_that_is_not_an_integer_is_missing_everywhere_and_purged() {
             assert_eq!(dry.code, 0, "{case}: {}", dry.stderr);
             let dry = dry.json();
             assert_eq!(dry["dry_run"], true, "{case}");
-            assert_eq!(dry["removed"], malformed.len(), "{case}");
+            assert_eq!(dry["removed"], missing, "{case}");
             let purge = run(["purge", store, "--json"]);
             assert_eq!(purge.code, 0, "{case}: {}", purge.stderr);
-            assert_eq!(purge.json()["removed"], malformed.len(), "{case}");
+            assert_eq!(purge.json()["removed"], missing, "{case}");
             assert_eq!(fx.entry_ids(), [kept].into_iter().collect(), "{case}");
         }
     }
+}
+
+/// In a store whose id columns were declared without a type (no INTEGER affinity), `'1'` and
+/// `1.0` stay as written; SQLite compares them equal to the integer 1, and so does every
+/// command: they name source row 1. `'abc'` names no row: missing.
+#[test]
+fn ids_that_compare_equal_to_an_integer_name_that_row_in_a_column_without_affinity() {
+    let fx = Fixture::new();
+    fx.write("m.py", "x = 1\n");
+    let fresh = fx.record("m.py", None);
+    assert_eq!(fresh, 1);
+    let sql = fx.sql();
+    sql.execute_batch(
+        "PRAGMA foreign_keys = OFF;
+         DROP TABLE entry_dependencies;
+         ALTER TABLE entries RENAME TO old_entries;
+         CREATE TABLE entries (id INTEGER PRIMARY KEY, namespace TEXT NOT NULL,
+           function TEXT NOT NULL, key TEXT NOT NULL, strategy TEXT NOT NULL,
+           derivation_error TEXT, source_id REFERENCES sources(id), value BLOB,
+           value_size INTEGER NOT NULL, value_type TEXT, created_at INTEGER NOT NULL,
+           accessed_at INTEGER, hits INTEGER NOT NULL DEFAULT 0, expires_at INTEGER,
+           UNIQUE (namespace, key));
+         DROP TABLE old_entries;
+         CREATE INDEX entries_function ON entries (function);
+         CREATE INDEX entries_source_strategy_size ON entries (source_id, strategy, value_size);
+         CREATE TABLE entry_dependencies (entry_id INTEGER NOT NULL REFERENCES entries(id)
+           ON DELETE CASCADE, source_id NOT NULL REFERENCES sources(id),
+           PRIMARY KEY (entry_id, source_id)) WITHOUT ROWID;
+         INSERT INTO entries (id, namespace, function, key, strategy, source_id, value_size,
+           created_at) VALUES
+           (1, 'd', 'm:f', 'int', 'source', 1, 1, 1),
+           (2, 'd', 'm:f', 'text', 'source', '1', 1, 1),
+           (3, 'd', 'm:f', 'real', 'source', 1.0, 1, 1),
+           (4, 'd', 'm:f', 'dep-text', 'source', 1, 1, 1),
+           (5, 'd', 'm:f', 'dep-real', 'source', 1, 1, 1),
+           (6, 'd', 'm:f', 'abc', 'source', 'abc', 1, 1);
+         INSERT INTO entry_dependencies VALUES (4, '1'), (5, 1.0);",
+    )
+    .unwrap();
+    let stored: Vec<String> = sql
+        .prepare("SELECT typeof(source_id) FROM entries ORDER BY id")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    assert_eq!(
+        stored,
+        ["integer", "text", "real", "integer", "integer", "text"]
+    );
+    drop(sql);
+    let store = fx.store.to_str().unwrap();
+    let expected = map_of(&[
+        ("int", "fresh"),
+        ("text", "fresh"),
+        ("real", "fresh"),
+        ("dep-text", "fresh"),
+        ("dep-real", "fresh"),
+        ("abc", "missing"),
+    ]);
+    assert_eq!(statuses_by_key(&fx.store, &[]), expected);
+    let summary = run(["summary", store, "--json"]).json();
+    assert_eq!(summary["groups"][0]["statuses"]["fresh"], 5);
+    assert_eq!(summary["groups"][0]["statuses"]["missing"], 1);
+    let verify = run(["verify", store, "--json"]).json();
+    assert_eq!(verify["entries"]["fresh"], 5);
+    assert_eq!(verify["entries_with_malformed_source_ids"], 1);
+    for id in 1..=5 {
+        let show = run(["show", store, &id.to_string(), "--json"]).json();
+        assert_eq!(show["status"], "fresh", "entry {id}");
+        assert_eq!(show["malformed_source_ids"], json!([]), "entry {id}");
+    }
+    let purge = run(["purge", store, "--json"]);
+    assert_eq!(purge.code, 0, "{}", purge.stderr);
+    assert_eq!(purge.json()["removed"], 1);
+    assert_eq!(fx.entry_ids(), (1..=5).collect());
 }
 
 #[test]

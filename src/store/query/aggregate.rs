@@ -401,8 +401,9 @@ impl Store {
         let mut uses: HashMap<SourceId, u64> = HashMap::new();
         let mut run = |resolve: Option<&mut Resolve>| -> rusqlite::Result<()> {
             let mut lookup = self.conn.prepare_cached(&lookup)?;
-            // `listed`: `None` for a dependency whose source id is not an integer.
-            let mut take = |entry_id: i64, set: DepSet, listed: Option<SourceId>| {
+            // `listed`: `None` for a dependency whose source id is not an integer; `malformed`:
+            // some dependency's is not.
+            let mut take = |entry_id: i64, set: DepSet, listed: Option<SourceId>, malformed| {
                 let mut rows = lookup.query([entry_id])?;
                 // An entry id without its entry: the row was never counted.
                 if let Some(r) = rows.next()? {
@@ -414,7 +415,7 @@ impl Store {
                         sourced: r.get(4)?,
                         bytes: r.get(5)?,
                     };
-                    cells.add(e, set, listed);
+                    cells.add(e, set, listed, malformed);
                 }
                 Ok::<_, rusqlite::Error>(())
             };
@@ -426,7 +427,8 @@ impl Store {
                 )?;
                 let mut rows = stmt.query([])?;
                 while let Some(r) = rows.next()? {
-                    take(r.get(0)?, DepSet::Unknown, opt_int(r, 1)?.map(SourceId))?;
+                    let listed = opt_int(r, 1)?.map(SourceId);
+                    take(r.get(0)?, DepSet::Unknown, listed, listed.is_none())?;
                 }
                 return Ok(());
             };
@@ -434,26 +436,29 @@ impl Store {
                 "SELECT entry_id, source_id FROM entry_dependencies ORDER BY entry_id",
             )?;
             let mut rows = stmt.query([])?;
-            // The entry being read, and its worst dependency so far: (rank, id), an unknown
-            // status ranking above every other, a source id that is not an integer (no row can
-            // have it) as missing.
+            // The entry being read, its worst dependency so far: (rank, id), an unknown status
+            // ranking above every other, a source id that is not an integer (no row can have
+            // it) as missing; and whether any of its dependencies' ids is not an integer.
             type Worst = Option<(u8, Option<SourceId>)>;
-            let mut current: Option<(i64, Worst)> = None;
-            let mut finish = |entry: Option<(i64, Worst)>| match entry {
-                Some((id, Some((rank, dep)))) if rank > Status::Fresh.rank() as u8 => {
-                    take(id, DepSet::Worst(rank), dep)
+            let mut current: Option<(i64, Worst, bool)> = None;
+            let mut finish = |entry: Option<(i64, Worst, bool)>| match entry {
+                Some((id, Some((rank, dep)), malformed)) if rank > Status::Fresh.rank() as u8 => {
+                    take(id, DepSet::Worst(rank), dep, malformed)
                 }
                 _ => Ok(()),
             };
             while let Some(r) = rows.next()? {
                 let entry_id: i64 = r.get(0)?;
-                if current.is_some_and(|(id, _)| id != entry_id) {
+                if current.is_some_and(|(id, _, _)| id != entry_id) {
                     finish(current.take())?;
                 }
-                let worst = &mut current.get_or_insert((entry_id, None)).1;
+                let (_, worst, malformed) = current.get_or_insert((entry_id, None, false));
                 let dep = match int(r, 1)? {
                     Int::Value(id) => Some(SourceId(id)),
-                    Int::Bad => None,
+                    Int::Bad => {
+                        *malformed = true;
+                        None
+                    }
                     // NULL violates the column's NOT NULL: no dependency.
                     Int::Null => continue,
                 };
@@ -520,6 +525,9 @@ struct DepKey {
     main: MainKey,
     has_derivation_error: bool,
     set: DepSet,
+    /// Some dependency's source id is not an integer (kept apart, so that those entries are
+    /// counted as such whichever dependency decides).
+    malformed: bool,
 }
 
 struct DepCell {
@@ -549,7 +557,7 @@ impl<'a> DependencyCells<'a> {
         }
     }
 
-    fn add(&mut self, e: DependentEntry, set: DepSet, listed: Option<SourceId>) {
+    fn add(&mut self, e: DependentEntry, set: DepSet, listed: Option<SourceId>, malformed: bool) {
         let key = DepKey {
             // With a source, the main query counts without the error flag.
             main: MainKey::new(
@@ -561,6 +569,7 @@ impl<'a> DependencyCells<'a> {
             ),
             has_derivation_error: e.has_derivation_error,
             set,
+            malformed,
         };
         let cell = self.cells.entry(key).or_insert(DepCell {
             listed,
@@ -584,7 +593,7 @@ impl<'a> DependencyCells<'a> {
                 dimension: key.main.dimension().map(|d| self.names.get(d).to_string()),
                 has_derivation_error: key.has_derivation_error,
                 dependencies: cell.listed.into_iter().collect(),
-                malformed_source_id: cell.listed.is_none() || key.main.malformed(),
+                malformed_source_id: key.malformed || key.main.malformed(),
                 entries: cell.entries,
                 // A negative total (sizes the format does not allow) reads as 0.
                 bytes: cell.bytes as u64,

@@ -211,21 +211,30 @@ impl Store {
         } else {
             Vec::new()
         };
-        // quote() writes each as its SQL literal: 'text', X'B10B', 2.5.
+        // Ids read as the aggregates read them (`'7'` is 7), the others kept as their SQL
+        // literal by quote(): 'text', X'B10B', 2.5.
         let deps = if self.has_dependencies {
-            " UNION ALL SELECT quote(source_id) FROM entry_dependencies \
+            " UNION ALL SELECT source_id, quote(source_id) FROM entry_dependencies \
              WHERE entry_id = ?1 AND typeof(source_id) NOT IN ('integer', 'null')"
         } else {
             ""
         };
-        let malformed_source_ids = self.collect(
-            &format!(
-                "SELECT quote(source_id) FROM entries WHERE id = ?1 \
-                 AND typeof(source_id) NOT IN ('integer', 'null'){deps}"
-            ),
-            [id],
-            |r| super::super::rows::text(r, 0),
-        )?;
+        let malformed_source_ids = self
+            .collect(
+                &format!(
+                    "SELECT source_id, quote(source_id) FROM entries WHERE id = ?1 \
+                     AND typeof(source_id) NOT IN ('integer', 'null'){deps}"
+                ),
+                [id],
+                |r| {
+                    let bad =
+                        matches!(super::super::rows::int(r, 0)?, super::super::rows::Int::Bad);
+                    Ok(bad.then(|| super::super::rows::text(r, 1)).transpose()?)
+                },
+            )?
+            .into_iter()
+            .flatten()
+            .collect();
         let value_head = self
             .conn
             .query_row(

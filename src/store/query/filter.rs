@@ -12,14 +12,16 @@ const UNKNOWN_RANK: i64 = 99;
 
 impl Store {
     /// The SQL expression for an entry's status rank (alias `e`), from the loaded statuses.
-    /// A source id that is not an integer (a careless producer's TEXT, REAL or BLOB) is
-    /// missing: no source row can have it.
+    /// A source id that is not an integer (a careless producer's TEXT, REAL or BLOB) and names
+    /// no source is missing: no source row can have it. One that SQLite compares equal to an
+    /// integer (`'7'` or `7.0` in a column without INTEGER affinity) is that integer, as the
+    /// aggregates read it; an integer without a rank was written after verification (unknown).
     pub(crate) fn rank_sql(&self) -> String {
         let missing = Status::Missing.rank();
         let own = format!(
             "CASE WHEN e.source_id IS NULL THEN (CASE WHEN e.derivation_error IS NULL THEN {} ELSE {} END) \
-             WHEN typeof(e.source_id) <> 'integer' THEN {missing} \
-             ELSE coalesce((SELECT rank FROM temp.cs_rank WHERE id = e.source_id), {UNKNOWN_RANK}) END",
+             ELSE coalesce((SELECT rank FROM temp.cs_rank WHERE id = e.source_id), \
+               CASE WHEN typeof(e.source_id) = 'integer' THEN {UNKNOWN_RANK} ELSE {missing} END) END",
             Status::Unverifiable.rank(),
             Status::Failed.rank()
         );
@@ -44,11 +46,13 @@ impl Store {
         }
         // Without dependency rows an entry's status is its own source's: a set membership
         // SQLite computes once, instead of a lookup per entry.
+        // A source id that is not an integer and has no rank is missing (see `rank_sql`).
         format!(
             "(CASE WHEN e.source_id IS NULL \
                THEN (CASE WHEN e.derivation_error IS NULL THEN {} ELSE {} END) IN ({ranks}) \
-               WHEN typeof(e.source_id) <> 'integer' THEN {} IN ({ranks}) \
-               ELSE e.source_id IN (SELECT id FROM temp.cs_rank WHERE rank IN ({ranks})) END)",
+               ELSE e.source_id IN (SELECT id FROM temp.cs_rank WHERE rank IN ({ranks})) \
+                 OR ({} IN ({ranks}) AND typeof(e.source_id) <> 'integer' \
+                     AND e.source_id NOT IN (SELECT id FROM temp.cs_rank)) END)",
             Status::Unverifiable.rank(),
             Status::Failed.rank(),
             Status::Missing.rank()
