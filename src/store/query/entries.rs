@@ -229,7 +229,7 @@ impl Store {
                 |r| {
                     let bad =
                         matches!(super::super::rows::int(r, 0)?, super::super::rows::Int::Bad);
-                    Ok(bad.then(|| super::super::rows::text(r, 1)).transpose()?)
+                    bad.then(|| super::super::rows::text(r, 1)).transpose()
                 },
             )?
             .into_iter()
