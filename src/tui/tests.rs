@@ -790,6 +790,43 @@ fn after_verification_the_header_never_says_nothing_stale_before_the_counts_incl
         },
     );
     assert!(screen(&a).contains("nothing stale"));
+    // A producer's entries with a source verification never saw: unchecked, never "nothing
+    // stale", and D says why it finds nothing.
+    let mut all = group(GroupKey::All, 15);
+    all.statuses = BTreeMap::from([(Status::Fresh, 10)]);
+    all.unchecked = 5;
+    msg(
+        &mut a,
+        Msg::Groups {
+            grouping: Grouping::Strategy,
+            all,
+            groups: vec![group(GroupKey::Strategy("source".into()), 15)],
+            statuses: true,
+        },
+    );
+    let text = screen(&a);
+    assert!(!text.contains("nothing stale"), "{text}");
+    assert!(
+        text.contains("5 unchecked: new since verification (r)"),
+        "{text}"
+    );
+    let fx = key(&mut a, KeyCode::Char('D'));
+    let Some(Effect::Count { target, .. }) = fx.first().cloned() else {
+        panic!("{fx:?}")
+    };
+    msg(
+        &mut a,
+        Msg::Counted {
+            target,
+            count: 0,
+            bytes: 0,
+        },
+    );
+    let said = a.message.clone().unwrap();
+    assert!(
+        said.contains("5 entries are new since verification"),
+        "{said}"
+    );
 }
 
 // The key table ([`super::keys`]): every binding reachable, every hint and help row naming

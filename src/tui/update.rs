@@ -282,8 +282,14 @@ fn on_msg(app: &mut App, msg: Msg, fx: &mut Vec<Effect>) {
             if let Some(why) = statuses_not_current(app).filter(|_| stale_target) {
                 app.message = Some(why.into());
             } else if count == 0 {
+                let unchecked = app.selected_group().map_or(0, |g| g.unchecked);
                 app.message = Some(match &target {
                     PurgeTarget::Ids(_) => "nothing to invalidate: the entries are gone".into(),
+                    PurgeTarget::Stale(key) if unchecked > 0 => format!(
+                        "nothing known stale in {}; {unchecked} entries are new since \
+                         verification (r checks them)",
+                        group_name(key)
+                    ),
                     PurgeTarget::Stale(key) => format!("nothing stale in {}", group_name(key)),
                 });
             } else if app.mode == Mode::Normal {

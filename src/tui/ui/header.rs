@@ -47,8 +47,13 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
             format!("verified {sources} sources: counting stale entries…")
         }
         Verification::Done { sources } => match &app.all {
-            Some(all) if all.stale() == 0 => {
+            Some(all) if all.stale() == 0 && all.unchecked == 0 => {
                 format!("verified {sources} sources: nothing stale")
+            }
+            // Entries written since verification, with sources it never saw: their statuses
+            // are not known, so nothing may be called fresh.
+            Some(all) if all.stale() == 0 => {
+                format!("{} unchecked: new since verification (r)", all.unchecked)
             }
             Some(all) => {
                 // Only the counts that are not zero, so the line fits 80 columns even for a
@@ -57,6 +62,7 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
                     (all.count(crate::Status::Changed), "changed"),
                     (all.count(crate::Status::Missing), "missing"),
                     (all.failed(), "failed"),
+                    (all.unchecked, "unchecked"),
                 ]
                 .iter()
                 .filter(|(n, _)| *n > 0)
