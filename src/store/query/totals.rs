@@ -1,7 +1,10 @@
 //! Entries and bytes per strategy, statuses aside: what a viewer shows first, read as fast as
 //! the sqlite3 shell's own aggregate.
 
+use super::super::rows::text;
 use super::super::{Result, Store, StrategyCounts};
+use rusqlite::types::ValueRef;
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 impl Store {
@@ -16,7 +19,12 @@ impl Store {
             "SELECT strategy, count(*), total(value_size) FROM entries GROUP BY source_id, strategy",
             [],
             |r| {
-                let strategy = r.get_ref(0)?.as_str()?;
+                // Read as the aggregate's cells read it (a BLOB or text that is not UTF-8 too).
+                let strategy = match r.get_ref(0)? {
+                    ValueRef::Text(t) | ValueRef::Blob(t) => String::from_utf8_lossy(t),
+                    _ => Cow::Owned(text(r, 0)?),
+                };
+                let strategy = strategy.as_ref();
                 let (n, bytes) = (r.get::<_, i64>(1)?.max(0) as u64, r.get::<_, f64>(2)?);
                 match by.get_mut(strategy) {
                     Some(slot) => {
@@ -76,6 +84,15 @@ mod tests {
                 Ok(())
             })
             .unwrap();
+        // A careless producer's strategies: a BLOB, text that is not UTF-8, a number.
+        store
+            .conn
+            .execute_batch(
+                "UPDATE entries SET strategy = CAST('name' AS BLOB) WHERE id % 8 = 2;
+                 UPDATE entries SET strategy = CAST(X'ff6e' AS TEXT) WHERE id % 8 = 3;
+                 UPDATE entries SET strategy = 42 WHERE id % 8 = 5;",
+            )
+            .unwrap();
         let mut summed: BTreeMap<String, (u64, u64)> = BTreeMap::new();
         store
             .aggregate(Dimension::None, |c| {
@@ -87,7 +104,7 @@ mod tests {
         let summed: StrategyCounts = summed.into_iter().map(|(s, (n, b))| (s, n, b)).collect();
         let totals = store.strategy_totals().unwrap();
         assert_eq!(totals, summed);
-        assert_eq!(totals.len(), 4);
+        assert_eq!(totals.len(), 6);
         assert_eq!(totals.iter().map(|(_, n, _)| n).sum::<u64>(), 300);
     }
 }
