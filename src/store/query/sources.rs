@@ -3,7 +3,10 @@
 use super::super::rows::{int, text, Int, SOURCE_COLUMNS};
 use super::super::{Result, SourceId, SourceRow, StatusesLoaded, Store};
 use crate::status::Status;
+use rusqlite::types::Value;
+use rusqlite::ToSql;
 use std::collections::HashMap;
+use std::rc::Rc;
 
 /// Source rows read by one statement in [`Store::sources_by_id`].
 const BY_ID_CHUNK: usize = 256;
@@ -38,15 +41,20 @@ impl Store {
         &'a self,
         ids: &'a [SourceId],
     ) -> Result<impl Iterator<Item = Result<Option<SourceRow>>> + 'a> {
-        let sql = format!(
-            "SELECT {SOURCE_COLUMNS} FROM sources WHERE id IN ({})",
-            vec!["?"; BY_ID_CHUNK].join(", ")
-        );
+        // The ids as a `rarray` (as the purge passes its batches), one statement a chunk.
+        let sql = format!("SELECT {SOURCE_COLUMNS} FROM sources WHERE id IN rarray(?1)");
+        let as_array = |ids: &[SourceId]| {
+            Rc::new(
+                ids.iter()
+                    .map(|id| Value::Integer(id.0))
+                    .collect::<Vec<_>>(),
+            )
+        };
         let keyed = self
             .conn
             .query_row(
                 &format!("EXPLAIN QUERY PLAN {sql}"),
-                rusqlite::params_from_iter(std::iter::repeat_n(0i64, BY_ID_CHUNK)),
+                [&as_array(&[]) as &dyn ToSql],
                 |r| r.get::<_, String>(3),
             )
             .map_err(|e| self.err(e))?;
@@ -61,37 +69,14 @@ impl Store {
             )
         };
         let chunk = move |ids: &[SourceId]| -> Result<Vec<Option<SourceRow>>> {
-            if let Some(all) = &all {
-                return Ok(ids.iter().map(|id| all.get(id).cloned()).collect());
-            }
-            // The last chunk repeats its last id to fill the statement's parameters.
-            let params = (0..BY_ID_CHUNK).map(|i| ids[i.min(ids.len() - 1)].0);
-            let mut found: HashMap<SourceId, SourceRow> = self
-                .collect(
-                    &sql,
-                    rusqlite::params_from_iter(params),
-                    SourceRow::from_row,
-                )?
-                .into_iter()
-                .map(|r| (r.id, r))
-                .collect();
-            // An id given twice gets its row twice.
-            let mut left: HashMap<SourceId, usize> = HashMap::new();
-            for id in ids {
-                *left.entry(*id).or_default() += 1;
-            }
-            Ok(ids
-                .iter()
-                .map(|id| {
-                    let n = left.get_mut(id).expect("counted above");
-                    *n -= 1;
-                    if *n == 0 {
-                        found.remove(id)
-                    } else {
-                        found.get(id).cloned()
-                    }
-                })
-                .collect())
+            let found = match &all {
+                Some(all) => return Ok(ids.iter().map(|id| all.get(id).cloned()).collect()),
+                None => self.collect(&sql, [&as_array(ids) as &dyn ToSql], SourceRow::from_row)?,
+            };
+            // Copied out, so an id asked for twice gets its row twice.
+            let found: HashMap<SourceId, SourceRow> =
+                found.into_iter().map(|r| (r.id, r)).collect();
+            Ok(ids.iter().map(|id| found.get(id).cloned()).collect())
         };
         Ok(ids
             .chunks(BY_ID_CHUNK)
