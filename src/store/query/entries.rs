@@ -1,7 +1,7 @@
 //! Listings: id sets, pages of rows, counts, and one entry with its detail (the sorted list a
 //! front end pages through is in `list`).
 
-use super::super::rows::{entry_col, ENTRY_COLUMNS, SOURCE_COLUMNS};
+use super::super::rows::{entry_col, int, opt_int, text, Int, ENTRY_COLUMNS, SOURCE_COLUMNS};
 use super::super::{
     EntryDetail, EntryFilter, EntryId, EntryRow, IdSet, Result, SourceId, SourceRow,
     StatusesLoaded, Store,
@@ -205,7 +205,7 @@ impl Store {
                 "SELECT source_id FROM entry_dependencies WHERE entry_id = ?1 \
                  AND source_id NOT IN (SELECT id FROM sources) ORDER BY source_id",
                 [id],
-                |r| super::super::rows::opt_int(r, 0),
+                |r| opt_int(r, 0),
             )?;
             ids.into_iter().flatten().map(SourceId).collect()
         } else {
@@ -227,9 +227,8 @@ impl Store {
                 ),
                 [id],
                 |r| {
-                    let bad =
-                        matches!(super::super::rows::int(r, 0)?, super::super::rows::Int::Bad);
-                    bad.then(|| super::super::rows::text(r, 1)).transpose()
+                    let bad = matches!(int(r, 0)?, Int::Bad);
+                    bad.then(|| text(r, 1)).transpose()
                 },
             )?
             .into_iter()
